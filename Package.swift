@@ -1,0 +1,99 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, top to bottom (arrows only point down):
+//   signoff (executable: @main only) → SignoffCLI (commands) → SignoffRunner (jobs, queue loop, importer)
+//   → SignoffStore / SignoffMail / SignoffLLM → SignoffEngine (Foundation only, no I/O)
+//   C at the edges: CSQLite, CLibpq, CCurl (system libraries with small static-inline shims).
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+]
+
+let package = Package(
+    name: "Signoff",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "signoff", targets: ["signoff"]),
+        .library(name: "SignoffEngine", targets: ["SignoffEngine"]),
+        .library(name: "SignoffCLI", targets: ["SignoffCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C at the edges.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibpq", path: "Sources/CLibpq", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // The engine: Foundation only, no I/O.
+        .target(name: "SignoffEngine", swiftSettings: swiftSettings),
+
+        // Durable runs.
+        .target(name: "SignoffStore",
+                dependencies: ["SignoffEngine", "CSQLite", "CLibpq",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+
+        // Mail out and in.
+        .target(name: "SignoffMail",
+                dependencies: ["CCurl",
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Mustache", package: "swift-mustache"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+
+        // LLM chat client.
+        .target(name: "SignoffLLM",
+                dependencies: ["SignoffEngine", "CCurl",
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+
+        // The batch runner.
+        .target(name: "SignoffRunner",
+                dependencies: ["SignoffEngine", "SignoffStore", "SignoffMail", "SignoffLLM",
+                               .product(name: "Yams", package: "Yams"),
+                               .product(name: "Crypto", package: "swift-crypto"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+
+        // The CLI as a library, so a Swift program can embed it with its own executors.
+        .target(name: "SignoffCLI",
+                dependencies: ["SignoffRunner", "SignoffExamples",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                               .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "signoff", dependencies: ["SignoffCLI"], swiftSettings: swiftSettings),
+
+        // The seeds' programs, written against the engine.
+        .target(name: "SignoffExamples", dependencies: ["SignoffEngine"], path: "Examples/SignoffExamples",
+                swiftSettings: swiftSettings),
+
+        // Benchmarks: executables that print JSON.
+        .executableTarget(name: "EngineBenchmark", dependencies: ["SignoffEngine"],
+                          path: "Benchmarks/EngineBenchmark", swiftSettings: swiftSettings),
+        .executableTarget(name: "StoreBenchmark", dependencies: ["SignoffStore", "SignoffEngine"],
+                          path: "Benchmarks/StoreBenchmark", swiftSettings: swiftSettings),
+        .executableTarget(name: "MailBenchmark", dependencies: ["SignoffMail"],
+                          path: "Benchmarks/MailBenchmark", swiftSettings: swiftSettings),
+
+        // Tests.
+        .testTarget(name: "SignoffEngineTests", dependencies: ["SignoffEngine", "SignoffExamples"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "SignoffStoreTests", dependencies: ["SignoffStore", "SignoffEngine"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "SignoffMailTests", dependencies: ["SignoffMail"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "SignoffLLMTests", dependencies: ["SignoffLLM", "SignoffEngine"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "SignoffRunnerTests", dependencies: ["SignoffRunner", "SignoffCLI"],
+                    swiftSettings: swiftSettings),
+    ]
+)
