@@ -84,6 +84,14 @@ let package = Package(
         .executableTarget(name: "MailBenchmark", dependencies: ["SignoffMail"],
                           path: "Benchmarks/MailBenchmark", swiftSettings: swiftSettings),
 
+        .executableTarget(name: "ImportBenchmark",
+                          dependencies: ["SignoffRunner", "SignoffStore", "SignoffMail"],
+                          path: "Benchmarks/ImportBenchmark", swiftSettings: swiftSettings),
+
+        // A bounded random-mutation fuzzer for the MIME reader and the decision grammar.
+        .executableTarget(name: "MailFuzz", dependencies: ["SignoffMail"], path: "Fuzz/MailFuzz",
+                          swiftSettings: swiftSettings),
+
         // Tests.
         .testTarget(name: "SignoffEngineTests", dependencies: ["SignoffEngine", "SignoffExamples"],
                     swiftSettings: swiftSettings),
