@@ -38,6 +38,7 @@ reads one line and connects to http://127.0.0.1:PORT. The server runs until it i
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -147,12 +148,15 @@ def main():
     Handler.script = Script(args.script, args.record)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    # A parent such as a Swift test process may spawn us with signals blocked: unblock them.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    # The record file is flushed per request, so terminating at once loses nothing.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     print(server.server_address[1], flush=True)
     if args.exit_on_stdin_eof:
         def watch():
             sys.stdin.read()
-            server.shutdown()
+            os._exit(0)
         threading.Thread(target=watch, daemon=True).start()
     try:
         server.serve_forever()

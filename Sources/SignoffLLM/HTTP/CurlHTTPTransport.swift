@@ -39,8 +39,8 @@ private let curlGlobalInit: CURLcode = curl_global_init(3 /* CURL_GLOBAL_ALL */)
 final class CancelFlag: @unchecked Sendable /* state guarded by `lock` */ {
     private let lock = NSLock()
     private var cancelled = false
-    func cancel() { lock.lock(); cancelled = true; lock.unlock() }
-    var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
+    func cancel() { lock.withLock { cancelled = true } }
+    var isCancelled: Bool { lock.withLock { cancelled } }
 }
 
 /// What the callbacks fill during one transfer; owned by the transfer thread alone.
