@@ -37,3 +37,28 @@ struct LLMStepPromptTests {
                                          "d2", "f2a", "f2b", LLMStepPrompt.regenerateInstruction, "P"])
     }
 }
+
+struct LLMStepTests {
+    @Test func regeneratedRequestCarriesTheFeedbackAndTheDraft() async throws {
+        let server = try await FakeLLMServer(script: #"[{"reply":"Best coffee, now $3.","usage":[30,6]}]"#)
+        defer { server.stop() }
+        let client = try OpenAIChatClient(configuration: LLMConfiguration(baseURL: server.baseURL + "/v1", model: "llama3.1"),
+                                          environment: [:])
+
+        let output = try await LLMStep.generate(client: client, system: "Be concise.", prompt: "Write a tagline.",
+                                                rounds: [.init(draft: "Best coffee.", feedback: ["Mention the price."])],
+                                                options: ChatOptions(temperature: 0))
+
+        #expect(output == LLMStepOutput(text: "Best coffee, now $3.", usage: ChatUsage(promptTokens: 30, completionTokens: 6), model: "fake-model"))
+        let body = try #require(try server.requests().first?.body)
+        #expect(body == (try JSONValue(parsing: #"""
+            {"model":"llama3.1","temperature":0,"messages":[
+              {"role":"system","content":"Be concise."},
+              {"role":"user","content":"Write a tagline."},
+              {"role":"assistant","content":"Best coffee."},
+              {"role":"system","content":"Mention the price."},
+              {"role":"system","content":"Please incorporate the feedback and regenerate the response."},
+              {"role":"user","content":"Write a tagline."}]}
+            """#)))
+    }
+}

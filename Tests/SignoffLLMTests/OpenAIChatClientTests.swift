@@ -303,3 +303,22 @@ struct OpenAIChatClientTests {
         #expect(error.fix.contains("llm.model"))
     }
 }
+
+struct OpenAIChatClientCancellationTests {
+    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+        let server = try await FakeLLMServer(script: #"[{"delay":20,"reply":"never seen"}]"#)
+        defer { server.stop() }
+        let client = try OpenAIChatClient(configuration: LLMConfiguration(baseURL: server.baseURL + "/v1", model: "m", timeout: 30),
+                                          environment: [:])
+        let started = ContinuousClock.now
+        let task = Task { try await client.complete([ChatMessage(role: .user, text: "hi")], options: ChatOptions()) }
+        // Wait until the request reached the server, then cancel.
+        while try server.requests().isEmpty, ContinuousClock.now - started < .seconds(10) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        task.cancel()
+        let result = await task.result
+        #expect(throws: CancellationError.self) { try result.get() }
+        #expect(ContinuousClock.now - started < .seconds(10), "cancellation should stop the transfer, not wait for the 20 s delay")
+    }
+}
