@@ -98,15 +98,7 @@ public struct OpenAIChatClient: ChatClient {
     public func complete(_ messages: [ChatMessage], options: ChatOptions, tools: [ChatToolDefinition]) async throws -> ChatResponse {
         let body = try requestBody(messages, options: options, tools: tools)
         let model = displayModel(options)
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
-        switch credential {
-        case .none: break
-        case .bearer(let token, _): headers.append(("Authorization", "Bearer \(token)"))
-        case .apiKey(let key, _): headers.append(("api-key", key))
-        }
-        let request = HTTPRequest(url: endpoint, headers: headers, body: body,
-                                  connectTimeout: configuration.effectiveConnectTimeout,
-                                  timeout: configuration.effectiveTimeout)
+        let request = httpRequest(body: body)
 
         var attempt = 0
         while true {
@@ -140,10 +132,7 @@ public struct OpenAIChatClient: ChatClient {
             case .failure(let e):
                 error = e
             }
-            // A total timeout is not retried: the next attempt would likely take as long again.
-            let retryable = error.code == .rateLimited || error.code == .serverError
-                || error.code == .connectionFailed || error.code == .connectTimeout
-            guard retryable, attempt < retry.maxRetries else { throw error }
+            guard Self.isRetryable(error), attempt < retry.maxRetries else { throw error }
             let delay = retry.delay(attempt: attempt, headers: retryHeaders)
             logger.info("retrying chat completion", metadata: [
                 "llm.model": "\(model)", "llm.error": "\(error.code)", "llm.attempt": "\(attempt + 1)",
@@ -154,12 +143,33 @@ public struct OpenAIChatClient: ChatClient {
         }
     }
 
+    /// 429, 5xx and connection failures. A total timeout is not retried: the next attempt would
+    /// likely take as long again.
+    static func isRetryable(_ error: LLMError) -> Bool {
+        error.code == .rateLimited || error.code == .serverError
+            || error.code == .connectionFailed || error.code == .connectTimeout
+    }
+
+    /// The POST with the credential header; the headers hold the secret, so never log them.
+    func httpRequest(body: Data) -> HTTPRequest {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
+        switch credential {
+        case .none: break
+        case .bearer(let token, _): headers.append(("Authorization", "Bearer \(token)"))
+        case .apiKey(let key, _): headers.append(("api-key", key))
+        }
+        return HTTPRequest(url: endpoint, headers: headers, body: body,
+                           connectTimeout: configuration.effectiveConnectTimeout,
+                           timeout: configuration.effectiveTimeout)
+    }
+
     func displayModel(_ options: ChatOptions) -> String {
         azureDeployment ?? options.model ?? configuration.model ?? "(no model)"
     }
 
     /// The exact JSON body sent (sorted keys). Public for `jobs check`-style previews and tests.
-    public func requestBody(_ messages: [ChatMessage], options: ChatOptions, tools: [ChatToolDefinition] = []) throws -> Data {
+    public func requestBody(_ messages: [ChatMessage], options: ChatOptions, tools: [ChatToolDefinition] = [],
+                            stream: Bool = false) throws -> Data {
         var model: String? = nil
         if configuration.provider == .openai {
             model = options.model ?? configuration.model
@@ -176,7 +186,8 @@ public struct OpenAIChatClient: ChatClient {
             tools: tools.isEmpty ? nil : tools.map {
                 .init(function: .init(name: $0.name, description: $0.description, parameters: $0.parameters))
             },
-            stream: nil)
+            stream: stream ? true : nil,
+            streamOptions: stream ? .init(includeUsage: true) : nil)
         return try JSONEncoder.sorted.encode(wire)
     }
 
