@@ -125,3 +125,13 @@ struct RetryPolicyTests {
         #expect(p.delay(attempt: 0, headers: ["retry-after": "3600"]) == .seconds(5))
     }
 }
+
+struct HTTPRequestTests {
+    @Test func descriptionNeverShowsHeaderValues() {
+        let r = HTTPRequest(url: "http://127.0.0.1/v1/chat/completions", headers: [("Authorization", "Bearer sk-hidden-999")],
+                            body: Data("{}".utf8), connectTimeout: 1, timeout: 2)
+        #expect(!"\(r)".contains("sk-hidden-999"))
+        #expect(!String(reflecting: r).contains("sk-hidden-999"))
+        #expect("\(r)".contains("Authorization"))
+    }
+}
