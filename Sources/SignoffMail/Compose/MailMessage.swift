@@ -63,10 +63,10 @@ public struct MailMessage: Sendable, Hashable {
     /// The message as RFC 5322 bytes with CRLF line ends, ready for SMTP or an `.eml` file.
     public func rfc5322() -> [UInt8] {
         var head: [String] = []
-        head.append(HeaderEncoding.fold(name: "From", words: [HeaderEncoding.mailbox(from)], separator: " "))
-        head.append(HeaderEncoding.fold(name: "To", words: addressList(to), separator: " "))
+        head.append(HeaderEncoding.fold(name: "From", words: HeaderEncoding.mailbox(from), separator: " "))
+        head.append(HeaderEncoding.fold(name: "To", words: HeaderEncoding.addressList(to), separator: " "))
         if let replyTo {
-            head.append(HeaderEncoding.fold(name: "Reply-To", words: [HeaderEncoding.mailbox(replyTo)], separator: " "))
+            head.append(HeaderEncoding.fold(name: "Reply-To", words: HeaderEncoding.mailbox(replyTo), separator: " "))
         }
         head.append(HeaderEncoding.unstructured(name: "Subject", value: subject))
         head.append("Date: " + MailDate.format(date))
@@ -93,11 +93,11 @@ public struct MailMessage: Sendable, Hashable {
             for field in textHeaders { line(field) }
             line("")
             out.append(contentsOf: QuotedPrintable.encode(text))
-            line("")
+            if out.suffix(2) != [0x0D, 0x0A] { line("") }
             return out
         }
         let boundary = "=_signoff_" + MailMessage.boundaryToken()
-        line("Content-Type: multipart/alternative; boundary=\"\(boundary)\"")
+        line("Content-Type: multipart/alternative;\r\n boundary=\"\(boundary)\"")
         line("")
         line("This is a multi-part message in MIME format.")
         line("")
@@ -114,10 +114,6 @@ public struct MailMessage: Sendable, Hashable {
         line("")
         line("--" + boundary + "--")
         return out
-    }
-
-    private func addressList(_ list: [EmailAddress]) -> [String] {
-        list.enumerated().map { i, a in HeaderEncoding.mailbox(a) + (i < list.count - 1 ? "," : "") }
     }
 
     /// A boundary that cannot occur in quoted-printable output ("=_" is never produced by QP
