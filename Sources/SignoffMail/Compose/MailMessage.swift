@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// One outbound email, composed by hand into RFC 5322 bytes.
@@ -96,7 +97,7 @@ public struct MailMessage: Sendable, Hashable {
             if out.suffix(2) != [0x0D, 0x0A] { line("") }
             return out
         }
-        let boundary = "=_signoff_" + MailMessage.boundaryToken()
+        let boundary = "=_signoff_" + MailMessage.boundaryToken(messageID: messageID)
         line("Content-Type: multipart/alternative;\r\n boundary=\"\(boundary)\"")
         line("")
         line("This is a multi-part message in MIME format.")
@@ -116,11 +117,11 @@ public struct MailMessage: Sendable, Hashable {
         return out
     }
 
-    /// A boundary that cannot occur in quoted-printable output ("=_" is never produced by QP
-    /// for text, since '=' is always followed by hex digits or a line end).
-    private static func boundaryToken() -> String {
-        var rng = SystemRandomNumberGenerator()
-        return String(rng.next() as UInt64, radix: 36) + String(rng.next() as UInt64, radix: 36)
+    /// A boundary that cannot occur in quoted-printable output ("=_" is never produced by QP,
+    /// where '=' is always followed by hex digits or a line end). Derived from the Message-ID so
+    /// the same message always has the same bytes.
+    private static func boundaryToken(messageID: String) -> String {
+        SHA256.hash(data: Array(messageID.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -130,7 +130,8 @@ public struct MailTemplateContext: Sendable, Hashable {
         }
     }
 
-    /// A link shown in the mail (`{{#links}}<a href="{{url}}">{{label}}</a>{{/links}}`).
+    /// A link shown in the mail (`{{#links}}<a href="{{url}}">{{label}}</a>{{/links}}`); only
+    /// `http://` and `https://` URLs are shown.
     public struct Link: Sendable, Hashable {
         public var label: String
         public var url: String
@@ -218,7 +219,9 @@ public struct MailTemplateContext: Sendable, Hashable {
             "job": job, "run": run, "step": ["id": stepID] as [String: Any], "request": request,
             "reviewer": reviewer, "marker": MailTemplateContext.replyAboveMarker, "tag": tag,
             "grammar": grammarVariables(),
-            "links": links.map { ["label": $0.label, "url": $0.url] as [String: Any] },
+            // Only web links: a `javascript:` or `data:` URL from job input never reaches an href.
+            "links": links.filter { $0.url.lowercased().hasPrefix("https://") || $0.url.lowercased().hasPrefix("http://") }
+                .map { ["label": $0.label, "url": $0.url] as [String: Any] },
         ]
         if let deadline {
             vars["deadline"] = ["text": MailTemplateContext.humanDate(deadline),
