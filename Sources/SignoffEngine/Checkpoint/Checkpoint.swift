@@ -40,6 +40,24 @@ public struct Checkpoint: Codable, Sendable {
     /// How many messages are in flight (to be delivered in the next superstep).
     public var messagesInFlight: Int { messages.count }
 
+    /// The keys of the committed shared state.
+    public var sharedStateKeys: [String] { sharedState.keys.sorted() }
+
+    /// A committed shared state value as `T` (nil when absent; throws when it holds another type).
+    public func sharedState<T: WorkflowPayload>(_ key: String, as type: T.Type = T.self) throws -> T? {
+        guard let p = sharedState[key] else { return nil }
+        guard let v = try p.value(as: T.self) else {
+            throw WorkflowError(.stateTypeMismatch, "shared state '\(key)' holds a \(p.typeName), not a \(T.typeName)")
+        }
+        return v
+    }
+
+    /// The number of messages buffered per fan-in group (declaration order), per source.
+    public var fanInBufferCounts: [[Int]] { fanInBuffers.map { $0.map(\.count) } }
+
+    /// Whether the checkpoint holds a saved state for this executor.
+    public func hasExecutorState(_ executorID: String) -> Bool { executorStates[executorID] != nil }
+
     /// The checkpoint as JSON bytes.
     public func encoded() throws -> Data {
         do { return try JSONCoding.encoder.encode(self) } catch {

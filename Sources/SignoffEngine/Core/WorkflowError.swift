@@ -49,6 +49,7 @@ public struct WorkflowError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let storageFailed = Code(rawValue: "storage_failed")
         public static let workflowMismatch = Code(rawValue: "workflow_mismatch")
         public static let agentInput = Code(rawValue: "agent_input")
+        public static let missingDependency = Code(rawValue: "missing_dependency")
     }
 
     public var code: Code

@@ -51,6 +51,25 @@ public struct Workflow: Sendable {
         return await engine.drive()
     }
 
+    /// `run(_:options:)` calling `onEvent` with every event as it happens (a structured alternative
+    /// to the stream: the run is this call, so cancelling the calling task cancels the run and
+    /// `onEvent` still sees the final `.status(.cancelled)`).
+    public func run<Input: WorkflowPayload>(_ input: Input, options: RunOptions = RunOptions(),
+                                            onEvent: @escaping @Sendable (WorkflowEvent) -> Void) async throws -> RunResult {
+        let engine = try RunEngine(workflow: self, options: options, sink: onEvent)
+        try await engine.prepareStart(input)
+        return await engine.drive()
+    }
+
+    /// `resume(from:responses:cancelling:options:)` calling `onEvent` with every event.
+    public func resume(from checkpoint: Checkpoint, responses: [String: RequestResponse] = [:],
+                       cancelling: [String] = [], options: RunOptions = RunOptions(),
+                       onEvent: @escaping @Sendable (WorkflowEvent) -> Void) async throws -> RunResult {
+        let engine = try RunEngine(workflow: self, options: options.with(runID: checkpoint.runID), sink: onEvent)
+        try await engine.prepareResume(checkpoint, responses: responses, cancelling: cancelling)
+        return await engine.drive()
+    }
+
     /// Runs the workflow on `input`, streaming every event. The stream ends after the final status
     /// event; it throws if the input is not accepted. Stopping the iteration cancels the run.
     public func runStreaming<Input: WorkflowPayload>(_ input: Input, options: RunOptions = RunOptions())
