@@ -146,7 +146,9 @@ public final class WorkflowContext: @unchecked Sendable {
 
     private func invoke(_ body: () async throws -> Void) async throws {
         do { try await body() } catch {
-            sink?(.executorFailed(executorID: executorID, error: String(describing: error)))
+            if !(error is CancellationError && Task.isCancelled) {
+                sink?(.executorFailed(executorID: executorID, error: String(describing: error)))
+            }
             throw ExecutorFailure(executorID: executorID, underlying: error)
         }
     }
