@@ -68,17 +68,18 @@ public struct Checkpoint: Codable, Sendable {
     /// Reads a checkpoint from JSON bytes, refusing versions this build does not know.
     public static func decode(from data: Data) throws -> Checkpoint {
         struct Probe: Decodable { var version: Int }
-        let probe: Probe
-        do { probe = try JSONCoding.decoder.decode(Probe.self, from: data) } catch {
-            throw WorkflowError(.checkpointEncoding, "these bytes are not a Signoff checkpoint: \(error)")
+        do {
+            let cp = try JSONCoding.decoder.decode(Checkpoint.self, from: data)
+            if cp.version == formatVersion { return cp }
+        } catch {
+            // Fall through: say whether the bytes are another version or not a checkpoint at all.
+            guard let probe = try? JSONCoding.decoder.decode(Probe.self, from: data), probe.version != formatVersion else {
+                throw WorkflowError(.checkpointEncoding, "these bytes are not a readable Signoff checkpoint: \(error)")
+            }
         }
-        guard probe.version == formatVersion else {
-            throw WorkflowError(.unsupportedCheckpointVersion,
-                                "checkpoint format version \(probe.version) is not supported by this build (it reads version \(formatVersion)); restore it with a matching version of the program")
-        }
-        do { return try JSONCoding.decoder.decode(Checkpoint.self, from: data) } catch {
-            throw WorkflowError(.checkpointEncoding, "the checkpoint cannot be decoded: \(error)")
-        }
+        let version = (try? JSONCoding.decoder.decode(Probe.self, from: data).version) ?? -1
+        throw WorkflowError(.unsupportedCheckpointVersion,
+                            "checkpoint format version \(version) is not supported by this build (it reads version \(formatVersion)); restore it with a matching version of the program")
     }
 }
 
