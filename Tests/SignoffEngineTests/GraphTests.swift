@@ -296,6 +296,20 @@ struct GraphTests {
         #expect(try await wf.run("cat").outputs(as: String.self) == ["animal handler"])
     }
 
+    @Test func executorEventsArriveAsCustomEventsBetweenFrameworkEvents() async throws {
+        let wf = try WorkflowBuilder(name: "events").addExecutor(FunctionExecutor(id: "talker") { h in
+            h.on(String.self) { s, ctx in ctx.addEvent("progress", s.count); ctx.addEvent("halfway") }
+        }).setStart("talker").build()
+        let events = try await collect(wf.runStreaming("four"))
+        #expect(events.map(label) == [
+            "started", "status:running", "superstep:1", "invoked:talker", "custom:progress", "custom:halfway",
+            "done:talker", "completed:1", "status:idle",
+        ])
+        let custom = events.compactMap { if case .custom(let c) = $0 { c } else { nil } }
+        #expect(custom.first?.value(as: Int.self) == 4)
+        #expect(custom.first?.executorID == "talker")
+    }
+
     // 23
     @Test func twoRunsOfOneDefinitionDoNotShareState() async throws {
         let wf = try SeedExamples.guessingWorkflow(targetNumber: 42)

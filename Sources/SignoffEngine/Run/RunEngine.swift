@@ -294,7 +294,8 @@ final class RunEngine: @unchecked Sendable {
             commit()
             sink?(.superstepCompleted(superstep))
             if storage != nil {
-                do { try await saveCheckpoint(status: .running) } catch let e as WorkflowError { return await fail(e, dirty: false) } catch {
+                let status: RunStatus = !inflight.isEmpty ? .running : (pending.isEmpty ? .idle : .waitingForInput)
+                do { try await saveCheckpoint(status: status) } catch let e as WorkflowError { return await fail(e, dirty: false) } catch {
                     return await fail(WorkflowError(.storageFailed, "\(error)"), dirty: false)
                 }
             } else {
