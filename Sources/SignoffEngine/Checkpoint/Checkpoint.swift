@@ -9,6 +9,7 @@ public struct Checkpoint: Codable, Sendable {
     /// The encoding version this build writes and reads.
     public static let formatVersion = 1
 
+    /// The encoding version (`formatVersion` when written by this build).
     public var version: Int
     /// This checkpoint's id (unique).
     public var id: String
@@ -16,12 +17,15 @@ public struct Checkpoint: Codable, Sendable {
     public var runID: String
     /// The checkpoint taken just before this one in the same run (nil for the first).
     public var parentID: String?
+    /// The name of the workflow the run belongs to.
     public var workflowName: String
     /// A hash of the graph; a restore onto a different graph is refused with what changed.
     public var graphHash: String
+    /// The graph the checkpoint was taken with (to name what changed on a mismatch).
     public var graph: GraphDescription
     /// Supersteps completed in this run so far (across all calls).
     public var superstep: Int
+    /// When the checkpoint was taken.
     public var createdAt: Date
     /// The run's status when the checkpoint was taken.
     public var status: RunStatus
