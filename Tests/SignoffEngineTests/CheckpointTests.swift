@@ -136,6 +136,30 @@ struct CheckpointTests {
         #expect(finished.outputs(as: Int.self) == [30])
     }
 
+    @Test func payloadsWithDatesAndJSONSurviveCheckpointBytes() async throws {
+        struct Stamp: WorkflowPayload, Equatable {
+            static let typeName = "Stamp"
+            var at: Date
+            var note: JSONValue
+        }
+        let stamp = Stamp(at: Date(timeIntervalSince1970: 1_700_000_000.25), note: .object(["k": .array([.integer(1), .string("x")])]))
+        let wf = try WorkflowBuilder(name: "stamps").addExecutor(FunctionExecutor(id: "s") { h in
+            h.on(String.self) { _, ctx in
+                ctx.setState("stamp", stamp)
+                try ctx.requestInfo(stamp, responseType: Stamp.self)
+            }
+            h.onResponse(to: Stamp.self, Stamp.self) { asked, answer, ctx in try ctx.yieldOutput(asked == answer) }
+            h.yields(Bool.self)
+        }).setStart("s").build()
+        let paused = try await wf.run("go")
+        let cp = try Checkpoint.decode(from: paused.checkpoint.encoded())
+        #expect(try cp.sharedState("stamp", as: Stamp.self) == stamp)
+        let request = try #require(cp.pendingRequests.first)
+        #expect(try request.data(as: Stamp.self) == stamp)
+        let done = try await wf.resume(from: cp, responses: [request.id: .json(try request.dataJSON)])
+        #expect(done.outputs(as: Bool.self) == [true])
+    }
+
     @Test func unknownTypeNameInACheckpointIsAClearError() async throws {
         let storage: any CheckpointStorage = InMemoryCheckpointStorage()
         _ = try await counterWorkflow(limit: 2).run(0, options: RunOptions(runID: "r", checkpointStorage: storage))

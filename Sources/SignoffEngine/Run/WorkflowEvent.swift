@@ -114,7 +114,7 @@ public struct PendingRequest: Sendable, Codable {
         self.payload = payload
     }
 
-    /// The request data as JSON bytes.
+    /// The request data as JSON bytes (dates as milliseconds since 1970).
     public var dataJSON: Data {
         get throws { try payload.jsonData() }
     }
