@@ -44,6 +44,26 @@ public struct FileCheckpointStorage: CheckpointStorage {
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw WorkflowError(.storageFailed, "cannot create checkpoint folder \(directory.path): \(error.localizedDescription)")
         }
+        Self.markTopOfHierarchy(directory.path)
+    }
+
+    /// Best effort, Linux ext2/3/4 only: flags the folder as the top of a directory hierarchy
+    /// (`chattr +T`), so the file system places each run's sub-folder in a block group of its own
+    /// instead of next to the parent. New files then come from a group where few inodes were
+    /// recently freed; without a journal, ext4 skips such inodes one by one on every file it
+    /// creates, which in a folder shared with busy neighbours costs up to a millisecond per file.
+    /// Other file systems refuse the request and nothing changes.
+    static func markTopOfHierarchy(_ path: String) {
+        #if os(Linux)
+        let getFlags: UInt = 0x8008_6601, setFlags: UInt = 0x4008_6602, topDir: Int32 = 0x0002_0000
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var flags: Int32 = 0
+        guard ioctl(fd, getFlags, &flags) == 0, flags & topDir == 0 else { return }
+        flags |= topDir
+        _ = ioctl(fd, setFlags, &flags)
+        #endif
     }
 
     /// Saves one checkpoint; durable (when `durable`) when it returns.
@@ -54,21 +74,34 @@ public struct FileCheckpointStorage: CheckpointStorage {
     /// Saves checkpoints in order as one commit (see the type's documentation).
     public func save(batch: [Checkpoint]) async throws {
         guard !batch.isEmpty else { return }
-        var files: [PendingFile] = []
-        files.reserveCapacity(batch.count)
-        for checkpoint in batch {
-            let data = try checkpoint.encoded()
-            // Never write what cannot be read back.
-            try Checkpoint.verify(data, against: checkpoint)
-            let runDir = root + "/" + Self.safe(checkpoint.runID)
-            // Superstep, then save time (wall clock, strictly increasing in this process), so names
-            // sort in save order even across processes.
-            let name = Self.padded(UInt64(max(0, checkpoint.superstep)), 12) + "-" + Self.padded(Self.nextStamp(), 20) + "-"
-                + Self.safe(checkpoint.id) + ".json"
-            files.append(PendingFile(dir: runDir, name: name, data: data))
+        // Encoding (here) overlaps with writing the previous chunk's files (on the queue).
+        let writer = BatchWriter(durable: durable)
+        var start = batch.startIndex
+        while start < batch.endIndex {
+            let end = min(start + 32, batch.endIndex)
+            var files: [PendingFile] = []
+            files.reserveCapacity(end - start)
+            do {
+                for checkpoint in batch[start..<end] {
+                    let data = try checkpoint.encoded()
+                    // Never write what cannot be read back.
+                    try Checkpoint.verify(data, against: checkpoint)
+                    let runDir = root + "/" + Self.safe(checkpoint.runID)
+                    // Superstep, then save time (wall clock, strictly increasing in this process),
+                    // so names sort in save order even across processes.
+                    let name = Self.padded(UInt64(max(0, checkpoint.superstep)), 12) + "-" + Self.padded(Self.nextStamp(), 20) + "-"
+                        + Self.safe(checkpoint.id) + ".json"
+                    files.append(PendingFile(dir: runDir, name: name, data: data))
+                }
+            } catch {
+                try? await onQueue { writer.abandon() }
+                throw error
+            }
+            let chunk = files
+            queue.async { writer.write(chunk) }
+            start = end
         }
-        let durable = self.durable, ready = files
-        try await onQueue { try Self.commit(ready, durable: durable) }
+        try await onQueue { try writer.commit() }
     }
 
     public func load(id: String) async throws -> Checkpoint? {
@@ -156,68 +189,99 @@ public struct FileCheckpointStorage: CheckpointStorage {
         var data: Data
     }
 
-    /// Writes every file under a temporary name, syncs them, renames them in order, syncs their
-    /// folders. On failure removes what this batch wrote (temporary and renamed files) and throws.
-    static func commit(_ files: [PendingFile], durable: Bool) throws {
+    /// One batch's files, written chunk by chunk, then committed. Confined to the storage's serial
+    /// queue: every method runs there, in order.
+    final class BatchWriter: @unchecked Sendable {
+        // @unchecked: only ever touched from the storage's serial dispatch queue.
+        let durable: Bool
+        var written: [PendingFile] = []
         var dirs: [String] = []
-        for f in files where !dirs.contains(f.dir) {
-            if mkdir(f.dir, 0o755) != 0 && errno != EEXIST { throw posixError("mkdir \(f.dir)") }
-            dirs.append(f.dir)
-        }
-        var fds: [Int32] = []
-        var renamed = 0
-        var committed = false
-        fds.reserveCapacity(files.count)
-        defer {
-            for fd in fds { close(fd) }
-            if !committed {
-                for f in files[..<renamed] { unlink(f.dir + "/" + f.name) }
-                for f in files[renamed...] { unlink(f.dir + "/." + f.name + ".tmp") }
+        var failure: WorkflowError?
+        /// Opened before the first write, so `syncfs` reports any write-back error since then.
+        var syncHandle: Int32 = -1
+
+        init(durable: Bool) { self.durable = durable }
+
+        deinit { if syncHandle >= 0 { close(syncHandle) } }
+
+        /// Writes (and, without syncfs, fsyncs) the files under temporary names.
+        func write(_ files: [PendingFile]) {
+            guard failure == nil else { return }
+            do {
+                for f in files {
+                    if !dirs.contains(f.dir) {
+                        if mkdir(f.dir, 0o755) != 0 && errno != EEXIST { throw posixError("mkdir \(f.dir)") }
+                        dirs.append(f.dir)
+                    }
+                    if durable && syncHandle < 0 && syncFileSystem != nil {
+                        syncHandle = open(f.dir, O_RDONLY | O_CLOEXEC)
+                        guard syncHandle >= 0 else { throw posixError("open folder \(f.dir)") }
+                    }
+                    let tmp = f.dir + "/." + f.name + ".tmp"
+                    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                    guard fd >= 0 else { throw posixError("open \(tmp)") }
+                    written.append(f)
+                    var ok = false
+                    defer { if !ok { close(fd) } }
+                    try writeAll(fd, f.data, path: tmp)
+                    if durable && syncFileSystem == nil && fsync(fd) != 0 { throw posixError("fsync \(tmp)") }
+                    ok = true
+                    guard close(fd) == 0 else { throw posixError("close \(tmp)") }
+                }
+            } catch {
+                failure = error as? WorkflowError ?? WorkflowError(.storageFailed, "\(error)")
             }
         }
-        for f in files {
-            let tmp = f.dir + "/." + f.name + ".tmp"
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw posixError("open \(tmp)") }
-            fds.append(fd)
-            try f.data.withUnsafeBytes { raw in
-                var off = 0
-                while off < raw.count {
-                    let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                    if n < 0 { if errno == EINTR { continue }; throw posixError("write \(tmp)") }
-                    off += n
+
+        /// Removes the temporary files (a later chunk could not be encoded).
+        func abandon() {
+            for f in written { unlink(f.dir + "/." + f.name + ".tmp") }
+            written.removeAll()
+        }
+
+        /// Syncs the temporary files, renames them in order, syncs their folders. On failure
+        /// removes everything this batch wrote (temporary and renamed files) and throws.
+        func commit() throws {
+            var renamed = 0
+            var committed = false
+            defer {
+                if !committed {
+                    for f in written[..<renamed] { unlink(f.dir + "/" + f.name) }
+                    for f in written[renamed...] { unlink(f.dir + "/." + f.name + ".tmp") }
                 }
             }
-        }
-        if durable {
-            // Every temporary file's bytes are on the disk before any of them gets its final name.
-            if fds.count > 1, let syncfs = syncFileSystem {
-                if syncfs(fds[0]) != 0 { throw posixError("syncfs \(files[0].dir)") }
-            } else {
-                for (i, fd) in fds.enumerated() where fsync(fd) != 0 {
-                    throw posixError("fsync \(files[i].dir)/.\(files[i].name).tmp")
+            if let failure { throw failure }
+            if durable, let syncfs = syncFileSystem, syncHandle >= 0 {
+                // Every temporary file's bytes are on the disk before any gets its final name.
+                if syncfs(syncHandle) != 0 { throw posixError("syncfs \(dirs[0])") }
+            }
+            for f in written {
+                guard rename(f.dir + "/." + f.name + ".tmp", f.dir + "/" + f.name) == 0 else {
+                    throw posixError("rename to \(f.dir)/\(f.name)")
+                }
+                renamed += 1
+            }
+            if durable {
+                for dir in dirs {
+                    let dfd = open(dir, O_RDONLY | O_CLOEXEC)
+                    guard dfd >= 0 else { throw posixError("open folder \(dir)") }
+                    defer { close(dfd) }
+                    if fsync(dfd) != 0 { throw posixError("fsync folder \(dir)") }
                 }
             }
+            committed = true
         }
-        var closeFailed = false
-        for fd in fds where close(fd) != 0 { closeFailed = true }
-        fds.removeAll()
-        if closeFailed { throw posixError("close of a temporary checkpoint file in \(files[0].dir)") }
-        for f in files {
-            guard rename(f.dir + "/." + f.name + ".tmp", f.dir + "/" + f.name) == 0 else {
-                throw posixError("rename to \(f.dir)/\(f.name)")
-            }
-            renamed += 1
-        }
-        if durable {
-            for dir in dirs {
-                let dfd = open(dir, O_RDONLY | O_CLOEXEC)
-                guard dfd >= 0 else { throw posixError("open folder \(dir)") }
-                defer { close(dfd) }
-                if fsync(dfd) != 0 { throw posixError("fsync folder \(dir)") }
+    }
+
+    private static func writeAll(_ fd: Int32, _ data: Data, path: String) throws {
+        try data.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; throw posixError("write \(path)") }
+                off += n
             }
         }
-        committed = true
     }
 
     #if os(Linux)
