@@ -75,7 +75,7 @@ public struct FileCheckpointStorage: CheckpointStorage {
     public func save(batch: [Checkpoint]) async throws {
         guard !batch.isEmpty else { return }
         // Encoding (here) overlaps with writing the previous chunk's files (on the queue).
-        let writer = BatchWriter(durable: durable)
+        let writer = BatchWriter(durable: durable, count: batch.count)
         var start = batch.startIndex
         while start < batch.endIndex {
             let end = min(start + 32, batch.endIndex)
@@ -194,13 +194,19 @@ public struct FileCheckpointStorage: CheckpointStorage {
     final class BatchWriter: @unchecked Sendable {
         // @unchecked: only ever touched from the storage's serial dispatch queue.
         let durable: Bool
+        /// A batch of several files is synced with one `syncfs`; a single file with its `fsync`
+        /// (which flushes only that file).
+        let syncWhole: Bool
         var written: [PendingFile] = []
         var dirs: [String] = []
         var failure: WorkflowError?
         /// Opened before the first write, so `syncfs` reports any write-back error since then.
         var syncHandle: Int32 = -1
 
-        init(durable: Bool) { self.durable = durable }
+        init(durable: Bool, count: Int) {
+            self.durable = durable
+            syncWhole = durable && count > 1 && syncFileSystem != nil
+        }
 
         deinit { if syncHandle >= 0 { close(syncHandle) } }
 
@@ -213,7 +219,7 @@ public struct FileCheckpointStorage: CheckpointStorage {
                         if mkdir(f.dir, 0o755) != 0 && errno != EEXIST { throw posixError("mkdir \(f.dir)") }
                         dirs.append(f.dir)
                     }
-                    if durable && syncHandle < 0 && syncFileSystem != nil {
+                    if syncWhole && syncHandle < 0 {
                         syncHandle = open(f.dir, O_RDONLY | O_CLOEXEC)
                         guard syncHandle >= 0 else { throw posixError("open folder \(f.dir)") }
                     }
@@ -224,7 +230,7 @@ public struct FileCheckpointStorage: CheckpointStorage {
                     var ok = false
                     defer { if !ok { close(fd) } }
                     try writeAll(fd, f.data, path: tmp)
-                    if durable && syncFileSystem == nil && fsync(fd) != 0 { throw posixError("fsync \(tmp)") }
+                    if durable && !syncWhole && fsync(fd) != 0 { throw posixError("fsync \(tmp)") }
                     ok = true
                     guard close(fd) == 0 else { throw posixError("close \(tmp)") }
                 }
@@ -251,7 +257,7 @@ public struct FileCheckpointStorage: CheckpointStorage {
                 }
             }
             if let failure { throw failure }
-            if durable, let syncfs = syncFileSystem, syncHandle >= 0 {
+            if syncWhole, let syncfs = syncFileSystem {
                 // Every temporary file's bytes are on the disk before any gets its final name.
                 if syncfs(syncHandle) != 0 { throw posixError("syncfs \(dirs[0])") }
             }
