@@ -1,6 +1,9 @@
 // Engine micro-benchmarks (the shapes of the MAF peer scripts in shared/peers/maf/maf_bench.py).
 // Prints one JSON object. Build with: swift build -c release --product EngineBenchmark
 // Usage: EngineBenchmark [scale]   (SIGNOFF_BENCH_DIR=/dev/shm to take the disk out of the file runs)
+// The file checkpoint runs: checkpoint_file_fsync is durable with group commit (the default);
+// *_each_awaited waits for every checkpoint before the next superstep; *_no_fsync skips the syncs.
+// "commits" counts the storage's save(batch:) calls (or single saves).
 import Foundation
 import SignoffEngine
 import Synchronization

@@ -61,10 +61,12 @@ final class CheckpointPipeline: Sendable {
 
     private func write() async {
         while true {
-            let batch = state.withLock { s in
-                let b = s.queue
-                s.queue.removeAll()
-                return b
+            var batch = take()
+            // Commit delay (as a database's): a small batch while nobody waits for the run to end
+            // gets a moment to grow, so a fast loop pays one commit per many supersteps.
+            if !batch.isEmpty && batch.count < Self.smallBatch && state.withLock({ $0.waiters.isEmpty }) {
+                try? await Task.sleep(for: Self.commitDelay)
+                batch += take()
             }
             if batch.isEmpty {
                 // Re-check under the lock: a submit may have queued one meanwhile.
@@ -95,6 +97,17 @@ final class CheckpointPipeline: Sendable {
                 for w in waiters { w.resume() }
                 return
             }
+        }
+    }
+
+    private static let smallBatch = 64
+    private static let commitDelay = Duration.microseconds(500)
+
+    private func take() -> [Checkpoint] {
+        state.withLock { s in
+            let b = s.queue
+            s.queue.removeAll()
+            return b
         }
     }
 
