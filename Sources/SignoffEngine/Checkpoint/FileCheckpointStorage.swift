@@ -16,8 +16,8 @@ import Darwin
 /// Group commit (`groupCommit`, on by default): the engine hands a run's checkpoints over without
 /// waiting, and each `save(batch:)` commits everything queued at once: all temporary files are
 /// written, made durable together (one `syncfs` of the file system on Linux, else one `fsync` per
-/// file), renamed in order, then the folder is synced once. A superstep therefore costs one file
-/// write, not two disk flushes. What a crash can lose: at most the checkpoints of the batch in
+/// file; a batch of one checkpoint fsyncs just its file), renamed in order, then the folder is
+/// synced once. A superstep therefore costs one file write, not two disk flushes. What a crash can lose: at most the checkpoints of the batch in
 /// flight (a run call never returns before its checkpoints are durable). What it cannot do: leave a
 /// torn checkpoint (only complete, synced files are ever renamed into place; an interrupted write
 /// leaves a hidden `.tmp` file that listing ignores) or lose an older, already durable one. Names
@@ -54,7 +54,8 @@ public struct FileCheckpointStorage: CheckpointStorage {
     /// creates, which in a folder shared with busy neighbours costs up to a millisecond per file.
     /// Other file systems refuse the request and nothing changes.
     static func markTopOfHierarchy(_ path: String) {
-        #if os(Linux)
+        #if os(Linux) && (arch(x86_64) || arch(arm64))
+        // FS_IOC_GETFLAGS / FS_IOC_SETFLAGS (64-bit encodings) and FS_TOPDIR_FL.
         let getFlags: UInt = 0x8008_6601, setFlags: UInt = 0x4008_6602, topDir: Int32 = 0x0002_0000
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
