@@ -201,6 +201,9 @@ func checkpointCostBench(_ report: inout [String: Any], tmp: URL) async throws {
             _ = try Checkpoint.decode(from: data)
         }
     }
+    var data = Data()
+    let encode = try await seconds { for _ in 0..<count { data = try cp.encoded() } }
+    let decode = try await seconds { for _ in 0..<count { _ = try Checkpoint.decode(from: data) } }
     let dir = tmp.appendingPathComponent("nofsync")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let payload = [UInt8](repeating: 65, count: bytes)
@@ -215,6 +218,8 @@ func checkpointCostBench(_ report: inout [String: Any], tmp: URL) async throws {
     }
     report["checkpoint_cost"] = ["checkpoint_bytes": bytes,
                                  "microseconds_encode_and_verify": rounded(codec / Double(count) * 1e6),
+                                 "microseconds_encode": rounded(encode / Double(count) * 1e6),
+                                 "microseconds_decode": rounded(decode / Double(count) * 1e6),
                                  "microseconds_write_rename_no_fsync": rounded(io / Double(count) * 1e6)]
 }
 
