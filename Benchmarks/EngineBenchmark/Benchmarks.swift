@@ -1,6 +1,9 @@
 // Engine micro-benchmarks (the shapes of the MAF peer scripts in shared/peers/maf/maf_bench.py).
 // Prints one JSON object. Build with: swift build -c release --product EngineBenchmark
 // Usage: EngineBenchmark [scale]   (SIGNOFF_BENCH_DIR=/dev/shm to take the disk out of the file runs)
+// The file checkpoint runs: checkpoint_file_fsync is durable with group commit (the default);
+// *_each_awaited waits for every checkpoint before the next superstep; *_no_fsync skips the syncs.
+// "commits" counts the storage's save(batch:) calls (or single saves).
 import Foundation
 import SignoffEngine
 import Synchronization
@@ -63,6 +66,26 @@ struct RingNode: Executor {
         h.sends(Int.self)
         h.yields(Int.self)
     }
+}
+
+/// Forwards to a storage, counting its commits (`save(batch:)` calls, or single saves).
+struct CountingStorage: CheckpointStorage {
+    let inner: any CheckpointStorage
+    let batches = Tally()
+    init(_ inner: any CheckpointStorage) { self.inner = inner }
+    var groupCommit: Bool { inner.groupCommit }
+    func save(_ checkpoint: Checkpoint) async throws {
+        batches.count.add(1, ordering: .relaxed)
+        try await inner.save(checkpoint)
+    }
+    func save(batch: [Checkpoint]) async throws {
+        batches.count.add(1, ordering: .relaxed)
+        try await inner.save(batch: batch)
+    }
+    func load(id: String) async throws -> Checkpoint? { try await inner.load(id: id) }
+    func latest(runID: String) async throws -> Checkpoint? { try await inner.latest(runID: runID) }
+    func list(runID: String) async throws -> [Checkpoint] { try await inner.list(runID: runID) }
+    func delete(id: String) async throws { try await inner.delete(id: id) }
 }
 
 func seconds(_ body: () async throws -> Void) async rethrows -> Double {
@@ -133,23 +156,34 @@ func ringBench(_ report: inout [String: Any], tmp: URL) async throws {
         report["ring"] = ["hops": hops, "seconds": dt, "supersteps_per_s": rounded(Double(hops + 1) / dt)]
 }
 
-/// 4) Self-loop with checkpoint storages.
+/// 4) Self-loop with checkpoint storages. The file runs are durable (fsync'd) unless named
+/// `no_fsync`; `group_commit` pipelines the saves (the run call still returns only once every
+/// checkpoint is durable), `each_awaited` waits for every checkpoint before the next superstep.
 func checkpointBench(_ report: inout [String: Any], tmp: URL) async throws {
         let n = Int(1_000 * scale)
         let memory = InMemoryCheckpointStorage()
-        let durable = try FileCheckpointStorage(directory: tmp.appendingPathComponent("durable"))
-        let fast = try FileCheckpointStorage(directory: tmp.appendingPathComponent("fast"), durable: false)
+        func file(_ name: String, durable: Bool = true, groupCommit: Bool) throws -> FileCheckpointStorage {
+            try FileCheckpointStorage(directory: tmp.appendingPathComponent(name), durable: durable, groupCommit: groupCommit)
+        }
         let storages: [(String, any CheckpointStorage)] = [
-            ("checkpoint_memory", memory), ("checkpoint_file_fsync", durable), ("checkpoint_file_no_fsync", fast),
+            ("checkpoint_memory", memory),
+            ("checkpoint_file_fsync", try file("durable", groupCommit: true)),
+            ("checkpoint_file_fsync_each_awaited", try file("durable-each", groupCommit: false)),
+            ("checkpoint_file_no_fsync", try file("fast", durable: false, groupCommit: true)),
+            ("checkpoint_file_no_fsync_each_awaited", try file("fast-each", durable: false, groupCommit: false)),
         ]
         for (name, storage) in storages {
             let wf = try selfLoop(n)
             var result: RunResult?
-            let dt = try await seconds { result = try await wf.run(0, options: RunOptions(checkpointStorage: storage)) }
-            check(result?.outputs(as: Int.self) == [n], "\(name) output")
+            let counted = CountingStorage(storage)
+            let dt = try await seconds {
+                result = try await wf.run(0, options: RunOptions(checkpointStorage: counted))
+            }
+            check(result?.status == .idle && result?.outputs(as: Int.self) == [n], "\(name) output: \(String(describing: result?.error))")
             let saved = try await storage.list(runID: result!.runID).count
             check(saved == n + 2, "\(name) saved \(saved) checkpoints")
-            report[name] = ["supersteps": n + 1, "checkpoints": saved, "seconds": dt,
+            let batches = counted.batches.count.load(ordering: .relaxed)
+            report[name] = ["supersteps": n + 1, "checkpoints": saved, "seconds": dt, "commits": batches,
                             "supersteps_per_s": rounded(Double(n + 1) / dt)]
         }
 }
@@ -167,6 +201,9 @@ func checkpointCostBench(_ report: inout [String: Any], tmp: URL) async throws {
             _ = try Checkpoint.decode(from: data)
         }
     }
+    var data = Data()
+    let encode = try await seconds { for _ in 0..<count { data = try cp.encoded() } }
+    let decode = try await seconds { for _ in 0..<count { _ = try Checkpoint.decode(from: data) } }
     let dir = tmp.appendingPathComponent("nofsync")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let payload = [UInt8](repeating: 65, count: bytes)
@@ -181,6 +218,8 @@ func checkpointCostBench(_ report: inout [String: Any], tmp: URL) async throws {
     }
     report["checkpoint_cost"] = ["checkpoint_bytes": bytes,
                                  "microseconds_encode_and_verify": rounded(codec / Double(count) * 1e6),
+                                 "microseconds_encode": rounded(encode / Double(count) * 1e6),
+                                 "microseconds_decode": rounded(decode / Double(count) * 1e6),
                                  "microseconds_write_rename_no_fsync": rounded(io / Double(count) * 1e6)]
 }
 

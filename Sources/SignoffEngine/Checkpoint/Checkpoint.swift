@@ -69,6 +69,23 @@ public struct Checkpoint: Codable, Sendable {
         }
     }
 
+    /// Throws unless `data` reads back as `checkpoint` (a storage calls it before writing, so it
+    /// never saves what it cannot load). Decodes once and compares what identifies the state.
+    static func verify(_ data: Data, against checkpoint: Checkpoint) throws {
+        let back = try decode(from: data)
+        guard back.id == checkpoint.id, back.runID == checkpoint.runID, back.parentID == checkpoint.parentID,
+              back.superstep == checkpoint.superstep, back.graphHash == checkpoint.graphHash,
+              back.messages.count == checkpoint.messages.count,
+              back.pendingRequests.map(\.id) == checkpoint.pendingRequests.map(\.id),
+              back.answeredRequestIDs == checkpoint.answeredRequestIDs,
+              back.sharedState.count == checkpoint.sharedState.count,
+              back.executorStates.count == checkpoint.executorStates.count,
+              back.fanInBufferCounts == checkpoint.fanInBufferCounts,
+              back.outputs.count == checkpoint.outputs.count else {
+            throw WorkflowError(.checkpointEncoding, "checkpoint \(checkpoint.id) of run \(checkpoint.runID) does not read back as written; not saved")
+        }
+    }
+
     /// Reads a checkpoint from JSON bytes, refusing versions this build does not know.
     public static func decode(from data: Data) throws -> Checkpoint {
         struct Probe: Decodable { var version: Int }

@@ -17,6 +17,8 @@ final class RunEngine: @unchecked Sendable {
     let runID: String
     let sink: (@Sendable (WorkflowEvent) -> Void)?
     let storage: (any CheckpointStorage)?
+    /// Set when the storage commits in groups: saves are handed over, not awaited one by one.
+    let pipeline: CheckpointPipeline?
     let limit: Int
 
     let instances: [any Executor]
@@ -32,7 +34,12 @@ final class RunEngine: @unchecked Sendable {
     var shared: [String: Payload] = [:]
     var fanIn: [[[any WorkflowPayload]]]
     var outputs: [WorkflowOutput] = []
+    /// The last checkpoint taken (handed to the storage): the parent of the next one.
     var lastCheckpoint: Checkpoint?
+    /// The last checkpoint known durable (the restored one, or the last committed save).
+    var lastDurable: Checkpoint?
+    /// Set once a storage failure has been reported (`.failed` event), so it is reported once.
+    var storageFailureReported = false
     var restoredStates: [String: ExecutorSnapshot] = [:]
 
     // This call.
@@ -48,9 +55,12 @@ final class RunEngine: @unchecked Sendable {
 
     init(workflow: Workflow, options: RunOptions, sink: (@Sendable (WorkflowEvent) -> Void)?) throws {
         wf = workflow
-        runID = options.runID ?? UUID().uuidString.lowercased()
+        let runID = options.runID ?? UUID().uuidString.lowercased()
+        self.runID = runID
         self.sink = sink
-        storage = options.checkpointStorage ?? workflow.checkpointStorage
+        let storage = options.checkpointStorage ?? workflow.checkpointStorage
+        self.storage = storage
+        pipeline = storage.flatMap { $0.groupCommit ? CheckpointPipeline(storage: $0, runID: runID) : nil }
         limit = options.maxSupersteps ?? workflow.maxSupersteps
         ledger = RequestLedger([])
         var inst: [any Executor] = []
@@ -190,6 +200,7 @@ final class RunEngine: @unchecked Sendable {
         outputs = cp.outputs
         restoredStates = cp.executorStates
         lastCheckpoint = cp
+        lastDurable = cp
         for id in pending.map(\.id) + answered { _ = ledger.claim(id) }
         for m in cp.messages {
             switch m.kind {
@@ -256,9 +267,7 @@ final class RunEngine: @unchecked Sendable {
         }
         sink?(.status(.running))
         if storage != nil {
-            do { try await saveCheckpoint(status: .running) } catch let e as WorkflowError { return await fail(e, dirty: false) } catch {
-                return await fail(WorkflowError(.storageFailed, "\(error)"), dirty: false)
-            }
+            do { try await saveCheckpoint(status: .running) } catch { return await failSaving(error) }
         }
         var dirty = storage == nil
         while true {
@@ -295,9 +304,7 @@ final class RunEngine: @unchecked Sendable {
             sink?(.superstepCompleted(superstep))
             if storage != nil {
                 let status: RunStatus = !inflight.isEmpty ? .running : (pending.isEmpty ? .idle : .waitingForInput)
-                do { try await saveCheckpoint(status: status) } catch let e as WorkflowError { return await fail(e, dirty: false) } catch {
-                    return await fail(WorkflowError(.storageFailed, "\(error)"), dirty: false)
-                }
+                do { try await saveCheckpoint(status: status) } catch { return await failSaving(error) }
             } else {
                 dirty = true
             }
@@ -513,7 +520,31 @@ final class RunEngine: @unchecked Sendable {
         await end(.cancelled, error: nil, dirty: dirty)
     }
 
+    private func failSaving(_ error: any Error) async -> RunResult {
+        let e = error as? WorkflowError ?? WorkflowError(.storageFailed, "\(error)")
+        storageFailureReported = true
+        return await fail(e, dirty: false)
+    }
+
     private func end(_ status: RunStatus, error: WorkflowError?, dirty: Bool) async -> RunResult {
+        var status = status, error = error
+        if let pipeline {
+            // Every return path waits here: the call never returns before its checkpoints are durable.
+            let failure = await pipeline.drain()
+            publishDurable()
+            if let failure, !storageFailureReported {
+                storageFailureReported = true
+                if let earlier = error {
+                    error = WorkflowError(failure.code, failure.message + " (the run had also failed: \(earlier.message))")
+                } else {
+                    error = failure
+                }
+                status = .failed
+                sink?(.failed(error!))
+            }
+            // After a failed save, the result points at the last durable checkpoint.
+            if failure != nil { lastCheckpoint = lastDurable }
+        }
         var checkpoint: Checkpoint
         if dirty || lastCheckpoint == nil {
             let states = (try? await snapshots()) ?? [:]
@@ -538,11 +569,28 @@ final class RunEngine: @unchecked Sendable {
 
     private func saveCheckpoint(status: RunStatus) async throws {
         let cp = makeCheckpoint(status: status, states: try await snapshots(), parentID: lastCheckpoint?.id)
+        if let pipeline {
+            // Handed over; `end` awaits its durability. Reports the ones committed meanwhile.
+            try pipeline.submit(cp)
+            lastCheckpoint = cp
+            publishDurable()
+            return
+        }
         do { try await storage!.save(cp) } catch let e as WorkflowError { throw e } catch {
             throw WorkflowError(.storageFailed, "saving checkpoint \(cp.id) of run \(runID) failed: \(error)")
         }
         lastCheckpoint = cp
+        lastDurable = cp
         sink?(.checkpointSaved(checkpointID: cp.id, superstep: cp.superstep))
+    }
+
+    /// Sends `checkpointSaved` for the checkpoints the pipeline has committed since the last call.
+    private func publishDurable() {
+        guard let pipeline else { return }
+        for cp in pipeline.takeDurable() {
+            lastDurable = cp
+            sink?(.checkpointSaved(checkpointID: cp.id, superstep: cp.superstep))
+        }
     }
 
     private func makeCheckpoint(status: RunStatus, states: [String: ExecutorSnapshot], parentID: String?) -> Checkpoint {
