@@ -32,7 +32,11 @@ public enum DecisionGrammar {
     /// Reads the decision from `visibleText` (the output of `ReplyExtractor.visibleText`).
     public static func parse(_ visibleText: String, expecting expected: ExpectedResponse,
                              maxReason: Int = MIMELimits.standard.maxReasonCharacters) -> GrammarResult {
-        let lines = visibleText.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false).map { normalize(String($0)) }
+        // Commands are matched on NFKC text; following reason lines keep what the reviewer wrote
+        // (only zero-width characters removed).
+        let rawLines = visibleText.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+            .map { String(String.UnicodeScalarView($0.unicodeScalars.filter { !zeroWidth.contains($0) })) }
+        let lines = rawLines.map { normalize($0) }
         guard let first = lines.firstIndex(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
             return .ambiguous(reason: "the reply is empty; write APPROVE or REJECT: reason on the first line")
         }
@@ -57,10 +61,11 @@ public enum DecisionGrammar {
         // header, a quote or a signature.
         var bodyLines: [String] = after.isEmpty ? [] : [after]
         var i = first + 1
-        while i < lines.count, !ReplyExtractor.endsReply(lines, at: i) { bodyLines.append(lines[i]); i += 1 }
+        while i < lines.count, !ReplyExtractor.endsReply(lines, at: i) { bodyLines.append(rawLines[i]); i += 1 }
         while bodyLines.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { bodyLines.removeLast() }
         while bodyLines.first?.trimmingCharacters(in: .whitespaces).isEmpty == true { bodyLines.removeFirst() }
-        let body = bodyLines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        var body = bodyLines.joined(separator: "\n")
+        while body.last?.isWhitespace == true { body.removeLast() }
 
         if let conflict = conflictingCommand(keyword, in: [after] + Array(bodyLines.dropFirst(after.isEmpty ? 0 : 1))) {
             return .ambiguous(reason: conflict)
