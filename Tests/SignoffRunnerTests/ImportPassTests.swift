@@ -288,10 +288,10 @@ struct ImportPassTests {
     }
 
     @Test(arguments: ImportBackend.allCases)
-    func twoImportersRacingProcessEveryMessageExactlyOnce(backend: ImportBackend) async throws {
+    func twoImportersRacingOverTwoThousandMessagesProcessEachExactlyOnce(backend: ImportBackend) async throws {
         let f = try await ImportFixture.make(backend)
         defer { Task { await f.close() } }
-        let n = 300
+        let n = 2000
         for i in 0..<n { try f.maildir.deliver(f.reply(i == 0 ? "APPROVE" : "thanks \(i)", messageID: "<race-\(i)-\(UUID().uuidString)@c>")) }
         async let a = f.pass().run()
         async let b = f.pass().run()
