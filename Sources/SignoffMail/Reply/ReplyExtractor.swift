@@ -1,0 +1,213 @@
+import Foundation
+
+/// Finds the text a reviewer actually typed in a reply: everything above our reply-above marker,
+/// the first quote header ("On … wrote:" and its localized forms, also wrapped over two lines),
+/// `-----Original Message-----` separators, Outlook `From:/Sent:` blocks, a trailing `>` quote,
+/// and signatures (`-- `, "Sent from my …").
+public enum ReplyExtractor {
+    /// The marker our request mails put below the reviewer's typing area.
+    public static let replyAboveMarker = "-- reply above this line --"
+
+    /// The visible reply: the lines above the first cut, with trailing quote blocks, leading and
+    /// trailing blank lines and separator-only lines removed. Input line ends may be LF or CRLF.
+    public static func visibleText(_ text: String) -> String {
+        let lines = TextFast.lines(text)
+        var start = 0
+        var cut = cutIndex(lines, from: start)
+        // Bottom-posting: a quote header with nothing typed above it introduces the quote the
+        // reviewer answers below. Skip the header and the quoted block and read what follows.
+        var rounds = 0
+        while rounds < 5, cut < lines.count, lines[start..<cut].allSatisfy(isBlank),
+              let headerLength = quoteHeaderLength(lines, at: cut) {
+            var next = cut + headerLength
+            while next < lines.count, isBlank(lines[next]) || isQuoted(lines[next]) { next += 1 }
+            guard next < lines.count else { break }
+            start = next
+            cut = cutIndex(lines, from: start)
+            rounds += 1
+        }
+        var kept = Array(lines[start..<cut])
+        // A quote block at the end (with nothing typed after it) is not part of the reply.
+        if let lastOwn = kept.lastIndex(where: { !isQuoted($0) && !isBlank($0) }) {
+            kept = Array(kept[...lastOwn])
+        } else {
+            kept = []
+        }
+        while let last = kept.last, isBlank(last) || isSeparatorOnly(last) { kept.removeLast() }
+        while let first = kept.first, isBlank(first) { kept.removeFirst() }
+        return kept.map { line in
+            var l = Substring(line)
+            while let c = l.last, c == " " || c == "\t" { l = l.dropLast() }
+            return String(l)
+        }.joined(separator: "\n")
+    }
+
+    /// The index of the first line that is not part of the reply (lines.count when none).
+    public static func cutIndex(_ lines: [String], from start: Int = 0) -> Int {
+        var i = start
+        while i < lines.count {
+            defer { i += 1 }
+            let line = lines[i]
+            // Headers, separators and signatures are short; long lines are text.
+            if line.utf8.count > 1000 { continue }
+            // Inside a `>` quote nothing the reviewer typed can start; the trailing quote block
+            // is dropped by `visibleText`.
+            if isQuoted(line) { continue }
+            let trimmed = line.trimmedSpaces
+            if trimmed.isEmpty { continue }
+            if trimmed.lowercased().contains("reply above this line") { return i }
+            if startsWithCommand(trimmed) { continue }
+            if isSignatureStart(trimmed) { return i }
+            if isOriginalMessageSeparator(trimmed) { return i }
+            if quoteHeaderLength(lines, at: i) != nil { return i }
+            if isHeaderBlock(lines, at: i) { return i }
+        }
+        return lines.count
+    }
+
+    /// A line that starts with a grammar keyword and a separator is the reviewer's command,
+    /// never a quote header or a header block.
+    static func startsWithCommand(_ trimmed: String) -> Bool {
+        let t = trimmed.drop(while: { $0 == "*" || $0 == "_" })
+        let word = t.prefix(while: { $0.isLetter }).lowercased()
+        guard ["approve", "approved", "reject", "rejected", "value", "delegate"].contains(word) else { return false }
+        let rest = t.dropFirst(word.count).drop(while: { $0 == "*" || $0 == "_" || $0 == " " })
+        return rest.isEmpty || rest.first.map { ":-,.—–：".contains($0) } == true
+    }
+
+    /// Whether the line at `i` ends the reply because of what it says (a quote header,
+    /// a separator, a header block, a signature or our marker). Used by the grammar to end a
+    /// reason.
+    public static func endsReply(_ lines: [String], at i: Int) -> Bool {
+        if isQuoted(lines[i]) { return true }
+        if lines[i].utf8.count > 1000 { return false }
+        let trimmed = lines[i].trimmedSpaces
+        if trimmed.isEmpty { return false }
+        return trimmed.lowercased().contains("reply above this line") || isSignatureStart(trimmed)
+            || isOriginalMessageSeparator(trimmed) || quoteHeaderLength(lines, at: i) != nil || isHeaderBlock(lines, at: i)
+            || isQuoted(lines[i])
+    }
+
+    static func isBlank(_ s: String) -> Bool { s.allSatisfy { $0.isWhitespace } }
+    static func isQuoted(_ s: String) -> Bool { s.drop(while: { $0 == " " }).first == ">" }
+
+    static func isSeparatorOnly(_ s: String) -> Bool {
+        let chars = s.filter { !$0.isWhitespace }
+        return !chars.isEmpty && chars.allSatisfy { "-_=*#~+—–ᐧ.".contains($0) }
+    }
+
+    // MARK: signatures
+
+    private static let signatureRegex = try! NSRegularExpression(pattern: [
+        #"^--\s*$"#,
+        #"^__\s*$"#,
+        #"^(sent|envoy[ée]|enviado|inviato|verzonden|gesendet|skickat|sendt|wys[lł]ane|отправлено|надіслано)\s+(from|with|via|using|on|de|depuis|desde|do|da|dal|dal mio|vanaf|met|von|från|fra|z|с|из)\b.{0,60}$"#,
+        #"^von meinem .{1,40} gesendet\.?$"#,
+        #"^get outlook for .{1,30}$"#,
+        #"^diese nachricht wurde von meinem .*gesendet\.?$"#,
+        #"^(from my|sent from my) (iphone|ipad|android|mobile|phone|blackberry|samsung|galaxy|smartphone).{0,30}$"#,
+        #"^(sent|enviado|envoy[ée]) (from|desde|depuis|de) (my|mi|mon) .{1,40}$"#,
+    ].joined(separator: "|"), options: [.caseInsensitive])
+
+    static func isSignatureStart(_ trimmedLine: String) -> Bool {
+        if trimmedLine == "--" || trimmedLine == "-- " { return true }
+        if trimmedLine.count > 90 { return false }
+        let r = NSRange(trimmedLine.startIndex..., in: trimmedLine)
+        return signatureRegex.firstMatch(in: trimmedLine, range: r) != nil
+    }
+
+    // MARK: separators
+
+    private static let separatorRegex = try! NSRegularExpression(pattern:
+        #"^[>\s]*(-{2,}|_{2,}|={2,})?\s*(original message|original-nachricht|urspr[üu]ngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|originalmeddelande|opprinnelig melding|oprindelig meddelelse|alkuper[äa]inen viesti|wiadomo[śs][ćc] oryginalna|исходное сообщение|mensagem original|forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|пересылаемое сообщение|原始邮件|原始郵件)\s*(-{2,}|_{2,}|={2,})?\s*$|^begin forwarded message:?$|^anfang der weitergeleiteten nachricht:?$|^d[ée]but du message r[ée]exp[ée]di[ée]\s*:?$"#,
+        options: [.caseInsensitive])
+
+    static func isOriginalMessageSeparator(_ trimmedLine: String) -> Bool {
+        guard trimmedLine.count < 120 else { return false }
+        let trimmedLine = trimmedLine.trimmingCharacters(in: CharacterSet(charactersIn: "* "))
+        let r = NSRange(trimmedLine.startIndex..., in: trimmedLine)
+        return separatorRegex.firstMatch(in: trimmedLine, range: r) != nil
+    }
+
+    // MARK: quote headers
+
+    private static let wroteWord = try! NSRegularExpression(pattern:
+        #"(^|[^\p{L}])(wrote|writes|a [ée]crit|schrieb|schreef|geschreven|skrev|escribi[óo]|ha scritto|scrisse|escreveu|napisa[lł](\(a\))?|написал(а|\(а\))?|написав(ла)?|пише|kirjoitti|[íi]rta|napsal(a)?|yazd[ıi]|έγραψε|kirjutas|rakstīja|parašė|a scris|pisze|skriver|skrifaði)($|[^\p{L}])|写道|寫道|のメッセージ"#,
+        options: [.caseInsensitive])
+    private static let headerEnd = try! NSRegularExpression(pattern:
+        #"([:：]|wrote|-{2,})\s*$"#, options: [.caseInsensitive])
+    private static let leadRegex = try! NSRegularExpression(pattern:
+        #"^[>\s]*((on|le|am|el|il|op|den|d\.|på|em|w dniu|dnia|citando|quoting|в|у|на|el d[íi]a|in data|a las|-{2,}\s*on)(?![\p{L}])|在|於|\d)"#,
+        options: [.caseInsensitive])
+    private static let dateFirst = try! NSRegularExpression(pattern:
+        #"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.*(\d{1,2}:\d{2}|<|@)"#, options: [])
+    private static let shapeRegex = try! NSRegularExpression(pattern:
+        #"@|\d{1,2}:\d{2}|\b(19|20)\d{2}\b"#, options: [])
+
+    /// How many lines the quote header at `i` spans (1…5), or nil when there is none.
+    /// Handles "On … wrote:", localized forms with the verb anywhere ("Am … schrieb X:"),
+    /// Gmail's bare "2016-10-24 15:36 GMT+02:00 Name <addr>:" and headers wrapped over lines.
+    static func quoteHeaderLength(_ lines: [String], at i: Int) -> Int? {
+        guard lines[i].utf8.count < 600 else { return nil }
+        let first = lines[i].trimmedSpaces
+        guard !first.isEmpty, first.count < 300, !startsWithCommand(first) else { return nil }
+        if isQuoted(first) { return nil }
+        if matches(dateFirst, first) { return 1 + continuationLines(lines, after: i, until: { $0.hasSuffix(":") || $0.hasSuffix(">") }) }
+        if isHeader(first) { return 1 }
+        // Wrapped: a line that starts like a header ("On …", "Am …", a date) may continue over
+        // up to five lines; a line that only names an address ("Name <a@b> schrieb am …") over two.
+        let strong = matches(leadRegex, first)
+        let weak = first.contains("@") || first.hasSuffix("<")
+        guard strong || weak else { return nil }
+        let maxSpan = strong ? 5 : 1
+        var joined = first
+        var e = i + 1
+        while e < lines.count, e <= i + maxSpan {
+            if lines[e].utf8.count > 600 { return nil }
+            let next = lines[e].trimmedSpaces
+            if !next.isEmpty {
+                if startsWithCommand(next) { return nil }
+                joined += " " + next
+                if joined.count > 400 { return nil }
+                if matches(headerEnd, next) { return isHeader(joined) ? e - i + 1 : nil }
+            }
+            e += 1
+        }
+        return nil
+    }
+
+    private static func isHeader(_ s: String) -> Bool {
+        matches(wroteWord, s) && matches(headerEnd, s) && (matches(shapeRegex, s) || matches(leadRegex, s))
+    }
+
+    private static func continuationLines(_ lines: [String], after i: Int, until done: (String) -> Bool) -> Int {
+        let first = lines[i].trimmedSpaces
+        if done(first) { return 0 }
+        if i + 1 < lines.count, done(lines[i + 1].trimmedSpaces) { return 1 }
+        return 0
+    }
+
+    private static func matches(_ regex: NSRegularExpression, _ s: String) -> Bool {
+        regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+    }
+
+    // MARK: Outlook header blocks
+
+    private static let fromKey = try! NSRegularExpression(pattern:
+        #"^[>\s]*\*?\s*(from|von|de|van|da|fra|från|od|от|від|mittente|l[äa]hett[äa]j[äa]|feladó|kimden|发件人|寄件者|差出人)\s*\*?\s*[:：]"#,
+        options: [.caseInsensitive])
+    private static let otherKey = try! NSRegularExpression(pattern:
+        #"^[>\s]*\*?\s*(sent|date|gesendet|datum|envoy[ée]|enviado|fecha|data|inviato|verzonden|sendt|skickat|wys[lł]ano|отправлено|дата|надіслано|发送时间|日期|送信日時|l[äa]hetetty|to|an|à|a|para|aan|til|till|do|кому|subject|betreff|objet|asunto|oggetto|onderwerp|emne|[äa]mne|temat|тема|risposta|cc|收件人|主题)\s*\*?\s*[:：]"#,
+        options: [.caseInsensitive])
+
+    static func isHeaderBlock(_ lines: [String], at i: Int) -> Bool {
+        guard lines[i].utf8.count < 1000, matches(fromKey, lines[i]) else { return false }
+        var j = i + 1
+        while j < lines.count, j <= i + 6 {
+            if lines[j].utf8.count < 1000, matches(otherKey, lines[j]) { return true }
+            else if !isBlank(lines[j]) && j > i + 2 { return false }
+            j += 1
+        }
+        return false
+    }
+}
