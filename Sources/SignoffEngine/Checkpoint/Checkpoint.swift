@@ -1,0 +1,97 @@
+import Foundation
+
+/// Everything needed to continue a run in another process: taken on entry and after every
+/// superstep. Codable, versioned JSON; payloads carry the stable type names chosen by the program.
+///
+/// Hosts store the bytes of `encoded()` and read them back with `Checkpoint.decode(from:)`;
+/// `Workflow.resume(from:responses:)` restores one onto a fresh workflow instance.
+public struct Checkpoint: Codable, Sendable {
+    /// The encoding version this build writes and reads.
+    public static let formatVersion = 1
+
+    public var version: Int
+    /// This checkpoint's id (unique).
+    public var id: String
+    /// The run it belongs to.
+    public var runID: String
+    /// The checkpoint taken just before this one in the same run (nil for the first).
+    public var parentID: String?
+    public var workflowName: String
+    /// A hash of the graph; a restore onto a different graph is refused with what changed.
+    public var graphHash: String
+    public var graph: GraphDescription
+    /// Supersteps completed in this run so far (across all calls).
+    public var superstep: Int
+    public var createdAt: Date
+    /// The run's status when the checkpoint was taken.
+    public var status: RunStatus
+    var messages: [InFlightMessage]
+    /// Requests waiting for a response, in the order they were issued.
+    public var pendingRequests: [PendingRequest]
+    /// Ids of requests already answered (a second answer is refused).
+    public var answeredRequestIDs: [String]
+    var sharedState: [String: Payload]
+    var executorStates: [String: ExecutorSnapshot]
+    /// Per fan-in group (declaration order), per source, the buffered messages.
+    var fanInBuffers: [[[Payload]]]
+    /// Every output yielded so far.
+    public var outputs: [WorkflowOutput]
+
+    /// How many messages are in flight (to be delivered in the next superstep).
+    public var messagesInFlight: Int { messages.count }
+
+    /// The keys of the committed shared state.
+    public var sharedStateKeys: [String] { sharedState.keys.sorted() }
+
+    /// A committed shared state value as `T` (nil when absent; throws when it holds another type).
+    public func sharedState<T: WorkflowPayload>(_ key: String, as type: T.Type = T.self) throws -> T? {
+        guard let p = sharedState[key] else { return nil }
+        guard let v = try p.value(as: T.self) else {
+            throw WorkflowError(.stateTypeMismatch, "shared state '\(key)' holds a \(p.typeName), not a \(T.typeName)")
+        }
+        return v
+    }
+
+    /// The number of messages buffered per fan-in group (declaration order), per source.
+    public var fanInBufferCounts: [[Int]] { fanInBuffers.map { $0.map(\.count) } }
+
+    /// Whether the checkpoint holds a saved state for this executor.
+    public func hasExecutorState(_ executorID: String) -> Bool { executorStates[executorID] != nil }
+
+    /// The checkpoint as JSON bytes.
+    public func encoded() throws -> Data {
+        do { return try JSONCoding.encoder.encode(self) } catch {
+            throw WorkflowError(.checkpointEncoding, "checkpoint \(id) of run \(runID) cannot be encoded: \(error)")
+        }
+    }
+
+    /// Reads a checkpoint from JSON bytes, refusing versions this build does not know.
+    public static func decode(from data: Data) throws -> Checkpoint {
+        struct Probe: Decodable { var version: Int }
+        let probe: Probe
+        do { probe = try JSONCoding.decoder.decode(Probe.self, from: data) } catch {
+            throw WorkflowError(.checkpointEncoding, "these bytes are not a Signoff checkpoint: \(error)")
+        }
+        guard probe.version == formatVersion else {
+            throw WorkflowError(.unsupportedCheckpointVersion,
+                                "checkpoint format version \(probe.version) is not supported by this build (it reads version \(formatVersion)); restore it with a matching version of the program")
+        }
+        do { return try JSONCoding.decoder.decode(Checkpoint.self, from: data) } catch {
+            throw WorkflowError(.checkpointEncoding, "the checkpoint cannot be decoded: \(error)")
+        }
+    }
+}
+
+/// A message (or response, or request cancellation) waiting for the next superstep.
+struct InFlightMessage: Codable, Sendable {
+    enum Kind: String, Codable, Sendable { case message, response, cancellation }
+    var kind: Kind
+    /// Sender id; nil for the run's input.
+    var source: String?
+    /// Explicit target id, if the sender named one (always set for input).
+    var target: String?
+    /// The message, or the response value.
+    var payload: Payload?
+    /// For responses and cancellations: the request.
+    var request: PendingRequest?
+}
