@@ -1,0 +1,235 @@
+import CLibpq
+import Foundation
+
+/// One libpq connection with a prepared-statement cache.
+/// Not thread-safe: owned by one `ConnectionHandle` and used only on its serial queue.
+final class PostgresConnection: SQLConnection {
+    let dialect = SQLDialect.postgres
+    private var conn: OpaquePointer?
+    private var prepared: [String: String] = [:]
+    private var lastBroken = false
+    let redactedTarget: String
+
+    init(conninfo: String, redactedTarget: String) throws {
+        self.redactedTarget = redactedTarget
+        let handle = PQconnectdb(conninfo)
+        if PQstatus(handle) != CONNECTION_OK {
+            // Read the error text before PQfinish frees it; PQfinish even after a failed connect.
+            let detail = handle.map { Self.firstLine(String(cString: PQerrorMessage($0))) } ?? "out of memory"
+            PQfinish(handle)
+            throw Self.connectError(redactedTarget, detail)
+        }
+        conn = handle
+        try configure()
+    }
+
+    deinit { close() }
+
+    static func connectError(_ target: String, _ detail: String) -> StoreError {
+        StoreError(.connectionFailed, "could not connect to PostgreSQL at \(target): \(detail); is the server running? check `database:` in signoff.yaml or $SIGNOFF_DATABASE")
+    }
+
+    static func firstLine(_ text: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
+
+    private func configure() throws {
+        try exec("SET client_min_messages TO warning")
+    }
+
+    func close() {
+        if let conn {
+            PQfinish(conn)
+            self.conn = nil
+        }
+        prepared.removeAll()
+    }
+
+    private func handle() throws -> OpaquePointer {
+        guard let conn else { throw StoreError(.closed, "the PostgreSQL connection to \(redactedTarget) is closed") }
+        return conn
+    }
+
+    func isBroken() -> Bool {
+        guard let conn else { return true }
+        return lastBroken || PQstatus(conn) == CONNECTION_BAD
+    }
+
+    func reset() throws {
+        let conn = try handle()
+        prepared.removeAll()
+        PQreset(conn)
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let detail = Self.firstLine(String(cString: PQerrorMessage(conn)))
+            lastBroken = true
+            throw Self.connectError(redactedTarget, detail)
+        }
+        lastBroken = false
+        try configure()
+    }
+
+    /// Turns a failed result into an error (reading its text at once), or returns nil on success.
+    private func check(_ res: OpaquePointer?, _ sql: String) -> StoreError? {
+        let status = res.map { PQresultStatus($0) } ?? PGRES_FATAL_ERROR
+        if status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK { return nil }
+        let conn = self.conn
+        var message = res.map { String(cString: PQresultErrorMessage($0)) } ?? ""
+        if message.isEmpty, let conn { message = String(cString: PQerrorMessage(conn)) }
+        let state = res.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
+        message = Self.firstLine(message)
+        if conn.map({ PQstatus($0) == CONNECTION_BAD }) ?? true || state?.hasPrefix("08") == true || state == "57P01" {
+            lastBroken = true
+            return StoreError(.connectionLost, "lost the connection to PostgreSQL at \(redactedTarget): \(message)")
+        }
+        if state == "40001" || state == "40P01" {
+            return StoreError(.busy, "PostgreSQL: \(message) (SQLSTATE \(state ?? "?")); retry the operation")
+        }
+        return StoreError(.queryFailed, "PostgreSQL: \(message)\(state.map { " (SQLSTATE \($0))" } ?? "") (in `\(sql.prefix(120))`)")
+    }
+
+    func exec(_ sql: String) throws {
+        let conn = try handle()
+        let res = PQexec(conn, sql)
+        defer { PQclear(res) }
+        if let error = check(res, sql) { throw error }
+    }
+
+    private func statementName(_ sql: String, parameterCount: Int) throws -> String {
+        if let name = prepared[sql] { return name }
+        let conn = try handle()
+        let name = "s\(prepared.count + 1)"
+        let res = PQprepare(conn, name, sql, 0, nil)
+        defer { PQclear(res) }
+        if let error = check(res, sql) { throw error }
+        prepared[sql] = name
+        return name
+    }
+
+    func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] {
+        let conn = try handle()
+        let name = try statementName(sql, parameterCount: params.count)
+        // Text format for everything but bytes; the buffers live until PQexecPrepared returns.
+        var buffers: [ContiguousArray<CChar>?] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        buffers.reserveCapacity(params.count)
+        for value in params {
+            switch value {
+            case .null:
+                buffers.append(nil); lengths.append(0); formats.append(0)
+            case .int(let v):
+                buffers.append(ContiguousArray(String(v).utf8CString)); lengths.append(0); formats.append(0)
+            case .double(let v):
+                buffers.append(ContiguousArray("\(v)".utf8CString)); lengths.append(0); formats.append(0)
+            case .text(let s):
+                buffers.append(ContiguousArray(s.utf8CString)); lengths.append(0); formats.append(0)
+            case .blob(let d):
+                var bytes = ContiguousArray<CChar>(repeating: 0, count: max(d.count, 1))
+                _ = bytes.withUnsafeMutableBytes { dst in d.copyBytes(to: dst.bindMemory(to: UInt8.self), count: d.count) }
+                buffers.append(bytes); lengths.append(Int32(d.count)); formats.append(1)
+            }
+        }
+        let res = Self.withPointers(buffers) { pointers in
+            PQexecPrepared(conn, name, Int32(params.count), pointers, lengths, formats, 0)
+        }
+        defer { PQclear(res) }
+        if let error = check(res, sql) { throw error }
+        guard let res else { return [] }
+        let rowCount = PQntuples(res)
+        let columnCount = PQnfields(res)
+        if rowCount == 0 { return [] }
+        var types: [Oid] = []
+        for c in 0..<columnCount { types.append(PQftype(res, c)) }
+        var rows: [SQLRow] = []
+        rows.reserveCapacity(Int(rowCount))
+        for r in 0..<rowCount {
+            var values: [SQLValue] = []
+            values.reserveCapacity(Int(columnCount))
+            for c in 0..<columnCount {
+                if PQgetisnull(res, r, c) != 0 { values.append(.null); continue }
+                let raw = PQgetvalue(res, r, c)!
+                let length = Int(PQgetlength(res, r, c))
+                switch types[Int(c)] {
+                case 20, 21, 23:
+                    values.append(.int(Self.parseInt(raw, length)))
+                case 16:
+                    values.append(.int(raw[0] == CChar(UInt8(ascii: "t")) ? 1 : 0))
+                case 700, 701:
+                    values.append(.double(Double(String(cString: raw)) ?? 0))
+                case 17:
+                    values.append(.blob(Self.decodeHexBytea(raw, length)))
+                default:
+                    values.append(.text(String(cString: raw)))
+                }
+            }
+            rows.append(SQLRow(values: values))
+        }
+        return rows
+    }
+
+    private static func withPointers<R>(_ buffers: [ContiguousArray<CChar>?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+        var pointers: [UnsafePointer<CChar>?] = []
+        pointers.reserveCapacity(buffers.count)
+        func recurse(_ i: Int) -> R {
+            if i == buffers.count { return body(pointers) }
+            guard let buffer = buffers[i] else {
+                pointers.append(nil)
+                return recurse(i + 1)
+            }
+            return buffer.withUnsafeBufferPointer { p in
+                pointers.append(p.baseAddress)
+                return recurse(i + 1)
+            }
+        }
+        return recurse(0)
+    }
+
+    private static func parseInt(_ p: UnsafePointer<CChar>, _ length: Int) -> Int64 {
+        var value: Int64 = 0
+        var i = 0
+        var negative = false
+        if length > 0 && p[0] == CChar(UInt8(ascii: "-")) { negative = true; i = 1 }
+        while i < length {
+            value = value * 10 + Int64(UInt8(bitPattern: p[i]) - 48)
+            i += 1
+        }
+        return negative ? -value : value
+    }
+
+    /// bytea in text format is `\x` followed by hex digits.
+    private static func decodeHexBytea(_ p: UnsafePointer<CChar>, _ length: Int) -> Data {
+        guard length >= 2, p[0] == CChar(UInt8(ascii: "\\")), p[1] == CChar(UInt8(ascii: "x")) else {
+            return Data(bytes: p, count: length)
+        }
+        let count = (length - 2) / 2
+        var data = Data(count: count)
+        data.withUnsafeMutableBytes { (out: UnsafeMutableRawBufferPointer) in
+            func nibble(_ c: CChar) -> UInt8 {
+                let u = UInt8(bitPattern: c)
+                switch u {
+                case 48...57: return u - 48
+                case 97...102: return u - 87
+                case 65...70: return u - 55
+                default: return 0
+                }
+            }
+            var j = 2
+            for k in 0..<count {
+                out[k] = nibble(p[j]) << 4 | nibble(p[j + 1])
+                j += 2
+            }
+        }
+        return data
+    }
+
+    func begin(write: Bool) throws { try exec("BEGIN") }
+    func commit() throws { try exec("COMMIT") }
+    func rollback() {
+        guard let conn, PQstatus(conn) == CONNECTION_OK else { return }
+        if PQtransactionStatus(conn) != PQTRANS_IDLE {
+            let res = PQexec(conn, "ROLLBACK")
+            PQclear(res)
+        }
+    }
+}

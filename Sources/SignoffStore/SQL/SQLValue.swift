@@ -1,0 +1,115 @@
+import Foundation
+
+/// A value bound to or read from a SQL statement (both backends).
+enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob(Data)
+
+    static func optional(_ s: String?) -> SQLValue { s.map { .text($0) } ?? .null }
+    static func optional(_ d: Data?) -> SQLValue { d.map { .blob($0) } ?? .null }
+    static func optional(_ i: Int?) -> SQLValue { i.map { .int(Int64($0)) } ?? .null }
+    static func int(_ i: Int) -> SQLValue { .int(Int64(i)) }
+    /// Times are stored as integer milliseconds since 1970 (UTC) on both backends.
+    static func time(_ d: Date) -> SQLValue { .int(millis(d)) }
+    static func time(_ d: Date?) -> SQLValue { d.map { .int(millis($0)) } ?? .null }
+}
+
+/// Milliseconds since 1970 for a date (what the store writes).
+func millis(_ d: Date) -> Int64 { Int64((d.timeIntervalSince1970 * 1000).rounded()) }
+/// The date for stored milliseconds.
+func date(millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+
+/// One result row.
+struct SQLRow: Sendable {
+    var values: [SQLValue]
+
+    subscript(_ i: Int) -> SQLValue { values[i] }
+
+    func isNull(_ i: Int) -> Bool { if case .null = values[i] { return true } else { return false } }
+
+    func int64(_ i: Int) -> Int64? {
+        switch values[i] {
+        case .int(let v): v
+        case .double(let v): Int64(v)
+        case .text(let s): Int64(s)
+        case .null, .blob: nil
+        }
+    }
+    func int(_ i: Int) -> Int? { int64(i).map { Int($0) } }
+    func string(_ i: Int) -> String? {
+        switch values[i] {
+        case .text(let s): s
+        case .int(let v): String(v)
+        case .double(let v): String(v)
+        case .blob(let d): String(decoding: d, as: UTF8.self)
+        case .null: nil
+        }
+    }
+    func data(_ i: Int) -> Data? {
+        switch values[i] {
+        case .blob(let d): d
+        case .text(let s): Data(s.utf8)
+        case .null, .int, .double: nil
+        }
+    }
+    func date(_ i: Int) -> Date? { int64(i).map { SignoffStore.date(millis: $0) } }
+    func bool(_ i: Int) -> Bool? {
+        switch values[i] {
+        case .int(let v): v != 0
+        case .text(let s): s == "t" || s == "true" || s == "1"
+        default: nil
+        }
+    }
+
+    // Non-optional accessors for NOT NULL columns.
+    func requiredString(_ i: Int) throws -> String {
+        guard let s = string(i) else { throw StoreError(.corrupt, "a required text column (#\(i)) is NULL") }
+        return s
+    }
+    func requiredInt(_ i: Int) throws -> Int {
+        guard let v = int(i) else { throw StoreError(.corrupt, "a required integer column (#\(i)) is NULL") }
+        return v
+    }
+    func requiredDate(_ i: Int) throws -> Date {
+        guard let v = date(i) else { throw StoreError(.corrupt, "a required time column (#\(i)) is NULL") }
+        return v
+    }
+    func requiredData(_ i: Int) throws -> Data {
+        guard let v = data(i) else { throw StoreError(.corrupt, "a required bytes column (#\(i)) is NULL") }
+        return v
+    }
+}
+
+/// The few places where SQLite and PostgreSQL SQL differ.
+enum SQLDialect: Sendable {
+    case sqlite
+    case postgres
+}
+
+/// A synchronous database connection, used only on its own serial queue.
+protocol SQLConnection: AnyObject {
+    var dialect: SQLDialect { get }
+    /// Runs one statement with `$1…$n` parameters and returns its rows.
+    @discardableResult
+    func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow]
+    /// Runs statements without parameters (DDL, BEGIN/COMMIT).
+    func exec(_ sql: String) throws
+    /// Starts a transaction: `write` takes the write lock up front on SQLite (BEGIN IMMEDIATE).
+    func begin(write: Bool) throws
+    func commit() throws
+    func rollback()
+    /// True when the last failure means the connection is gone (PostgreSQL); a retry on a reset connection may help.
+    func isBroken() -> Bool
+    /// Re-establishes a broken connection; throws when it cannot.
+    func reset() throws
+    /// Closes the handle; idempotent.
+    func close()
+}
+
+extension SQLConnection {
+    @discardableResult
+    func query(_ sql: String, _ params: SQLValue...) throws -> [SQLRow] { try query(sql, params) }
+}

@@ -1,0 +1,154 @@
+import CSQLite
+import Foundation
+
+/// One SQLite connection (WAL, busy timeout, foreign keys) with a prepared-statement cache.
+/// Not thread-safe: owned by one `ConnectionHandle` and used only on its serial queue.
+final class SQLiteConnection: SQLConnection {
+    let dialect = SQLDialect.sqlite
+    private var db: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+    private let path: String
+
+    init(path: String, busyTimeoutMilliseconds: Int32 = 30_000) throws {
+        self.path = path
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        if rc != SQLITE_OK {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(handle)
+            throw StoreError(.connectionFailed, "could not open the SQLite database \(path): \(message); check that the folder exists and is writable (`database:` in signoff.yaml or $SIGNOFF_DATABASE)")
+        }
+        db = handle
+        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+        do {
+            try exec("PRAGMA journal_mode=WAL")
+            try exec("PRAGMA synchronous=NORMAL")
+            try exec("PRAGMA foreign_keys=ON")
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    func close() {
+        for (_, stmt) in statements { sqlite3_finalize(stmt) }
+        statements.removeAll()
+        if let db {
+            sqlite3_close_v2(db)
+            self.db = nil
+        }
+    }
+
+    private func handle() throws -> OpaquePointer {
+        guard let db else { throw StoreError(.closed, "the SQLite database \(path) is closed") }
+        return db
+    }
+
+    private func error(_ rc: Int32, _ sql: String) -> StoreError {
+        let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "closed"
+        let primary = rc & 0xff
+        if primary == SQLITE_BUSY || primary == SQLITE_LOCKED {
+            return StoreError(.busy, "the SQLite database \(path) stayed locked by another process: \(message)")
+        }
+        if primary == SQLITE_CONSTRAINT {
+            return StoreError(.queryFailed, "constraint failed: \(message)")
+        }
+        return StoreError(.queryFailed, "SQLite: \(message) (in `\(sql.prefix(120))`)")
+    }
+
+    func exec(_ sql: String) throws {
+        let db = try handle()
+        var errmsg: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &errmsg)
+        if rc != SQLITE_OK {
+            let text = errmsg.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(db))
+            sqlite3_free(errmsg)
+            let primary = rc & 0xff
+            if primary == SQLITE_BUSY || primary == SQLITE_LOCKED {
+                throw StoreError(.busy, "the SQLite database \(path) stayed locked by another process: \(text)")
+            }
+            throw StoreError(.queryFailed, "SQLite: \(text) (in `\(sql.prefix(120))`)")
+        }
+    }
+
+    /// Converts `$n` placeholders to SQLite's `?n`.
+    static func translate(_ sql: String) -> String {
+        guard sql.contains("$") else { return sql }
+        var out = ""
+        out.reserveCapacity(sql.utf8.count)
+        var previous: Character = " "
+        for ch in sql {
+            if ch == "$" && previous != "'" { out.append("?") } else { out.append(ch) }
+            previous = ch
+        }
+        return out
+    }
+
+    private func prepare(_ sql: String) throws -> OpaquePointer {
+        if let stmt = statements[sql] { return stmt }
+        let db = try handle()
+        var stmt: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db, Self.translate(sql), -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, nil)
+        guard rc == SQLITE_OK, let stmt else { throw error(rc, sql) }
+        statements[sql] = stmt
+        return stmt
+    }
+
+    func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] {
+        let stmt = try prepare(sql)
+        defer {
+            sqlite3_reset(stmt)
+            sqlite3_clear_bindings(stmt)
+        }
+        for (i, value) in params.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch value {
+            case .null: rc = sqlite3_bind_null(stmt, index)
+            case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
+            case .double(let v): rc = sqlite3_bind_double(stmt, index, v)
+            case .text(let s): rc = sqlite3_bind_text(stmt, index, s, -1, signoff_sqlite_transient())
+            case .blob(let d):
+                rc = d.withUnsafeBytes { buf in
+                    sqlite3_bind_blob(stmt, index, buf.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buf.count), signoff_sqlite_transient())
+                }
+            }
+            if rc != SQLITE_OK { throw error(rc, sql) }
+        }
+        var rows: [SQLRow] = []
+        let columns = sqlite3_column_count(stmt)
+        while true {
+            let rc = sqlite3_step(stmt)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw error(rc, sql) }
+            var values: [SQLValue] = []
+            values.reserveCapacity(Int(columns))
+            for c in 0..<columns {
+                switch sqlite3_column_type(stmt, c) {
+                case SQLITE_INTEGER: values.append(.int(sqlite3_column_int64(stmt, c)))
+                case SQLITE_FLOAT: values.append(.double(sqlite3_column_double(stmt, c)))
+                case SQLITE_TEXT:
+                    values.append(.text(String(cString: sqlite3_column_text(stmt, c))))
+                case SQLITE_BLOB:
+                    let count = Int(sqlite3_column_bytes(stmt, c))
+                    if count == 0 { values.append(.blob(Data())) }
+                    else { values.append(.blob(Data(bytes: sqlite3_column_blob(stmt, c), count: count))) }
+                default: values.append(.null)
+                }
+            }
+            rows.append(SQLRow(values: values))
+        }
+        return rows
+    }
+
+    func begin(write: Bool) throws { try exec(write ? "BEGIN IMMEDIATE" : "BEGIN") }
+    func commit() throws { try exec("COMMIT") }
+    func rollback() {
+        if let db, sqlite3_get_autocommit(db) == 0 { _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
+    }
+    func isBroken() -> Bool { false }
+    func reset() throws {}
+}
