@@ -1,0 +1,57 @@
+import Crypto
+import Foundation
+
+/// Renders a mail kind from the templates and composes the message: subject tag, Reply-To
+/// with the reviewer's token as sub-address, thread headers.
+///
+/// ```swift
+/// let composer = MailComposer(templates: .builtin, from: EmailAddress("signoff@example.org"),
+///                             replyAddress: EmailAddress("approvals@example.org"))
+/// let token = ReplyToken()
+/// let mail = try composer.compose(.request, context: ctx, token: token)
+/// store(mail.messageID, mail.rfc5322(), token.sha256Hex)
+/// ```
+public struct MailComposer: Sendable {
+    /// The templates to render.
+    public var templates: MailTemplates
+    /// The `From` address.
+    public var from: EmailAddress
+    /// The address replies go to; each mail's `Reply-To` is this with the token as sub-address.
+    public var replyAddress: EmailAddress
+
+    public init(templates: MailTemplates, from: EmailAddress, replyAddress: EmailAddress) {
+        self.templates = templates
+        self.from = from
+        self.replyAddress = replyAddress
+    }
+
+    /// Renders `kind` (or the job template `name`) for `context` and composes the message.
+    ///
+    /// - Parameters:
+    ///   - to: the recipient; defaults to `context.reviewer` (pass the run's owner for `.failure`).
+    ///   - token: the reviewer's reply token; when given, `Reply-To` is `local+TOKEN@domain`.
+    ///   - inReplyTo: the request mail's Message-ID, for reminders and confirmations (same thread).
+    ///   - messageID: reuse a Message-ID (otherwise a fresh one in the sender's domain).
+    public func compose(_ kind: MailTemplateKind, named name: String? = nil, context: MailTemplateContext,
+                        to: EmailAddress? = nil, token: ReplyToken? = nil, inReplyTo: String? = nil,
+                        references: [String] = [], date: Date = Date(), messageID: String? = nil) throws -> MailMessage {
+        let tag = MailComposer.subjectTag(requestID: context.request.id)
+        let rendered = try templates.render(kind, named: name, context: context, tag: tag)
+        let tagText = "[signoff \(tag)]"
+        let subject = rendered.subject.contains(tagText) ? rendered.subject : tagText + " " + rendered.subject
+        var refs = references
+        if let inReplyTo, !refs.contains(inReplyTo) { refs.append(inReplyTo) }
+        return MailMessage(from: from, to: [to ?? context.reviewer],
+                           replyTo: token.map { replyAddress.withSubaddress($0.value) },
+                           subject: subject, text: rendered.text, html: rendered.html,
+                           messageID: messageID, date: date, inReplyTo: inReplyTo, references: refs,
+                           extraHeaders: [MailHeaderField("X-Signoff-Request", context.request.id)])
+    }
+
+    /// The subject tag's code for a request: the first 4 hex digits of SHA-256(request id),
+    /// stable across the request's mails so they read as one conversation.
+    public static func subjectTag(requestID: String) -> String {
+        let digest = SHA256.hash(data: Array(requestID.utf8))
+        return digest.prefix(2).map { String(format: "%02x", $0) }.joined()
+    }
+}

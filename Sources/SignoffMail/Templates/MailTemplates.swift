@@ -1,0 +1,252 @@
+import Foundation
+import Mustache
+
+/// The mail templates: built-in copies compiled into the binary, overridden file by file from
+/// a configured directory, plus job-specific templates by name (`template: review-request`
+/// uses `review-request.subject|txt|html.mustache` from that directory).
+///
+/// File names are `<name>.subject.mustache`, `<name>.txt.mustache`, `<name>.html.mustache`,
+/// where the kinds' names are `request`, `reminder`, `confirmation`, `clarification`,
+/// `already-decided`, `failure`. Text and subject parts are rendered without escaping; HTML
+/// parts escape every value, and unescaped tags (`{{{x}}}`, `{{&x}}`) are refused there, so
+/// job input can never inject markup. Check templates with ``validate(names:)`` before use
+/// (`signoff jobs check`); rendering never fails for a template that validates.
+public struct MailTemplates: Sendable {
+    /// The three parts of a template.
+    public enum Part: String, Sendable, CaseIterable {
+        case subject, txt, html
+    }
+
+    /// Parsed templates by file name, from the directory (overrides and job templates).
+    private let overrides: [String: MustacheTemplate]
+    /// Sources of the override files, for validation.
+    private let overrideSources: [String: String]
+    /// The configured directory, if any.
+    public let directory: String?
+
+    /// Only the built-in templates.
+    public static let builtin = MailTemplates(overrides: [:], sources: [:], directory: nil)
+
+    /// The built-in templates with the `*.mustache` files of `directory` overriding them by
+    /// file name. Throws ``MailTemplateError`` for the first file that cannot be read or parsed;
+    /// use ``validate(directory:names:)`` to see every problem at once.
+    public init(directory: String?) throws {
+        guard let directory else {
+            self = .builtin
+            return
+        }
+        let (sources, readErrors) = MailTemplates.readDirectory(directory)
+        if let first = readErrors.first { throw first }
+        var parsed: [String: MustacheTemplate] = [:]
+        for (name, text) in sources {
+            switch MailTemplates.parse(text, fileName: name, directory: directory) {
+            case .success(let template): parsed[name] = template
+            case .failure(let error): throw error
+            }
+        }
+        self.init(overrides: parsed, sources: sources, directory: directory)
+    }
+
+    private init(overrides: [String: MustacheTemplate], sources: [String: String], directory: String?) {
+        self.overrides = overrides
+        self.overrideSources = sources
+        self.directory = directory
+    }
+
+    /// Renders the subject, text and HTML of `kind`, or of the job template `name` when given
+    /// (each part falls back to the kind's template when the job template lacks it).
+    /// `tag` is the subject tag's code, available as `{{tag}}`.
+    public func render(_ kind: MailTemplateKind, named name: String? = nil,
+                       context: MailTemplateContext, tag: String = "") throws -> RenderedMail {
+        if let name, !hasAnyPart(of: name) {
+            throw MailTemplateError.notFound(name: name, directory: directory)
+        }
+        let vars = context.variables(tag: tag)
+        func part(_ p: Part) -> String {
+            template(kind: kind, named: name, part: p).render(vars)
+        }
+        let subject = part(.subject).split(whereSeparator: { $0.isWhitespace })
+            .joined(separator: " ")
+        var text = part(.txt)
+        if !text.hasSuffix("\n") { text += "\n" }
+        return RenderedMail(subject: subject, text: text, html: part(.html))
+    }
+
+    /// Every problem in the templates that would be used: the built-ins, the directory's
+    /// overrides and the named job templates. Empty when all is well.
+    public func validate(names: [String] = []) -> [MailTemplateError] {
+        var problems: [MailTemplateError] = []
+        var files: [(name: String, text: String, isBuiltin: Bool)] = []
+        for kind in MailTemplateKind.allCases {
+            for p in Part.allCases {
+                let file = MailTemplates.fileName(kind.fileStem, p)
+                if let text = overrideSources[file] {
+                    files.append((file, text, false))
+                } else if let text = BuiltinTemplates.files[file] {
+                    files.append((file, text, true))
+                } else {
+                    problems.append(MailTemplateError.builtinMissing(file: file))
+                }
+            }
+        }
+        for (file, text) in overrideSources.sorted(by: { $0.key < $1.key })
+        where !files.contains(where: { $0.name == file }) {
+            files.append((file, text, false))
+        }
+        for name in names where !hasAnyPart(of: name) {
+            problems.append(MailTemplateError.notFound(name: name, directory: directory))
+        }
+        for file in files {
+            let dir = file.isBuiltin ? nil : directory
+            if case .failure(let error) = MailTemplates.parse(file.text, fileName: file.name, directory: dir) {
+                problems.append(error)
+                continue
+            }
+            problems += MailTemplateChecker.check(file.text, fileName: file.name, directory: dir,
+                                                  isHTML: file.name.hasSuffix(".html.mustache"))
+        }
+        return problems
+    }
+
+    /// Loads `directory` (if any) and validates it with `names`: every problem at once, for
+    /// `signoff jobs check`.
+    public static func validate(directory: String?, names: [String] = []) -> [MailTemplateError] {
+        guard let directory else { return MailTemplates.builtin.validate(names: names) }
+        let (sources, readErrors) = readDirectory(directory)
+        if !readErrors.isEmpty { return readErrors }
+        // Parse errors are reported by validate; keep the parsable ones for the rest.
+        var parsed: [String: MustacheTemplate] = [:]
+        for (name, text) in sources {
+            if case .success(let t) = parse(text, fileName: name, directory: directory) { parsed[name] = t }
+        }
+        return MailTemplates(overrides: parsed, sources: sources, directory: directory).validate(names: names)
+    }
+
+    // MARK: - Lookup
+
+    static func fileName(_ stem: String, _ part: Part) -> String { "\(stem).\(part.rawValue).mustache" }
+
+    private func hasAnyPart(of name: String) -> Bool {
+        Part.allCases.contains { overrides[MailTemplates.fileName(name, $0)] != nil }
+    }
+
+    private func template(kind: MailTemplateKind, named name: String?, part: Part) -> MustacheTemplate {
+        if let name, let t = overrides[MailTemplates.fileName(name, part)] { return t }
+        let file = MailTemplates.fileName(kind.fileStem, part)
+        if let t = overrides[file] { return t }
+        // Built-ins are checked by a test; a missing one is a build defect, not a user error.
+        guard let t = MailTemplates.parsedBuiltins[file] else {
+            preconditionFailure("built-in template \(file) missing; run scripts/embed-templates")
+        }
+        return t
+    }
+
+    private static let parsedBuiltins: [String: MustacheTemplate] = {
+        var out: [String: MustacheTemplate] = [:]
+        for (name, text) in BuiltinTemplates.files {
+            if case .success(let t) = parse(text, fileName: name, directory: nil) { out[name] = t }
+        }
+        return out
+    }()
+
+    /// Text and subject parts get the TEXT content type (no escaping); HTML parts keep
+    /// swift-mustache's default, HTML escaping.
+    static func parse(_ text: String, fileName: String, directory: String?) -> Result<MustacheTemplate, MailTemplateError> {
+        let isHTML = fileName.hasSuffix(".html.mustache")
+        let source = isHTML ? text : "{{% CONTENT_TYPE: TEXT}}" + text
+        do {
+            return .success(try MustacheTemplate(string: source))
+        } catch let error as MustacheTemplate.ParserError {
+            return .failure(.parse(file: fileName, directory: directory, line: error.context.lineNumber,
+                                   column: error.context.columnNumber, detail: "\(error.error)"))
+        } catch {
+            return .failure(.parse(file: fileName, directory: directory, line: nil, column: nil, detail: "\(error)"))
+        }
+    }
+
+    private static func readDirectory(_ directory: String) -> ([String: String], [MailTemplateError]) {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            return ([:], [MailTemplateError(code: .directoryUnreadable, file: nil, line: nil,
+                message: "templates directory \(directory) does not exist or is not a directory; create it or fix `templates:` in signoff.yaml")])
+        }
+        let names: [String]
+        do { names = try fm.contentsOfDirectory(atPath: directory) } catch {
+            return ([:], [MailTemplateError(code: .directoryUnreadable, file: nil, line: nil,
+                message: "cannot list templates directory \(directory): \(error.localizedDescription); check its permissions")])
+        }
+        var sources: [String: String] = [:]
+        var errors: [MailTemplateError] = []
+        for name in names.sorted() where name.hasSuffix(".mustache") {
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard let data = fm.contents(atPath: path) else {
+                errors.append(MailTemplateError(code: .directoryUnreadable, file: path, line: nil,
+                    message: "cannot read template \(path); check its permissions"))
+                continue
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                errors.append(MailTemplateError(code: .parse, file: path, line: nil,
+                    message: "template \(path) is not UTF-8; save it as UTF-8"))
+                continue
+            }
+            sources[name] = text.replacingOccurrences(of: "\r\n", with: "\n")
+        }
+        return (sources, errors)
+    }
+}
+
+/// The rendered parts of one mail.
+public struct RenderedMail: Sendable, Hashable {
+    /// One line, whitespace collapsed; the composer adds the tag.
+    public var subject: String
+    /// Plain text, ends with a newline.
+    public var text: String
+    public var html: String
+}
+
+/// A template problem: which file, where, and how to fix it.
+public struct MailTemplateError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong.
+    public enum Code: String, Sendable, Hashable {
+        case parse = "template_parse"
+        case unknownVariable = "template_unknown_variable"
+        case unescapedHTML = "template_unescaped_html"
+        case unsupportedTag = "template_unsupported_tag"
+        case notFound = "template_not_found"
+        case directoryUnreadable = "template_directory_unreadable"
+        case builtinMissing = "template_builtin_missing"
+    }
+
+    public var code: Code
+    /// The file (path when it is in the templates directory, name when built in).
+    public var file: String?
+    /// 1-based line, when known.
+    public var line: Int?
+    /// What happened and what to do.
+    public var message: String
+
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    static func location(_ file: String, _ directory: String?, _ line: Int?) -> String {
+        let path = directory.map { ($0 as NSString).appendingPathComponent(file) } ?? "built-in \(file)"
+        return line.map { "\(path):\($0)" } ?? path
+    }
+
+    static func parse(file: String, directory: String?, line: Int?, column: Int?, detail: String) -> MailTemplateError {
+        let col = column.map { ", column \($0)" } ?? ""
+        return MailTemplateError(code: .parse, file: file, line: line,
+            message: "\(location(file, directory, line))\(col): the template does not parse (\(detail)); check that every {{#section}} has a matching {{/section}} and every tag is closed with }}")
+    }
+
+    static func notFound(name: String, directory: String?) -> MailTemplateError {
+        let dir = directory ?? "(no templates directory configured)"
+        return MailTemplateError(code: .notFound, file: nil, line: nil,
+            message: "template '\(name)' not found: expected \(name).txt.mustache (and optionally .subject/.html) in \(dir); add the files or remove `template: \(name)` from the job")
+    }
+
+    static func builtinMissing(file: String) -> MailTemplateError {
+        MailTemplateError(code: .builtinMissing, file: file, line: nil,
+            message: "built-in template \(file) is missing from this build; run scripts/embed-templates and rebuild")
+    }
+}
