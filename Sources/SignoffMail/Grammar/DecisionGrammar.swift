@@ -1,0 +1,223 @@
+import Foundation
+
+/// The outcome of reading a decision from visible reply text.
+public enum GrammarResult: Sendable, Hashable {
+    case decision(Decision)
+    /// No decision could be read unambiguously; the request stays pending.
+    case ambiguous(reason: String)
+    /// A command was given but its value fails the request's type.
+    case invalidValue(reason: String)
+    /// The reason or comment is longer than the limit (outcome `too_large`).
+    case tooLong(reason: String)
+}
+
+/// The reply grammar of EMAIL.md, read from the first non-blank line of the visible text:
+///
+///     APPROVE | APPROVED [sep comment]
+///     REJECT  | REJECTED  sep reason
+///     VALUE sep literal
+///     DELEGATE sep address
+///     sep = ":" | "-" | "," | "." | "—" | "：" with optional spaces
+///
+/// Case-insensitive, after NFKC, with zero-width characters and `*`/`_` emphasis removed.
+/// Loose words (yes, ok, lgtm, +1, 👍) decide nothing; two commands, a negation, a question
+/// mark after the keyword or a value failing its type are ambiguous.
+public enum DecisionGrammar {
+    static let separators: Set<Character> = [":", "-", ",", ".", "—", "–", "："]
+    static let zeroWidth: Set<Unicode.Scalar> = ["\u{200B}", "\u{200C}", "\u{200D}", "\u{2060}", "\u{FEFF}", "\u{00AD}", "\u{200E}", "\u{200F}"]
+    static let looseWords: Set<String> = ["yes", "y", "ok", "okay", "lgtm", "+1", "👍", "sure", "fine", "agreed", "ja", "oui", "si", "sí", "no", "nope", "-1", "👎"]
+
+    enum Keyword: String { case approve, reject, value, delegate }
+
+    /// Reads the decision from `visibleText` (the output of `ReplyExtractor.visibleText`).
+    public static func parse(_ visibleText: String, expecting expected: ExpectedResponse,
+                             maxReason: Int = MIMELimits.standard.maxReasonCharacters) -> GrammarResult {
+        let lines = visibleText.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false).map { normalize(String($0)) }
+        guard let first = lines.firstIndex(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+            return .ambiguous(reason: "the reply is empty; write APPROVE or REJECT: reason on the first line")
+        }
+        let line = stripEmphasis(lines[first].trimmingCharacters(in: .whitespaces))
+        let (keyword, rest) = splitKeyword(line)
+
+        guard let keyword else {
+            return bareLiteral(line, lines: lines, first: first, expected: expected)
+        }
+        var after = rest.trimmingCharacters(in: .whitespaces)
+        if after.hasPrefix("?") || line.hasSuffix("?") {
+            return .ambiguous(reason: "the first line asks a question (\"\(clip(line))\"); write the command without a question mark")
+        }
+        if !after.isEmpty {
+            guard let sep = after.first, separators.contains(sep) else {
+                return .ambiguous(reason: "\"\(clip(line))\" is not a command: put a separator such as \":\" after \(keyword.rawValue.uppercased())")
+            }
+            after = String(after.dropFirst()).trimmingCharacters(in: .whitespaces)
+            after = stripTrailingEmphasis(after)
+        }
+        // The comment/reason: the rest of the first line plus the following lines up to a quote
+        // header, a quote or a signature.
+        var bodyLines: [String] = after.isEmpty ? [] : [after]
+        var i = first + 1
+        while i < lines.count, !ReplyExtractor.endsReply(lines, at: i) { bodyLines.append(lines[i]); i += 1 }
+        while bodyLines.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { bodyLines.removeLast() }
+        while bodyLines.first?.trimmingCharacters(in: .whitespaces).isEmpty == true { bodyLines.removeFirst() }
+        let body = bodyLines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+
+        if let conflict = conflictingCommand(keyword, in: [after] + Array(bodyLines.dropFirst(after.isEmpty ? 0 : 1))) {
+            return .ambiguous(reason: conflict)
+        }
+        if body.count > maxReason {
+            return .tooLong(reason: "the \(keyword == .reject ? "reason" : "text") is \(body.count) characters (limit \(maxReason))")
+        }
+
+        switch (keyword, expected) {
+        case (.approve, .approval):
+            return .decision(.approve(comment: body.isEmpty ? nil : body))
+        case (.reject, .approval(let required)):
+            if body.isEmpty && required {
+                return .ambiguous(reason: "a rejection needs a reason: write REJECT: and the reason on the same line")
+            }
+            return .decision(.reject(reason: body.isEmpty ? nil : body))
+        case (.value, .value(let type)):
+            let literal = type == .text ? body : after
+            if literal.isEmpty { return .invalidValue(reason: "VALUE needs a value after the separator") }
+            return validate(literal, type)
+        case (.delegate, _):
+            let addr = after.trimmingCharacters(in: CharacterSet(charactersIn: "<> \t"))
+            let parsed = EmailAddress.parseList(addr).first ?? EmailAddress(addr)
+            guard parsed.isValid, !after.contains(" ") || addr.contains("<") else {
+                return .invalidValue(reason: "DELEGATE needs one email address, e.g. DELEGATE: deputy@example.org")
+            }
+            return .decision(.delegate(parsed))
+        case (.approve, .value), (.reject, .value):
+            return .ambiguous(reason: "this request asks for a value; answer VALUE: and the value")
+        case (.value, .approval):
+            return .ambiguous(reason: "this request asks for APPROVE or REJECT: reason, not a value")
+        }
+    }
+
+    // MARK: - Normalization
+
+    /// NFKC, zero-width characters removed.
+    static func normalize(_ s: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for u in s.precomposedStringWithCompatibilityMapping.unicodeScalars where !zeroWidth.contains(u) { scalars.append(u) }
+        return String(scalars)
+    }
+
+    static func stripEmphasis(_ s: String) -> String {
+        var t = Substring(s)
+        while let c = t.first, c == "*" || c == "_" { t = t.dropFirst() }
+        // emphasis closing right after the keyword: "*APPROVE*: ok", "__REJECT__ - no"
+        var out = ""
+        var idx = t.startIndex
+        while idx < t.endIndex, t[idx].isLetter { out.append(t[idx]); idx = t.index(after: idx) }
+        var rest = t[idx...]
+        while let c = rest.first, c == "*" || c == "_" { rest = rest.dropFirst() }
+        return out + rest
+    }
+
+    static func stripTrailingEmphasis(_ s: String) -> String {
+        var t = Substring(s)
+        while let c = t.last, c == "*" || c == "_" { t = t.dropLast() }
+        return String(t).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The leading keyword (if the first word is one) and the text after it.
+    static func splitKeyword(_ line: String) -> (Keyword?, Substring) {
+        let word = line.prefix(while: { $0.isLetter })
+        let rest = line[word.endIndex...]
+        switch word.lowercased() {
+        case "approve", "approved": return (.approve, rest)
+        case "reject", "rejected": return (.reject, rest)
+        case "value": return (.value, rest)
+        case "delegate": return (.delegate, rest)
+        default: return (nil, Substring(line))
+        }
+    }
+
+    private static let negations: Set<String> = ["not", "don't", "dont", "do not", "never", "no", "cannot", "can't", "won't", "nicht", "pas", "ne"]
+
+    /// A second, different command, or a negated command, in the comment or reason.
+    static func conflictingCommand(_ keyword: Keyword, in texts: [String]) -> String? {
+        for text in texts {
+            let words = text.lowercased().split(whereSeparator: { !$0.isLetter && $0 != "'" }).map(String.init)
+            for (n, w) in words.enumerated() {
+                let k: Keyword? = ["approve", "approved"].contains(w) ? .approve : ["reject", "rejected"].contains(w) ? .reject : nil
+                guard let k else { continue }
+                if k != keyword, keyword == .approve || keyword == .reject {
+                    return "the reply contains both \(keyword.rawValue.uppercased()) and \(k.rawValue.uppercased()); answer with one command"
+                }
+                if n > 0, negations.contains(words[n - 1]) || (n > 1 && negations.contains(words[n - 2] + " " + words[n - 1])) {
+                    return "the reply negates a command (\"\(words[max(0, n - 1)]) \(w)\"); answer with one plain command"
+                }
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Values
+
+    private static func bareLiteral(_ line: String, lines: [String], first: Int, expected: ExpectedResponse) -> GrammarResult {
+        let lower = line.lowercased()
+        let firstWord = lower.prefix(while: { !$0.isWhitespace })
+        let negated = ["don't", "dont", "do", "not", "never", "cannot", "can't", "won't"].contains(String(firstWord))
+            && (lower.contains("approve") || lower.contains("reject"))
+        if negated { return .ambiguous(reason: "the first line negates a command (\"\(clip(line))\"); write APPROVE or REJECT: reason") }
+        if case .value(let type) = expected {
+            let literal = line.trimmingCharacters(in: .whitespaces)
+            switch type {
+            case .number:
+                if case .decision(let d) = validate(literal, .number) { return .decision(d) }
+            case .choice(let choices):
+                if let c = choices.first(where: { $0.compare(literal, options: [.caseInsensitive]) == .orderedSame }) {
+                    return .decision(.value(.choice(c)))
+                }
+            case .date:
+                if case .decision(let d) = validate(literal, .date) { return .decision(d) }
+            case .text:
+                break
+            }
+            return .ambiguous(reason: "no command on the first line (\"\(clip(line))\"); write VALUE: and the value")
+        }
+        let word = lower.trimmingCharacters(in: CharacterSet.punctuationCharacters.union(.whitespaces).subtracting(CharacterSet(charactersIn: "+-")))
+        if looseWords.contains(word) || looseWords.contains(lower.trimmingCharacters(in: .whitespaces)) {
+            return .ambiguous(reason: "\"\(clip(line))\" decides nothing; write APPROVE or REJECT: reason on the first line")
+        }
+        return .ambiguous(reason: "no command on the first line (\"\(clip(line))\"); write APPROVE or REJECT: reason")
+    }
+
+    /// Validates a literal against a value type.
+    public static func validate(_ literal: String, _ type: ExpectedResponse.ValueType) -> GrammarResult {
+        let s = literal.trimmingCharacters(in: .whitespaces)
+        switch type {
+        case .number:
+            let cleaned = s.replacingOccurrences(of: "_", with: "")
+            let numberShape = cleaned.range(of: #"^[+-]?(\d+(\.\d+)?|\.\d+)([eE][+-]?\d+)?$"#, options: .regularExpression) != nil
+            guard numberShape, let d = Decimal(string: cleaned, locale: Locale(identifier: "en_US_POSIX")), d.isFinite else {
+                return .invalidValue(reason: "\"\(clip(s))\" is not a number (write digits with an optional decimal point, e.g. 42 or 3.5)")
+            }
+            return .decision(.value(.number(d)))
+        case .choice(let choices):
+            if let c = choices.first(where: { $0.compare(s, options: [.caseInsensitive]) == .orderedSame }) {
+                return .decision(.value(.choice(c)))
+            }
+            return .invalidValue(reason: "\"\(clip(s))\" is not one of the choices: \(choices.joined(separator: ", "))")
+        case .date:
+            let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+            if parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+               let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1...12).contains(m), d >= 1 {
+                var cal = Calendar(identifier: .gregorian)
+                cal.timeZone = TimeZone(identifier: "UTC")!
+                if let date = cal.date(from: DateComponents(year: y, month: m, day: d)),
+                   cal.component(.day, from: date) == d, cal.component(.month, from: date) == m {
+                    return .decision(.value(.date(s)))
+                }
+            }
+            return .invalidValue(reason: "\"\(clip(s))\" is not a date; write it as YYYY-MM-DD")
+        case .text:
+            return .decision(.value(.text(s)))
+        }
+    }
+
+    static func clip(_ s: String) -> String { s.count > 60 ? String(s.prefix(57)) + "…" : s }
+}

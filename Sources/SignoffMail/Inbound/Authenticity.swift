@@ -1,0 +1,89 @@
+import Foundation
+
+/// Who sent a reply and for which token: the rules of EMAIL.md "Tokens" and "Who may answer".
+public enum Authenticity {
+    /// The request token a reply is addressed to: the sub-address of our reply address in the
+    /// topmost `Delivered-To` / `X-Original-To`, else in `To`, else in `Cc`. Lower-cased.
+    public static func token(in headers: MIMEHeaders, replyAddress: EmailAddress) -> String? {
+        let base = replyAddress.localPart.split(separator: "+", maxSplits: 1).first.map(String.init)?.lowercased() ?? ""
+        let domain = IDNA.asciiLowercased(replyAddress.domain)
+        func tokenOf(_ a: EmailAddress) -> String? {
+            let local = a.localPart.lowercased()
+            guard let plus = local.firstIndex(of: "+"), String(local[..<plus]) == base,
+                  IDNA.asciiLowercased(a.domain) == domain, let tag = a.subaddress?.lowercased(), !tag.isEmpty else { return nil }
+            return tag
+        }
+        // The topmost trace header (the one our own MTA added last) wins.
+        if let trace = headers.fields.first(where: { ["delivered-to", "x-original-to"].contains($0.name.lowercased()) }) {
+            if let t = EmailAddress.parseList(trace.value).lazy.compactMap(tokenOf).first { return t }
+        }
+        for name in ["To", "Cc"] {
+            for value in headers.all(name) {
+                if let t = EmailAddress.parseList(value).lazy.compactMap(tokenOf).first { return t }
+            }
+        }
+        return nil
+    }
+
+    /// Nil when the message has exactly one `From` address equal to `reviewer`; otherwise the
+    /// reason it does not.
+    public static func senderProblem(_ headers: MIMEHeaders, reviewer: EmailAddress) -> String? {
+        let fromValues = headers.all("From")
+        guard fromValues.count == 1 else { return fromValues.isEmpty ? "the message has no From header" : "the message has \(fromValues.count) From headers" }
+        let from = EmailAddress.parseList(fromValues[0])
+        guard from.count == 1, let sender = from.first else { return "From must name exactly one address (found \(from.count))" }
+        if IDNA.comparable(sender) != IDNA.comparable(reviewer) {
+            return "the reply comes from \(sender.address), but the request was sent to \(reviewer.address)"
+        }
+        return nil
+    }
+
+    /// The single From address, if there is exactly one.
+    public static func fromAddress(_ headers: MIMEHeaders) -> EmailAddress? {
+        let from = headers.all("From").flatMap { EmailAddress.parseList($0) }
+        return from.count == 1 ? from[0] : nil
+    }
+
+    /// Strict mode: nil when an `Authentication-Results` header from `authservID` shows
+    /// `dmarc=pass`, or `dkim=pass` for a domain aligned with the From domain. Headers from any
+    /// other authserv-id are ignored (anyone can write them).
+    public static func strictProblem(_ headers: MIMEHeaders, authservID: String) -> String? {
+        guard let from = fromAddress(headers) else { return "no single From address to authenticate" }
+        let fromDomain = IDNA.asciiLowercased(from.domain)
+        var ours = 0
+        for value in headers.all("Authentication-Results") {
+            let cleaned = stripComments(value)
+            let sections = cleaned.split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            guard let idPart = sections.first?.split(separator: " ").first,
+                  IDNA.asciiLowercased(String(idPart)) == IDNA.asciiLowercased(authservID) else { continue }
+            ours += 1
+            for section in sections.dropFirst() {
+                let tokens = section.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }).map { $0.lowercased() }
+                guard let result = tokens.first else { continue }
+                if result == "dmarc=pass" { return nil }
+                if result == "dkim=pass" {
+                    for t in tokens.dropFirst() where t.hasPrefix("header.d=") || t.hasPrefix("header.i=") {
+                        var d = String(t.split(separator: "=", maxSplits: 1).last ?? "")
+                        if let at = d.lastIndex(of: "@") { d = String(d[d.index(after: at)...]) }
+                        d = IDNA.asciiLowercased(d)
+                        guard d.contains(".") else { continue }
+                        if d == fromDomain || fromDomain.hasSuffix("." + d) || d.hasSuffix("." + fromDomain) { return nil }
+                    }
+                }
+            }
+        }
+        if ours == 0 { return "no Authentication-Results header from \(authservID) (strict mode requires dmarc=pass)" }
+        return "Authentication-Results from \(authservID) show neither dmarc=pass nor an aligned dkim=pass for \(fromDomain)"
+    }
+
+    private static func stripComments(_ s: String) -> String {
+        var out = ""
+        var depth = 0
+        for c in s {
+            if c == "(" { depth += 1; continue }
+            if c == ")" { depth = max(0, depth - 1); continue }
+            if depth == 0 { out.append(c) }
+        }
+        return out
+    }
+}

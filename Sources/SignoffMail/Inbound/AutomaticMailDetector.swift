@@ -1,0 +1,120 @@
+import Foundation
+
+/// Recognises mail no human typed, from headers and MIME structure only (no body is read,
+/// except the header section of a bounced message to find its Message-ID).
+public enum AutomaticMailDetector {
+    /// What the detector found.
+    public enum Verdict: Sendable, Hashable {
+        /// Automatic mail (auto-reply, list, receipt, reaction…): archived, never decides.
+        case automatic(reason: String)
+        /// A delivery failure report; `originalMessageID` is the failed mail's Message-ID
+        /// (without angle brackets) when the report includes it.
+        case bounce(reason: String, originalMessageID: String?)
+    }
+
+    /// Nil for mail that may be a human reply.
+    public static func classify(_ message: MIMEMessage) -> Verdict? {
+        let h = message.headers
+        let parts = message.root.allParts()
+        let fromAddresses = EmailAddress.parseList(h.first("From") ?? "")
+        let fromLocal = fromAddresses.first?.localPart.lowercased() ?? ""
+        let fromDaemon = ["mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"].contains(fromLocal)
+        let isReport = message.root.mimeType == "multipart/report"
+        let reportType = message.root.contentType["report-type"]?.lowercased()
+        let hasDeliveryStatus = parts.contains { $0.mimeType == "message/delivery-status" || $0.mimeType == "message/global-delivery-status" }
+
+        if (isReport && (reportType == "delivery-status" || hasDeliveryStatus)) || (fromDaemon && !isDispositionNotification(parts, reportType)) {
+            let reason = isReport ? "delivery status report (multipart/report)" : "from \(fromAddresses.first?.address ?? fromLocal)"
+            return .bounce(reason: "bounce: \(reason)", originalMessageID: originalMessageID(parts))
+        }
+        if isReport || isDispositionNotification(parts, reportType) {
+            return .automatic(reason: reportType == "disposition-notification" || parts.contains { $0.mimeType == "message/disposition-notification" }
+                              ? "read receipt (disposition-notification)" : "multipart/report (\(reportType ?? "unknown type"))")
+        }
+        if let rp = h.first("Return-Path"), rp.replacingOccurrences(of: " ", with: "") == "<>" {
+            return .automatic(reason: "Return-Path is <> (null sender)")
+        }
+        if let a = h.first("Auto-Submitted") {
+            let v = MIMEHeaderValue.parse(a).value
+            if v != "no" { return .automatic(reason: "Auto-Submitted: \(v)") }
+        }
+        for name in ["X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-Autoresponder"] where h.contains(name) {
+            return .automatic(reason: "\(name) header present")
+        }
+        if let p = h.first("Precedence")?.trimmingCharacters(in: .whitespaces).lowercased(),
+           ["bulk", "junk", "list", "auto_reply", "auto-reply"].contains(p) {
+            return .automatic(reason: "Precedence: \(p)")
+        }
+        if h.contains("List-Id") { return .automatic(reason: "List-Id header present (mailing list)") }
+        if let sub = h.decoded("Subject"), let phrase = outOfOfficePhrase(sub) {
+            return .automatic(reason: "out-of-office subject (\"\(phrase)\")")
+        }
+        if parts.contains(where: { $0.mimeType == "text/vnd.google.email-reaction+json" }) {
+            return .automatic(reason: "Gmail emoji reaction")
+        }
+        return nil
+    }
+
+    private static func isDispositionNotification(_ parts: [MIMEMessage.Part], _ reportType: String?) -> Bool {
+        reportType == "disposition-notification" || parts.contains { $0.mimeType == "message/disposition-notification" }
+    }
+
+    /// The Message-ID of the returned message, read from the header section of the
+    /// `message/rfc822` or `text/rfc822-headers` part (its body is never parsed).
+    static func originalMessageID(_ parts: [MIMEMessage.Part]) -> String? {
+        for p in parts where ["message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/global", "message/global-headers"].contains(p.mimeType) {
+            let inner = MIMEMessage.parseHeaders(p.decodedBody()[...])
+            if let id = inner.first("Message-ID") { return MessageID.normalize(id) }
+        }
+        return nil
+    }
+
+    private static let outOfOfficePatterns: [String] = [
+        // English
+        "out of office", "out of the office", "out-of-office", "automatic reply", "auto reply", "auto-reply", "autoreply",
+        "away from the office", "on vacation", "on holiday", "on leave", "vacation reply", "away message",
+        // German
+        "abwesenheitsnotiz", "automatische antwort", "abwesend", "nicht im büro", "außer haus", "ausser haus", "urlaub",
+        // French
+        "absence du bureau", "réponse automatique", "reponse automatique", "absent du bureau", "en congé", "en conge", "hors du bureau", "message d'absence",
+        // Spanish
+        "fuera de la oficina", "respuesta automática", "respuesta automatica", "ausente", "de vacaciones", "fuera de oficina",
+        // Italian, Dutch, Portuguese
+        "fuori sede", "risposta automatica", "fuori ufficio", "afwezig", "automatisch antwoord", "resposta automática", "ausência",
+    ]
+
+    /// The out-of-office phrase that starts `subject`, if any. Only the start counts: a human
+    /// reply starts with "Re:", and a request about vacations must not look automatic.
+    public static func outOfOfficePhrase(_ subject: String) -> String? {
+        var s = subject.lowercased().trimmingCharacters(in: .whitespaces)
+        while s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+            s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
+        }
+        if s.hasPrefix("auto:") { return "auto:" }
+        return outOfOfficePatterns.first { s.hasPrefix($0) }
+    }
+}
+
+/// Message-ID helpers.
+public enum MessageID {
+    /// `<abc@host>` → `abc@host` (trimmed, first id only).
+    public static func normalize(_ raw: String) -> String {
+        let ids = all(raw)
+        return ids.first ?? raw.trimmingCharacters(in: CharacterSet(charactersIn: " \t<>"))
+    }
+
+    /// Every `<id>` in a References / In-Reply-To value, without brackets.
+    public static func all(_ raw: String) -> [String] {
+        var ids: [String] = []
+        var rest = Substring(raw)
+        while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
+            let id = rest[rest.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
+            if !id.isEmpty { ids.append(id) }
+            rest = rest[rest.index(after: close)...]
+        }
+        if ids.isEmpty {
+            ids = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," }).map(String.init).filter { $0.contains("@") }
+        }
+        return ids
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+
+/// The header section of a message or body part, in order, unfolded.
+///
+/// Names compare case-insensitively. Values are the unfolded raw text (8-bit bytes read as
+/// UTF-8 when valid, else as windows-1252); call `decoded(_:)` for RFC 2047 decoding.
+public struct MIMEHeaders: Sendable, Hashable {
+    /// One header field: its name as written and its unfolded value without leading space.
+    public struct Field: Sendable, Hashable {
+        public var name: String
+        public var value: String
+    }
+
+    /// Every field, topmost first (the order matters for trace headers such as Delivered-To).
+    public var fields: [Field]
+
+    public init(fields: [Field] = []) { self.fields = fields }
+
+    /// The first (topmost) value of `name`, raw.
+    public func first(_ name: String) -> String? {
+        fields.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// Every value of `name`, topmost first, raw.
+    public func all(_ name: String) -> [String] {
+        fields.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+    }
+
+    /// The first value of `name` with RFC 2047 encoded-words decoded.
+    public func decoded(_ name: String) -> String? { first(name).map(EncodedWords.decode) }
+
+    /// Whether a field called `name` exists.
+    public func contains(_ name: String) -> Bool { first(name) != nil }
+
+    /// Parses a header block (everything before the blank line). Tolerates LF or CRLF,
+    /// folded lines, a leading mbox `From ` line, and junk lines without a colon (skipped).
+    public static func parse(_ bytes: ArraySlice<UInt8>) -> MIMEHeaders {
+        var fields: [Field] = []
+        var current: (name: String, value: [UInt8])?
+        func flush() {
+            if let c = current {
+                let text = Charsets.decodeHeaderBytes(c.value)
+                fields.append(Field(name: c.name, value: text.trimmingCharacters(in: .whitespaces)))
+            }
+            current = nil
+        }
+        for rawLine in Lines(bytes) {
+            var line = rawLine
+            if line.last == 0x0D { line = line.dropLast() }
+            guard let firstByte = line.first else { continue }
+            if firstByte == 0x20 || firstByte == 0x09 {
+                // Folded continuation: unfolding removes only the line break.
+                if current != nil { current!.value.append(contentsOf: line) }
+                continue
+            }
+            flush()
+            guard let colon = line.firstIndex(of: 0x3A) else { continue }
+            let nameBytes = line[line.startIndex..<colon]
+            guard !nameBytes.isEmpty, nameBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
+            var value = Array(line[line.index(after: colon)...])
+            while let f = value.first, f == 0x20 || f == 0x09 { value.removeFirst() }
+            current = (String(decoding: nameBytes, as: UTF8.self), value)
+        }
+        flush()
+        return MIMEHeaders(fields: fields)
+    }
+}
+
+/// Splits bytes into lines at LF (the LF is not included; a CR before it is kept).
+struct Lines: Sequence, IteratorProtocol {
+    let bytes: ArraySlice<UInt8>
+    var position: Int
+    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes; self.position = bytes.startIndex }
+    mutating func next() -> ArraySlice<UInt8>? {
+        guard position < bytes.endIndex else { return nil }
+        let start = position
+        if let lf = bytes[start...].firstIndex(of: 0x0A) {
+            position = lf + 1
+            return bytes[start..<lf]
+        }
+        position = bytes.endIndex
+        return bytes[start...]
+    }
+}
+
+/// A header value with parameters, such as `Content-Type` or `Content-Disposition`.
+///
+/// The value is lower-cased; parameter names are lower-cased; RFC 2231 continuations
+/// (`name*0*=`, `name*1=`) and `charset'lang'percent-encoded` values are joined and decoded;
+/// RFC 2047 words inside quoted parameter values (a common violation) are decoded too.
+public struct MIMEHeaderValue: Sendable, Hashable {
+    public var value: String
+    public var parameters: [String: String]
+
+    public subscript(_ name: String) -> String? { parameters[name.lowercased()] }
+
+    public init(value: String, parameters: [String: String] = [:]) {
+        self.value = value
+        self.parameters = parameters
+    }
+
+    /// Parses `type/subtype; a=b; c="d e"`.
+    public static func parse(_ raw: String) -> MIMEHeaderValue {
+        let scalars = Array(raw.unicodeScalars)
+        var i = 0
+        func skipSpaceAndComments() {
+            while i < scalars.count {
+                if scalars[i] == " " || scalars[i] == "\t" || scalars[i] == "\r" || scalars[i] == "\n" { i += 1; continue }
+                if scalars[i] == "(" {
+                    var depth = 0
+                    while i < scalars.count {
+                        if scalars[i] == "\\" { i += 2; continue }
+                        if scalars[i] == "(" { depth += 1 }
+                        if scalars[i] == ")" { depth -= 1; if depth == 0 { i += 1; break } }
+                        i += 1
+                    }
+                    continue
+                }
+                break
+            }
+        }
+        skipSpaceAndComments()
+        var head = ""
+        while i < scalars.count, scalars[i] != ";" { head.unicodeScalars.append(scalars[i]); i += 1 }
+        // Strip comments from the main value.
+        let mainValue = head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression)
+            .trimmingCharacters(in: .whitespaces).lowercased()
+        var rawParams: [(String, String, Bool)] = []   // (name, value, wasQuoted)
+        while i < scalars.count {
+            guard scalars[i] == ";" else { i += 1; continue }
+            i += 1
+            skipSpaceAndComments()
+            var name = ""
+            while i < scalars.count, scalars[i] != "=", scalars[i] != ";" { name.unicodeScalars.append(scalars[i]); i += 1 }
+            name = name.trimmingCharacters(in: .whitespaces).lowercased()
+            guard i < scalars.count, scalars[i] == "=" else { continue }
+            i += 1
+            skipSpaceAndComments()
+            var val = ""
+            var quoted = false
+            if i < scalars.count, scalars[i] == "\"" {
+                quoted = true
+                i += 1
+                while i < scalars.count, scalars[i] != "\"" {
+                    if scalars[i] == "\\", i + 1 < scalars.count { i += 1 }
+                    val.unicodeScalars.append(scalars[i]); i += 1
+                }
+                if i < scalars.count { i += 1 }
+            } else {
+                while i < scalars.count, scalars[i] != ";" { val.unicodeScalars.append(scalars[i]); i += 1 }
+                val = val.trimmingCharacters(in: .whitespaces)
+            }
+            if !name.isEmpty { rawParams.append((name, val, quoted)) }
+        }
+        return MIMEHeaderValue(value: mainValue, parameters: joinRFC2231(rawParams))
+    }
+
+    private static func joinRFC2231(_ raw: [(String, String, Bool)]) -> [String: String] {
+        var plain: [String: String] = [:]
+        // name → [(index, value, extended)]
+        var sections: [String: [(Int, String, Bool)]] = [:]
+        for (name, value, quoted) in raw {
+            if let star = name.firstIndex(of: "*") {
+                let base = String(name[..<star])
+                var rest = String(name[name.index(after: star)...])
+                var extended = false
+                if rest.hasSuffix("*") { extended = true; rest.removeLast() }
+                if rest.isEmpty {
+                    // name*=charset'lang'value (not continued) or name* with a trailing star only
+                    sections[base, default: []].append((0, value, true))
+                } else if let n = Int(rest) {
+                    sections[base, default: []].append((n, value, extended))
+                } else {
+                    plain[name] = value
+                }
+            } else if plain[name] == nil {
+                plain[name] = quoted && value.contains("=?") ? EncodedWords.decode(value) : value
+            }
+        }
+        for (base, parts) in sections {
+            let sorted = parts.sorted { $0.0 < $1.0 }
+            var charset = "us-ascii"
+            var bytes: [UInt8] = []
+            for (index, (_, value, extended)) in sorted.enumerated() {
+                var v = Substring(value)
+                if index == 0, extended {
+                    let pieces = value.split(separator: "'", maxSplits: 2, omittingEmptySubsequences: false)
+                    if pieces.count == 3 {
+                        if !pieces[0].isEmpty { charset = String(pieces[0]) }
+                        v = pieces[2]
+                    }
+                }
+                if extended { bytes.append(contentsOf: percentDecode(v)) } else { bytes.append(contentsOf: Array(v.utf8)) }
+            }
+            plain[base] = Charsets.decode(bytes, charset: charset)
+        }
+        return plain
+    }
+
+    private static func percentDecode(_ s: Substring) -> [UInt8] {
+        var out: [UInt8] = []
+        let u = Array(s.utf8)
+        var i = 0
+        while i < u.count {
+            if u[i] == 0x25, i + 2 < u.count, let h = hexValue(u[i + 1]), let l = hexValue(u[i + 2]) {
+                out.append(h << 4 | l); i += 3
+            } else { out.append(u[i]); i += 1 }
+        }
+        return out
+    }
+}
+
+@inline(__always) func hexValue(_ b: UInt8) -> UInt8? {
+    switch b {
+    case 0x30...0x39: return b - 0x30
+    case 0x41...0x46: return b - 0x41 + 10
+    case 0x61...0x66: return b - 0x61 + 10
+    default: return nil
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Content-Transfer-Encoding decoders, tolerant of what real clients and MTAs send.
+public enum TransferEncoding {
+    /// Decodes a body according to its `Content-Transfer-Encoding` (7bit, 8bit, binary and
+    /// unknown values pass through unchanged).
+    public static func decode(_ bytes: ArraySlice<UInt8>, encoding: String?) -> [UInt8] {
+        switch encoding?.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "quoted-printable": return decodeQuotedPrintable(bytes)
+        case "base64": return decodeBase64(bytes)
+        default: return Array(bytes)
+        }
+    }
+
+    /// Quoted-printable: `=XX` escapes and `=` soft line breaks; a stray `=` stays literal,
+    /// trailing whitespace before a line break is dropped (RFC 2045 §6.7 rule 3).
+    public static func decodeQuotedPrintable(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = bytes.startIndex
+        let end = bytes.endIndex
+        while i < end {
+            let b = bytes[i]
+            if b == 0x3D {
+                var j = i + 1
+                while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                if j == end { i = end; continue }                       // "=" at the very end
+                if bytes[j] == 0x0A { i = j + 1; continue }              // soft line break (LF)
+                if bytes[j] == 0x0D, j + 1 < end, bytes[j + 1] == 0x0A { i = j + 2; continue }
+                if i + 2 < end, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) {
+                    out.append(h << 4 | l); i += 3; continue
+                }
+                out.append(b); i += 1
+            } else if b == 0x20 || b == 0x09 {
+                // drop trailing whitespace at the end of an encoded line
+                var j = i
+                while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                if j == end || bytes[j] == 0x0A || (bytes[j] == 0x0D && j + 1 < end && bytes[j + 1] == 0x0A) {
+                    i = j
+                } else {
+                    out.append(contentsOf: bytes[i..<j]); i = j
+                }
+            } else {
+                out.append(b); i += 1
+            }
+        }
+        return out
+    }
+
+    private static let base64Table: [Int8] = {
+        var t = [Int8](repeating: -1, count: 256)
+        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { t[Int(c)] = Int8(i) }
+        t[Int(UInt8(ascii: "-"))] = 62; t[Int(UInt8(ascii: "_"))] = 63   // URL-safe alphabet, seen in the wild
+        return t
+    }()
+
+    /// Base64, tolerant: characters outside the alphabet are skipped, padding is optional,
+    /// decoding stops at the first `=` group end and a dangling final sextet is dropped.
+    public static func decodeBase64(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 3 / 4)
+        var acc: UInt32 = 0
+        var n = 0
+        for b in bytes {
+            if b == 0x3D {
+                // padding ends this quantum; continue reading (concatenated base64 happens)
+                if n == 2 { out.append(UInt8(truncatingIfNeeded: acc >> 4)) }
+                else if n == 3 { out.append(UInt8(truncatingIfNeeded: acc >> 10)); out.append(UInt8(truncatingIfNeeded: acc >> 2)) }
+                acc = 0; n = 0
+                continue
+            }
+            let v = base64Table[Int(b)]
+            if v < 0 { continue }
+            acc = acc << 6 | UInt32(v)
+            n += 1
+            if n == 4 {
+                out.append(UInt8(truncatingIfNeeded: acc >> 16))
+                out.append(UInt8(truncatingIfNeeded: acc >> 8))
+                out.append(UInt8(truncatingIfNeeded: acc))
+                acc = 0; n = 0
+            }
+        }
+        if n == 2 { out.append(UInt8(truncatingIfNeeded: acc >> 4)) }
+        else if n == 3 { out.append(UInt8(truncatingIfNeeded: acc >> 10)); out.append(UInt8(truncatingIfNeeded: acc >> 2)) }
+        return out
+    }
+}
