@@ -18,4 +18,7 @@ static inline CURLcode signoff_curl_setopt_header_function(CURL *h, signoff_curl
 
 static inline CURLcode signoff_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode signoff_curl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
+/* Progress callback (used to abort a transfer when the Swift task is cancelled). */
+typedef int (*signoff_curl_xferinfo_callback)(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+static inline CURLcode signoff_curl_setopt_xferinfo_function(CURL *h, signoff_curl_xferinfo_callback f) { return curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, f); }
 #endif
