@@ -105,7 +105,7 @@ public enum ConfigLoader {
         }
         var user: String?
         if let n = top["user"]?.value { user = reader.nonEmptyString(n, "`user`") }
-        var llm: JSONValue?
+        var llm: JobValue?
         if let n = top["llm"]?.value {
             if n.mapping == nil {
                 reader.report(n, "`llm` must be a mapping", hint: "write e.g. `llm: { base_url: \"http://127.0.0.1:11434/v1\", model: llama3 }`")

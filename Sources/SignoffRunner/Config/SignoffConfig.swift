@@ -58,11 +58,11 @@ public struct SignoffConfig: Sendable {
     /// The `llm:` mapping, untouched, as JSON text; SignoffLLM's configuration decodes it.
     public var llmJSON: String?
     /// The `llm:` mapping as a value.
-    public var llm: JSONValue?
+    public var llm: JobValue?
 
     public init(file: String?, baseDirectory: String, database: String, jobs: String, templates: String,
                 maildrop: String, inbox: String, archive: String, quarantine: String, mail: Mail,
-                user: String? = nil, llm: JSONValue? = nil) {
+                user: String? = nil, llm: JobValue? = nil) {
         self.file = file
         self.baseDirectory = baseDirectory
         self.database = database

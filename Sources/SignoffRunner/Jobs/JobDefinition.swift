@@ -11,7 +11,7 @@ public struct JobDefinition: Sendable, Hashable, Codable {
     /// A systemd `OnCalendar=` expression; `signoff systemd` turns it into a timer.
     public var schedule: String?
     /// Default inputs; `--input key=value` overrides. Also the declaration of `{{input.KEY}}`.
-    public var input: [String: JSONValue]
+    public var input: [String: JobValue]
     /// The default retry policy of every shell, llm and executor step.
     public var retry: RetryPolicy?
     /// The default timeout of every shell, llm and executor step, in seconds.
@@ -26,7 +26,7 @@ public struct JobDefinition: Sendable, Hashable, Codable {
     public var file: String
 
     public init(name: String, description: String? = nil, owner: String? = nil, schedule: String? = nil,
-                input: [String: JSONValue] = [:], retry: RetryPolicy? = nil, timeout: Double? = nil,
+                input: [String: JobValue] = [:], retry: RetryPolicy? = nil, timeout: Double? = nil,
                 template: String? = nil, maxSupersteps: Int? = nil, steps: [StepDefinition], file: String) {
         self.name = name
         self.description = description
@@ -297,10 +297,16 @@ public struct ExecutorStep: Sendable, Hashable, Codable {
     /// The name a Swift program registered.
     public var name: String
     /// Arguments handed to the executor (strings templated).
-    public var with: [String: JSONValue]
+    public var with: [String: JobValue]
+    /// Who answers the questions of a hosted workflow (approvals and values it asks for).
+    public var reviewers: [String]
+    /// The mail subject of those questions (templated).
+    public var subject: String?
 
-    public init(name: String, with: [String: JSONValue] = [:]) {
+    public init(name: String, with: [String: JobValue] = [:], reviewers: [String] = [], subject: String? = nil) {
         self.name = name
         self.with = with
+        self.reviewers = reviewers
+        self.subject = subject
     }
 }

@@ -12,7 +12,7 @@ public enum JobKeys {
     public static let approval = policy + ["on_reject", "max_rounds", "require_reason"]
     public static let ask = policy + ["question", "type", "choices"]
     public static let llm = ["system", "prompt", "model", "temperature", "max_tokens"]
-    public static let executor = ["name", "with"]
+    public static let executor = ["name", "with", "reviewers", "subject"]
 
     /// The mappings by their JSON Schema definition name (`#/$defs/NAME`), for the schema test.
     public static let byDefinition: [String: [String]] = [

@@ -370,6 +370,14 @@ public enum JobParser {
                     collectStrings(n, stepIndex: stepIndex)
                 }
             }
+            if let n = m["reviewers"]?.value, let v = reader.stringList(n, "`reviewers`", allowScalar: true) {
+                for r in v { _ = address(n, r, "reviewer") }
+                step.reviewers = v
+            }
+            if let n = m["subject"]?.value, let s = reader.string(n, "`subject`") {
+                templates.append(TemplateField(node: n, text: s, stepIndex: stepIndex, what: "`subject`"))
+                step.subject = s
+            }
             return .executor(step)
         }
 

@@ -156,7 +156,7 @@ final class YAMLReader {
     }
 
     /// Converts any node to a JSON value (mappings with string keys only).
-    func json(_ node: Node, _ what: String) -> JSONValue? {
+    func json(_ node: Node, _ what: String) -> JobValue? {
         switch node {
         case .scalar(let scalar):
             if scalar.style == .plain {
@@ -167,14 +167,14 @@ final class YAMLReader {
             }
             return .string(scalar.string)
         case .sequence(let seq):
-            var out: [JSONValue] = []
+            var out: [JobValue] = []
             for item in seq {
                 guard let v = json(item, what) else { return nil }
                 out.append(v)
             }
             return .array(out)
         case .mapping(let mapping):
-            var out: [String: JSONValue] = [:]
+            var out: [String: JobValue] = [:]
             for (k, v) in mapping {
                 guard let key = k.scalar?.string else {
                     report(k, "\(what) has a key that is not a string", hint: "use plain words as keys")

@@ -1,13 +1,13 @@
 import Foundation
 
-/// A JSON value: job inputs, a shell step's parsed stdout, request data.
-public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
+/// A JSON value in a job: inputs, a shell step's parsed stdout, request data.
+public enum JobValue: Sendable, Hashable, Codable, CustomStringConvertible {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([JobValue])
+    case object([String: JobValue])
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
@@ -15,8 +15,8 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
         if let b = try? container.decode(Bool.self) { self = .bool(b); return }
         if let n = try? container.decode(Double.self) { self = .number(n); return }
         if let s = try? container.decode(String.self) { self = .string(s); return }
-        if let a = try? container.decode([JSONValue].self) { self = .array(a); return }
-        self = .object(try container.decode([String: JSONValue].self))
+        if let a = try? container.decode([JobValue].self) { self = .array(a); return }
+        self = .object(try container.decode([String: JobValue].self))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -33,8 +33,8 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     /// Parses JSON bytes; nil when they are not JSON.
-    public static func parse(_ data: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: data)
+    public static func parse(_ data: Data) -> JobValue? {
+        try? JSONDecoder().decode(JobValue.self, from: data)
     }
 
     /// Compact JSON text with sorted keys.
@@ -59,7 +59,7 @@ public enum JSONValue: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     /// The member `key` of an object, or the element at index `key` of an array.
-    public subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JobValue? {
         switch self {
         case .object(let o): return o[key]
         case .array(let a): if let i = Int(key), a.indices.contains(i) { return a[i] } else { return nil }
