@@ -39,6 +39,7 @@ let package = Package(
         // Durable runs.
         .target(name: "SignoffStore",
                 dependencies: ["SignoffEngine", "CSQLite", "CLibpq",
+                               .product(name: "Crypto", package: "swift-crypto"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
 

@@ -109,8 +109,12 @@ public protocol RunStore: Sendable {
                         mail: [NewMail], now: Date) async throws -> Bool
     /// Issues new tokens for a pending request (escalation, delegation), optionally revoking others,
     /// with mail, in one transaction.
-    func issueTokens(requestID: String, tokens: [NewToken], revoking: [String], reviewersToAdd: [String],
-                     dueAt: Date??, mail: [NewMail], actor: String?, now: Date) async throws
+    /// `revoking` lists reviewer addresses whose active tokens stop working; `newDueAt` replaces the deadline when set.
+    func issueTokens(requestID: String, tokens: [NewToken], revoking: [String], newDueAt: Date?,
+                     mail: [NewMail], actor: String?, now: Date) async throws
+    /// Ends a pending request without a decision: request expired, its tokens revoked, the run's other
+    /// pending requests cancelled and the waiting run ended as `expired`, in one transaction.
+    func expireRequest(requestID: String, actor: String?, reason: String?, now: Date) async throws -> RequestRecord
 
     // MARK: Inbound log
 

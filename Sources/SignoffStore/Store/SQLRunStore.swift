@@ -1,9 +1,188 @@
+import Crypto
 import Foundation
 import Logging
 
-/// The run store over SQLite or PostgreSQL (one SQL implementation, two dialects).
-final class SQLRunStore: Sendable {
+/// The run store over SQLite or PostgreSQL: one SQL implementation, two dialects.
+///
+/// SQLite: one connection (one writer; WAL lets other processes read), write transactions are
+/// `BEGIN IMMEDIATE`. PostgreSQL: a small pool of libpq connections, each on its own serial queue.
+final class SQLRunStore: RunStore {
+    let backend: StoreBackend
+    let redactedTarget: String
+    let dialect: SQLDialect
+    let pool: ConnectionPool
+    let logger: Logger
+
+    private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger) {
+        self.backend = target.backend
+        self.redactedTarget = target.redacted
+        self.dialect = target.backend == .postgres ? .postgres : .sqlite
+        self.pool = pool
+        self.logger = logger
+    }
+
     static func open(target: DatabaseTarget, logger: Logger, connections: Int) async throws -> any RunStore {
-        throw StoreError(.invalidState, "not implemented yet")
+        let handles: [ConnectionHandle]
+        switch target.backend {
+        case .sqlite:
+            let path = target.location
+            handles = [ConnectionHandle(label: "signoff.store.sqlite") { try SQLiteConnection(path: path) }]
+        case .postgres:
+            let conninfo = target.location
+            let redacted = target.redacted
+            handles = (0..<max(1, connections)).map { i in
+                ConnectionHandle(label: "signoff.store.pg.\(i)") {
+                    try PostgresConnection(conninfo: conninfo, redactedTarget: redacted)
+                }
+            }
+        }
+        let pool = ConnectionPool(handles: handles)
+        let store = SQLRunStore(target: target, pool: pool, logger: logger)
+        do {
+            try await handles[0].connect()
+            try await store.migrate()
+            for h in handles.dropFirst() { try await h.connect() }
+        } catch {
+            await pool.close()
+            throw error
+        }
+        logger.debug("store opened", metadata: ["store.target": "\(target.redacted)"])
+        return store
+    }
+
+    func close() async { await pool.close() }
+
+    // MARK: Migrations
+
+    func migrate() async throws {
+        let dialect = self.dialect
+        let target = redactedTarget
+        let applied: [Int] = try await pool.raw { conn in
+            try Self.migrate(conn, dialect: dialect, target: target)
+        }
+        if !applied.isEmpty {
+            logger.info("database schema migrated", metadata: ["store.versions": "\(applied)", "store.target": "\(target)"])
+        }
+    }
+
+    /// Applies pending migrations under a lock that serialises concurrent starters.
+    static func migrate(_ conn: any SQLConnection, dialect: SQLDialect, target: String) throws -> [Int] {
+        let lockKey: Int64 = 0x5349_474E_4F46 // "SIGNOF"
+        switch dialect {
+        case .postgres:
+            try conn.query("SELECT pg_advisory_lock($1)", .int(lockKey))
+        case .sqlite:
+            try conn.exec("BEGIN EXCLUSIVE")
+        }
+        var applied: [Int] = []
+        do {
+            try conn.exec("CREATE TABLE IF NOT EXISTS signoff_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)")
+            let current = try conn.query("SELECT max(version) FROM signoff_schema_migrations").first?.int(0) ?? 0
+            if current > Migrations.latestVersion {
+                throw StoreError(.schemaTooNew, "the database at \(target) has schema version \(current), but this signoff only knows versions up to \(Migrations.latestVersion); upgrade signoff, or point `database:` at another database")
+            }
+            for migration in Migrations.all where migration.version > current {
+                if dialect == .postgres { try conn.exec("BEGIN") }
+                do {
+                    for statement in migration.sql(dialect) { try conn.exec(statement) }
+                    try conn.query("INSERT INTO signoff_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                                   .int(migration.version), .text(migration.name), .time(Date()))
+                    if dialect == .postgres { try conn.exec("COMMIT") }
+                } catch let error as StoreError {
+                    if dialect == .postgres { conn.rollback() }
+                    throw StoreError(.migrationFailed, "migration \(migration.version) (\(migration.name)) failed: \(error.message)")
+                }
+                applied.append(migration.version)
+            }
+            switch dialect {
+            case .postgres: try conn.query("SELECT pg_advisory_unlock($1)", .int(lockKey))
+            case .sqlite: try conn.exec("COMMIT")
+            }
+        } catch {
+            switch dialect {
+            case .postgres: _ = try? conn.query("SELECT pg_advisory_unlock($1)", .int(lockKey))
+            case .sqlite: conn.rollback()
+            }
+            throw error
+        }
+        return applied
+    }
+
+    func schemaVersion() async throws -> Int {
+        try await pool.read { conn in
+            try conn.query("SELECT max(version) FROM signoff_schema_migrations").first?.int(0) ?? 0
+        }
+    }
+
+    // MARK: Helpers
+
+    /// `FOR UPDATE` on PostgreSQL (row lock), nothing on SQLite (the write transaction locks the database).
+    var forUpdate: String { dialect == .postgres ? " FOR UPDATE" : "" }
+
+    /// `$first, $first+1, …` for an IN list of `count` values.
+    static func placeholders(_ count: Int, from first: Int) -> String {
+        (0..<count).map { "$\(first + $0)" }.joined(separator: ",")
+    }
+
+    /// A sortable id: 12 hex digits of milliseconds, then 12 random hex digits.
+    static func makeID(_ now: Date = Date()) -> String {
+        let ms = UInt64(max(0, millis(now)))
+        var rng = SystemRandomNumberGenerator()
+        let random = rng.next() & 0xFFFF_FFFF_FFFF
+        let a = String(ms, radix: 16)
+        let b = String(random, radix: 16)
+        return String(repeating: "0", count: max(0, 12 - a.count)) + a
+            + String(repeating: "0", count: max(0, 12 - b.count)) + b
+    }
+
+    static func json(_ data: Data) -> SQLValue { .text(String(decoding: data, as: UTF8.self)) }
+    static func json(_ data: Data?) -> SQLValue { data.map { json($0) } ?? .null }
+
+    static func jsonArray(_ strings: [String]) -> String {
+        "[" + strings.map(jsonString).joined(separator: ",") + "]"
+    }
+
+    static func parseJSONArray(_ text: String?) -> [String] {
+        guard let text, let data = text.data(using: .utf8),
+              let array = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
+        return array
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    /// Event details as canonical JSON text: keys sorted, no whitespace.
+    static func canonicalJSON(_ data: [String: String]) -> String {
+        "{" + data.keys.sorted().map { jsonString($0) + ":" + jsonString(data[$0]!) }.joined(separator: ",") + "}"
+    }
+
+    static func sha256Hex(_ text: String) -> String {
+        let digest = SHA256.hash(data: Data(text.utf8))
+        var out = ""
+        out.reserveCapacity(64)
+        for byte in digest {
+            let hex = String(byte, radix: 16)
+            if hex.count == 1 { out += "0" }
+            out += hex
+        }
+        return out
     }
 }

@@ -1,0 +1,213 @@
+import Foundation
+
+/// Forward-only, numbered schema migrations. Never edit a released migration: add a new one.
+///
+/// Times are integer milliseconds since 1970 (UTC) on both backends (`*_at` columns); the views
+/// show them as timestamps. JSON payloads are stored as text so `psql` users can read them.
+enum Migrations {
+    struct Migration: Sendable {
+        var version: Int
+        var name: String
+        var sql: @Sendable (SQLDialect) -> [String]
+    }
+
+    /// The newest schema version this binary knows.
+    static var latestVersion: Int { all.last!.version }
+
+    static let all: [Migration] = [
+        Migration(version: 1, name: "runs, checkpoints, requests, tokens, votes, events, outbox, inbound, views", sql: v1),
+    ]
+
+    private static func v1(_ d: SQLDialect) -> [String] {
+        let blob = d == .postgres ? "bytea" : "BLOB"
+        let serial = d == .postgres ? "bigserial PRIMARY KEY" : "INTEGER PRIMARY KEY AUTOINCREMENT"
+        var s: [String] = [
+            """
+            CREATE TABLE runs (
+                id text PRIMARY KEY,
+                job text NOT NULL,
+                status text NOT NULL CHECK (status IN ('queued','running','waiting','succeeded','rejected','failed','cancelled','expired')),
+                attempt integer NOT NULL DEFAULT 1,
+                rerun_of text REFERENCES runs(id),
+                lease_owner text,
+                lease_expires_at bigint,
+                claims integer NOT NULL DEFAULT 0,
+                requested_by text,
+                unique_key text UNIQUE,
+                input text NOT NULL,
+                output text,
+                error text,
+                checkpoint_seq integer NOT NULL DEFAULT 0,
+                not_before bigint,
+                created_at bigint NOT NULL,
+                started_at bigint,
+                updated_at bigint NOT NULL,
+                finished_at bigint,
+                event_seq integer NOT NULL DEFAULT 0,
+                last_hash text NOT NULL DEFAULT ''
+            )
+            """,
+            "CREATE INDEX runs_runnable_idx ON runs (created_at) WHERE status IN ('queued','running')",
+            "CREATE INDEX runs_job_idx ON runs (job, created_at)",
+            "CREATE INDEX runs_created_idx ON runs (created_at)",
+            """
+            CREATE TABLE checkpoints (
+                run_id text NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                seq integer NOT NULL,
+                id text NOT NULL,
+                superstep integer NOT NULL,
+                parent_id text,
+                data \(blob) NOT NULL,
+                created_at bigint NOT NULL,
+                PRIMARY KEY (run_id, seq),
+                UNIQUE (run_id, id)
+            )
+            """,
+            """
+            CREATE TABLE requests (
+                id text PRIMARY KEY,
+                run_id text NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                executor_id text NOT NULL,
+                step_id text,
+                request_type text NOT NULL,
+                request_data text NOT NULL,
+                response_type text NOT NULL,
+                status text NOT NULL CHECK (status IN ('pending','answered','expired','cancelled')),
+                reviewers text NOT NULL DEFAULT '[]',
+                quorum text NOT NULL DEFAULT 'any',
+                reject_on text NOT NULL DEFAULT 'any',
+                due_at bigint,
+                remind_at bigint,
+                reminders_sent integer NOT NULL DEFAULT 0,
+                policy text,
+                response text,
+                decision text,
+                answered_by text,
+                answered_via text,
+                answered_at bigint,
+                delivered_at bigint,
+                created_at bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX requests_run_idx ON requests (run_id)",
+            "CREATE INDEX requests_pending_idx ON requests (created_at) WHERE status = 'pending'",
+            "CREATE INDEX requests_due_idx ON requests (due_at) WHERE status = 'pending'",
+            "CREATE INDEX requests_remind_idx ON requests (remind_at) WHERE status = 'pending'",
+            """
+            CREATE TABLE request_tokens (
+                token_hash text PRIMARY KEY,
+                request_id text NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+                run_id text NOT NULL,
+                reviewer text NOT NULL,
+                state text NOT NULL CHECK (state IN ('active','used','revoked')),
+                expires_at bigint,
+                message_id text,
+                issued_at bigint NOT NULL,
+                used_at bigint
+            )
+            """,
+            "CREATE INDEX request_tokens_request_idx ON request_tokens (request_id)",
+            """
+            CREATE TABLE votes (
+                request_id text NOT NULL REFERENCES requests(id) ON DELETE CASCADE,
+                reviewer text NOT NULL,
+                verdict text NOT NULL CHECK (verdict IN ('approve','reject','value')),
+                response text NOT NULL,
+                reason text,
+                channel text NOT NULL,
+                via text,
+                token_hash text,
+                answered_at bigint NOT NULL,
+                PRIMARY KEY (request_id, reviewer)
+            )
+            """,
+            """
+            CREATE TABLE events (
+                id \(serial),
+                run_id text NOT NULL,
+                seq integer NOT NULL,
+                kind text NOT NULL,
+                actor text,
+                data text NOT NULL,
+                at bigint NOT NULL,
+                prev_hash text NOT NULL,
+                hash text NOT NULL,
+                UNIQUE (run_id, seq)
+            )
+            """,
+            """
+            CREATE TABLE outbox (
+                id \(serial),
+                message_id text NOT NULL UNIQUE,
+                kind text NOT NULL,
+                recipient text NOT NULL,
+                sender text,
+                raw \(blob) NOT NULL,
+                request_id text,
+                run_id text,
+                status text NOT NULL CHECK (status IN ('pending','sent','failed')),
+                attempts integer NOT NULL DEFAULT 0,
+                next_attempt_at bigint NOT NULL,
+                last_error text,
+                sent_at bigint,
+                created_at bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE status = 'pending'",
+            """
+            CREATE TABLE inbound (
+                dedupe_key text PRIMARY KEY,
+                path text,
+                sender text,
+                outcome text NOT NULL,
+                reason text,
+                request_id text,
+                received_at bigint NOT NULL
+            )
+            """,
+        ]
+        func ts(_ column: String) -> String {
+            d == .postgres ? "to_timestamp(\(column) / 1000.0)"
+                : "strftime('%Y-%m-%dT%H:%M:%fZ', \(column) / 1000.0, 'unixepoch')"
+        }
+        s.append("""
+            CREATE VIEW run_history AS
+            SELECT r.id AS run_id, r.job, r.status, r.attempt, r.rerun_of, r.requested_by,
+                   \(ts("r.created_at")) AS created, \(ts("r.started_at")) AS started,
+                   \(ts("r.finished_at")) AS finished,
+                   (r.finished_at - r.started_at) / 1000.0 AS duration_seconds,
+                   (SELECT count(*) FROM requests q WHERE q.run_id = r.id) AS requests,
+                   (SELECT count(*) FROM requests q WHERE q.run_id = r.id AND q.status = 'pending') AS pending_requests,
+                   r.error, r.output
+            FROM runs r
+            """)
+        s.append("""
+            CREATE VIEW pending_requests AS
+            SELECT q.id AS request_id, q.run_id, r.job, q.step_id, q.executor_id, q.request_type,
+                   q.response_type, q.reviewers, q.quorum,
+                   (SELECT count(*) FROM votes v WHERE v.request_id = q.id) AS votes,
+                   \(ts("q.created_at")) AS requested, \(ts("q.due_at")) AS due,
+                   \(ts("q.remind_at")) AS next_reminder, q.reminders_sent, q.request_data
+            FROM requests q JOIN runs r ON r.id = q.run_id
+            WHERE q.status = 'pending'
+            """)
+        if d == .postgres {
+            s += [
+                "COMMENT ON TABLE runs IS 'One row per workflow run. Times (*_at) are milliseconds since 1970 UTC; see the run_history view for timestamps.'",
+                "COMMENT ON TABLE checkpoints IS 'The engine''s encoded checkpoint after each superstep, per run (seq 1, 2, …).'",
+                "COMMENT ON TABLE requests IS 'Human requests (approvals, questions) raised by runs, with their decision.'",
+                "COMMENT ON TABLE request_tokens IS 'One reply token per (request, reviewer); only the SHA-256 of the token is stored.'",
+                "COMMENT ON TABLE votes IS 'Each reviewer''s answer to a request; the request records the deciding one.'",
+                "COMMENT ON TABLE events IS 'Append-only audit trail per run; hash = sha256(prev_hash || newline || content), verify with signoff audit verify.'",
+                "COMMENT ON TABLE outbox IS 'Mail waiting to be sent (transactional outbox) and its delivery attempts.'",
+                "COMMENT ON TABLE inbound IS 'Every inbound message or response file and what the importer did with it.'",
+                "COMMENT ON VIEW run_history IS 'Runs with readable timestamps, duration and request counts, for history queries.'",
+                "COMMENT ON VIEW pending_requests IS 'Requests still waiting for a decision, with job, reviewers, votes so far, due and reminder times.'",
+                "COMMENT ON COLUMN runs.lease_owner IS 'The runner currently executing the run (status running).'",
+                "COMMENT ON COLUMN runs.claims IS 'How many times the run was claimed; the fencing token of the current lease.'",
+                "COMMENT ON COLUMN runs.last_hash IS 'Hash of the newest event of this run (head of its audit chain).'",
+            ]
+        }
+        return s
+    }
+}

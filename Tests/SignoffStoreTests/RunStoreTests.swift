@@ -1,0 +1,623 @@
+import Foundation
+@testable import SignoffStore
+import Testing
+
+/// The shared suite: every test runs against SQLite and PostgreSQL.
+struct RunStoreTests {
+    // MARK: Schema
+
+    @Test(arguments: Backend.allCases)
+    func migrationsRunOnOpenAndReopeningChangesNothing(_ backend: Backend) async throws {
+        try await withStore(backend) { store, db in
+            #expect(try await store.schemaVersion() == Migrations.latestVersion)
+            let again = try await db.open()
+            #expect(try await again.schemaVersion() == Migrations.latestVersion)
+            let rows = try await TestDatabase.sql(store, "SELECT count(*) FROM signoff_schema_migrations")
+            #expect(rows.first?.first == String(Migrations.all.count))
+            await again.close()
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func twoProcessesOpeningANewDatabaseAtOnceBothSucceed(_ backend: Backend) async throws {
+        let db = try await TestDatabase.make(backend)
+        defer { Task { await db.drop() } }
+        async let a = db.open()
+        async let b = db.open()
+        async let c = db.open()
+        let stores = try await [a, b, c]
+        for s in stores {
+            #expect(try await s.schemaVersion() == Migrations.latestVersion)
+            await s.close()
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aSchemaNewerThanTheBinaryIsAClearError(_ backend: Backend) async throws {
+        try await withStore(backend) { store, db in
+            _ = try await TestDatabase.sql(store, "INSERT INTO signoff_schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
+            do {
+                let s = try await db.open()
+                await s.close()
+                Issue.record("opening a database with schema 999 should fail")
+            } catch let error as StoreError {
+                #expect(error.code == .schemaTooNew)
+                #expect(error.message.contains("999"))
+                #expect(error.message.contains("upgrade signoff"))
+            }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func historyViewsAnswerPlainSQL(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("v-1", reviewers: ["ann@example.org", "bob@example.org"])])
+            let history = try await TestDatabase.sql(store, "SELECT run_id, job, status, pending_requests FROM run_history")
+            #expect(history.count == 1)
+            #expect(history.first == [run.id, "report", "waiting", "1"])
+            let pending = try await TestDatabase.sql(store, "SELECT request_id, job, votes, reviewers FROM pending_requests")
+            #expect(pending.first?[0] == "v-1")
+            #expect(pending.first?[1] == "report")
+            #expect(pending.first?[2] == "0")
+            #expect(pending.first?[3]?.contains("bob@example.org") == true)
+        }
+    }
+
+    // MARK: Enqueue and history
+
+    @Test(arguments: Backend.allCases)
+    func enqueueWithAUsedUniqueKeyReturnsTheExistingRun(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (first, created1) = try await store.enqueue(NewRun(job: "nightly", uniqueKey: "nightly-2026-11-21"), now: t0)
+            let (second, created2) = try await store.enqueue(NewRun(job: "nightly", uniqueKey: "nightly-2026-11-21"), now: t0)
+            #expect(created1)
+            #expect(!created2)
+            #expect(first.id == second.id)
+            let (other, created3) = try await store.enqueue(NewRun(job: "nightly", uniqueKey: "nightly-2026-11-22"), now: t0)
+            #expect(created3)
+            #expect(other.id != first.id)
+            #expect(try await store.runs(filter: RunFilter(job: "nightly")).count == 2)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func runsFilterByJobStatusAndTime(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueue(NewRun(job: "a"), now: t0)
+            _ = try await store.enqueue(NewRun(job: "b"), now: t0.addingTimeInterval(10))
+            _ = try await store.enqueue(NewRun(job: "b"), now: t0.addingTimeInterval(20))
+            #expect(try await store.runs(filter: RunFilter(job: "b")).count == 2)
+            #expect(try await store.runs(filter: RunFilter(since: t0.addingTimeInterval(15))).count == 1)
+            #expect(try await store.runs(filter: RunFilter(statuses: [.queued])).count == 3)
+            #expect(try await store.runs(filter: RunFilter(statuses: [.succeeded])).isEmpty)
+            let newest = try await store.runs(filter: RunFilter(limit: 1))
+            #expect(newest.first?.createdAt == t0.addingTimeInterval(20))
+        }
+    }
+
+    // MARK: Claims and leases
+
+    @Test(arguments: Backend.allCases)
+    func eachRunIsClaimedByOneRunnerOnly(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueueMany((0..<10).map { NewRun(job: "j", input: json(#"{"n":\#($0)}"#)) }, now: t0)
+            let a = try await store.claimRuns(owner: "a", limit: 4, leaseSeconds: 30, now: t0)
+            let b = try await store.claimRuns(owner: "b", limit: 100, leaseSeconds: 30, now: t0)
+            let c = try await store.claimRuns(owner: "c", limit: 100, leaseSeconds: 30, now: t0.addingTimeInterval(1))
+            #expect(a.count == 4)
+            #expect(b.count == 6)
+            #expect(c.isEmpty)
+            #expect(Set(a.map(\.run.id)).isDisjoint(with: b.map(\.run.id)))
+            #expect(a.allSatisfy { $0.run.status == .running && $0.run.leaseOwner == "a" && $0.checkpoint == nil })
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func concurrentClaimsNeverHandOutARunTwice(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueueMany((0..<200).map { _ in NewRun(job: "j") }, now: t0)
+            let ids = try await withThrowingTaskGroup(of: [String].self) { group in
+                for i in 0..<8 {
+                    group.addTask {
+                        var mine: [String] = []
+                        while true {
+                            let got = try await store.claimRuns(owner: "r\(i)", limit: 7, leaseSeconds: 30, now: t0)
+                            if got.isEmpty { return mine }
+                            mine += got.map(\.run.id)
+                        }
+                    }
+                }
+                var all: [String] = []
+                for try await part in group { all += part }
+                return all
+            }
+            #expect(ids.count == 200)
+            #expect(Set(ids).count == 200)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anExpiredLeaseMakesTheRunClaimableAndItResumesFromItsLatestCheckpoint(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await store.enqueue(NewRun(job: "j"), now: t0)
+            let first = try #require(try await store.claimRuns(owner: "a", limit: 1, leaseSeconds: 30, now: t0).first)
+            try await store.saveCheckpoint(first.lease, checkpoint: NewCheckpoint(superstep: 1, data: json(#"{"s":1}"#)), delivered: [], now: t0)
+            try await store.saveCheckpoint(first.lease, checkpoint: NewCheckpoint(superstep: 2, data: json(#"{"s":2}"#)), delivered: [], now: t0)
+            // Still leased: nobody else gets it.
+            #expect(try await store.claimRuns(owner: "b", limit: 1, leaseSeconds: 30, now: t0.addingTimeInterval(29)).isEmpty)
+            let second = try #require(try await store.claimRuns(owner: "b", limit: 1, leaseSeconds: 30, now: t0.addingTimeInterval(31)).first)
+            #expect(second.run.id == run.id)
+            #expect(second.checkpoint?.superstep == 2)
+            #expect(second.checkpoint?.data == json(#"{"s":2}"#))
+            #expect(second.lease.fence == first.lease.fence + 1)
+            // The old owner is fenced off from every write.
+            await #expect(throws: StoreError.self) {
+                try await store.saveCheckpoint(first.lease, checkpoint: NewCheckpoint(superstep: 3, data: json("{}")), delivered: [], now: t0.addingTimeInterval(32))
+            }
+            do {
+                try await store.finish(RunCompletion(lease: first.lease, status: .succeeded), now: t0.addingTimeInterval(32))
+                Issue.record("finishing with a lost lease must fail")
+            } catch let error as StoreError {
+                #expect(error.code == .leaseLost)
+            }
+            try await store.finish(RunCompletion(lease: second.lease, status: .succeeded, output: json(#"{"ok":true}"#)), now: t0.addingTimeInterval(33))
+            let done = try #require(try await store.run(id: run.id))
+            #expect(done.status == .succeeded)
+            #expect(done.output == json(#"{"ok":true}"#))
+            #expect(done.leaseOwner == nil)
+            let kinds = try await store.events(runID: run.id).map(\.kind)
+            #expect(kinds == ["enqueued", "claimed", "lease_expired_reclaimed", "finished"])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func heartbeatKeepsTheLeaseAndFailsOnceItIsLost(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueue(NewRun(job: "j"), now: t0)
+            let claim = try #require(try await store.claimRuns(owner: "a", limit: 1, leaseSeconds: 10, now: t0).first)
+            let renewed = try await store.heartbeat(claim.lease, until: t0.addingTimeInterval(60))
+            #expect(renewed.expiresAt == t0.addingTimeInterval(60))
+            #expect(try await store.claimRuns(owner: "b", limit: 1, leaseSeconds: 10, now: t0.addingTimeInterval(30)).isEmpty)
+            let stolen = try await store.claimRuns(owner: "b", limit: 1, leaseSeconds: 10, now: t0.addingTimeInterval(61))
+            #expect(stolen.count == 1)
+            do {
+                _ = try await store.heartbeat(renewed, until: t0.addingTimeInterval(120))
+                Issue.record("heartbeat after losing the lease must fail")
+            } catch let error as StoreError {
+                #expect(error.code == .leaseLost)
+            }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func finishManyFinishesLeasedRunsAndReportsLostOnes(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueueMany((0..<5).map { _ in NewRun(job: "j") }, now: t0)
+            let claims = try await store.claimRuns(owner: "a", limit: 5, leaseSeconds: 10, now: t0)
+            var stale = claims[0].lease
+            stale.fence += 7
+            let completions = [RunCompletion(lease: stale, status: .succeeded)]
+                + claims.dropFirst().map { RunCompletion(lease: $0.lease, status: .succeeded, output: json("1")) }
+            let lost = try await store.finishMany(completions, now: t0.addingTimeInterval(1))
+            #expect(lost == [claims[0].run.id])
+            #expect(try await store.runs(filter: RunFilter(statuses: [.succeeded])).count == 4)
+            #expect(try await store.run(id: claims[0].run.id)?.status == .running)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func releaseQueuesTheRunAgain(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueue(NewRun(job: "j"), now: t0)
+            let claim = try #require(try await store.claimRuns(owner: "a", limit: 1, leaseSeconds: 10, now: t0).first)
+            try await store.release(claim.lease, now: t0)
+            let again = try await store.claimRuns(owner: "b", limit: 1, leaseSeconds: 10, now: t0)
+            #expect(again.first?.run.id == claim.run.id)
+        }
+    }
+
+    // MARK: Pause and answer
+
+    @Test(arguments: Backend.allCases)
+    func pauseRecordsCheckpointRequestsTokensMailAndWaitingInOneGo(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let request = makeRequest("p-1", reviewers: ["ann@example.org", "bob@example.org"], quorum: .all)
+            let (run, _) = try await pausedRun(store, requests: [request])
+            let stored = try #require(try await store.run(id: run.id))
+            #expect(stored.status == .waiting)
+            #expect(stored.leaseOwner == nil)
+            #expect(stored.checkpointSequence == 1)
+            #expect(try await store.latestCheckpoint(runID: run.id)?.data == json(#"{"step":1}"#))
+            let r = try #require(try await store.request(id: "p-1"))
+            #expect(r.status == .pending)
+            #expect(r.reviewers == ["ann@example.org", "bob@example.org"])
+            #expect(r.quorum == .all)
+            #expect(r.requestData == json(#"{"title":"Q3 report"}"#))
+            let tokens = try await store.tokens(requestID: "p-1")
+            #expect(tokens.map(\.state) == [.active, .active])
+            let token = try #require(try await store.tokenLookup(tokenHash: tokenHash("bob@example.org", "p-1")))
+            #expect(token.reviewer == "bob@example.org")
+            #expect(token.runID == run.id)
+            #expect(token.messageID == "<p-1.bob@example.org@signoff>")
+            let mail = try await store.dueMail(now: t0.addingTimeInterval(2), limit: 10)
+            #expect(Set(mail.map(\.recipient)) == ["ann@example.org", "bob@example.org"])
+            #expect(try await store.pendingRequests().map(\.id) == ["p-1"])
+            #expect(try await store.events(runID: run.id).map(\.kind) == ["enqueued", "claimed", "request", "paused"])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func pauseWithALostLeaseWritesNothing(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await store.enqueue(NewRun(job: "j"), now: t0)
+            let old = try #require(try await store.claimRuns(owner: "a", limit: 1, leaseSeconds: 5, now: t0).first)
+            _ = try await store.claimRuns(owner: "b", limit: 1, leaseSeconds: 5, now: t0.addingTimeInterval(6))
+            do {
+                _ = try await store.pause(old.lease, checkpoint: NewCheckpoint(superstep: 1, data: json("{}")),
+                                          requests: [makeRequest("lost-1")], mail: [requestMail("lost-1", to: "ann@example.org", run: run.id)],
+                                          delivered: [], now: t0.addingTimeInterval(7))
+                Issue.record("pause with a lost lease must fail")
+            } catch let error as StoreError {
+                #expect(error.code == .leaseLost)
+            }
+            #expect(try await store.request(id: "lost-1") == nil)
+            #expect(try await store.tokenLookup(tokenHash: tokenHash("ann@example.org", "lost-1")) == nil)
+            #expect(try await store.dueMail(now: t0.addingTimeInterval(8), limit: 10).isEmpty)
+            #expect(try await store.latestCheckpoint(runID: run.id) == nil)
+            #expect(try await store.run(id: run.id)?.leaseOwner == "b")
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func anAnswerDecidesQueuesTheRunAndIsDeliveredOnTheNextClaim(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("a-1", reviewers: ["ann@example.org", "bob@example.org"])])
+            let inbound = InboundRecord(dedupeKey: "<reply-1@mail.example.org>", path: "/maildir/cur/1", sender: "ann@example.org",
+                                        outcome: .applied, receivedAt: t0.addingTimeInterval(100))
+            let result = try await store.answer(Answer(
+                requestID: "a-1", reviewer: "ann@example.org", verdict: .approve, response: json(#"{"approved":true}"#),
+                reason: "looks good", channel: .mail, via: "<reply-1@mail.example.org>",
+                tokenHash: tokenHash("ann@example.org", "a-1"), at: t0.addingTimeInterval(100), inbound: inbound))
+            #expect(result.decided)
+            #expect(result.request.status == .answered)
+            #expect(result.request.answeredBy == "ann@example.org")
+            #expect(result.request.answeredVia == "<reply-1@mail.example.org>")
+            #expect(result.revokedReviewers == ["bob@example.org"])
+            #expect(try await store.tokenLookup(tokenHash: tokenHash("ann@example.org", "a-1"))?.state == .used)
+            #expect(try await store.tokenLookup(tokenHash: tokenHash("bob@example.org", "a-1"))?.state == .revoked)
+            #expect(try await store.run(id: run.id)?.status == .queued)
+            #expect(try await store.inboundSeen(dedupeKey: "<reply-1@mail.example.org>") == .applied)
+            #expect(try await store.pendingRequests().isEmpty)
+
+            let claim = try #require(try await store.claimRuns(owner: "b", limit: 1, leaseSeconds: 30, now: t0.addingTimeInterval(101)).first)
+            #expect(claim.checkpoint?.data == json(#"{"step":1}"#))
+            #expect(claim.answers == ["a-1": json(#"{"approved":true}"#)])
+            try await store.saveCheckpoint(claim.lease, checkpoint: NewCheckpoint(superstep: 2, data: json(#"{"step":2}"#)),
+                                           delivered: ["a-1"], now: t0.addingTimeInterval(102))
+            try await store.release(claim.lease, now: t0.addingTimeInterval(103))
+            let again = try #require(try await store.claimRuns(owner: "c", limit: 1, leaseSeconds: 30, now: t0.addingTimeInterval(104)).first)
+            #expect(again.answers.isEmpty)
+            #expect(again.checkpoint?.superstep == 2)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func answeringADecidedRequestIsAlreadyDecidedAndChangesNothing(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("d-1", reviewers: ["ann@example.org", "bob@example.org"])])
+            _ = try await store.answer(Answer(requestID: "d-1", reviewer: "ann@example.org", verdict: .approve, response: json("true"),
+                                              channel: .cli, at: t0.addingTimeInterval(5)))
+            let eventsBefore = try await store.events(runID: run.id).count
+            do {
+                _ = try await store.answer(Answer(requestID: "d-1", reviewer: "bob@example.org", verdict: .reject, response: json("false"),
+                                                  reason: "no", channel: .mail, tokenHash: tokenHash("bob@example.org", "d-1"),
+                                                  at: t0.addingTimeInterval(6),
+                                                  inbound: InboundRecord(dedupeKey: "<late@x>", outcome: .applied)))
+                Issue.record("a second decision must fail")
+            } catch let error as StoreError {
+                #expect(error.code == .alreadyDecided)
+                #expect(error.message.contains("d-1"))
+            }
+            #expect(try await store.votes(requestID: "d-1").count == 1)
+            #expect(try await store.request(id: "d-1")?.decision == "approve")
+            #expect(try await store.events(runID: run.id).count == eventsBefore)
+            #expect(try await store.inboundSeen(dedupeKey: "<late@x>") == nil)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func simultaneousAnswersNeverProduceTwoDecisions(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let reviewers = (0..<12).map { "r\($0)@example.org" }
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("race-1", reviewers: reviewers)])
+            let outcomes = await withTaskGroup(of: String.self) { group in
+                for (i, reviewer) in reviewers.enumerated() {
+                    group.addTask {
+                        do {
+                            let r = try await store.answer(Answer(requestID: "race-1", reviewer: reviewer,
+                                                                  verdict: i % 2 == 0 ? .approve : .reject,
+                                                                  response: json(#"{"by":"\#(reviewer)"}"#), reason: "x", channel: .mail,
+                                                                  tokenHash: tokenHash(reviewer, "race-1"), at: t0.addingTimeInterval(10)))
+                            return r.decided ? "decided" : "vote"
+                        } catch let error as StoreError {
+                            return error.code.rawValue
+                        } catch {
+                            return "other: \(error)"
+                        }
+                    }
+                }
+                var all: [String] = []
+                for await o in group { all.append(o) }
+                return all
+            }
+            #expect(outcomes.filter { $0 == "decided" }.count == 1)
+            #expect(outcomes.filter { $0 == "already_decided" }.count == reviewers.count - 1)
+            #expect(try await store.votes(requestID: "race-1").count == 1)
+            #expect(try await store.events(runID: run.id).filter { $0.kind == "answered" }.count == 1)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func twoOfThreeQuorumDecidesOnTheSecondApproval(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let reviewers = ["legal@example.org", "finance@example.org", "ops@example.org"]
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("q-1", reviewers: reviewers, quorum: .count(2))])
+            let first = try await store.answer(Answer(requestID: "q-1", reviewer: reviewers[0], verdict: .approve, response: json("true"),
+                                                      channel: .mail, tokenHash: tokenHash(reviewers[0], "q-1"), at: t0.addingTimeInterval(5)))
+            #expect(!first.decided)
+            #expect(try await store.run(id: run.id)?.status == .waiting)
+            do {
+                _ = try await store.answer(Answer(requestID: "q-1", reviewer: reviewers[0], verdict: .approve, response: json("true"),
+                                                  channel: .cli, at: t0.addingTimeInterval(6)))
+                Issue.record("a second vote by the same reviewer must fail")
+            } catch let error as StoreError {
+                #expect(error.code == .alreadyVoted)
+            }
+            let second = try await store.answer(Answer(requestID: "q-1", reviewer: reviewers[1], verdict: .approve, response: json("true"),
+                                                       channel: .mail, tokenHash: tokenHash(reviewers[1], "q-1"), at: t0.addingTimeInterval(7)))
+            #expect(second.decided)
+            #expect(second.request.decision == "approve")
+            #expect(second.votes.count == 2)
+            #expect(second.revokedReviewers == [reviewers[2]])
+            #expect(try await store.run(id: run.id)?.status == .queued)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func oneRejectionDecidesARejectByDefault(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let reviewers = ["a@example.org", "b@example.org", "c@example.org"]
+            _ = try await pausedRun(store, requests: [makeRequest("rj-1", reviewers: reviewers, quorum: .all)])
+            let r = try await store.answer(Answer(requestID: "rj-1", reviewer: reviewers[2], verdict: .reject, response: json("false"),
+                                                  reason: "numbers wrong", channel: .mail, at: t0.addingTimeInterval(5)))
+            #expect(r.decided)
+            #expect(r.request.decision == "reject")
+            #expect(r.request.response == json("false"))
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aUsedOrForeignTokenDecidesNothing(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await pausedRun(store, requests: [makeRequest("t-1", reviewers: ["a@example.org", "b@example.org"], quorum: .all),
+                                                      makeRequest("t-2", reviewers: ["a@example.org"])])
+            do {
+                _ = try await store.answer(Answer(requestID: "t-1", reviewer: "a@example.org", verdict: .approve, response: json("true"),
+                                                  channel: .mail, tokenHash: tokenHash("a@example.org", "t-2"), at: t0.addingTimeInterval(5)))
+                Issue.record("a token of another request must not answer")
+            } catch let error as StoreError {
+                #expect(error.code == .invalidState)
+            }
+            do {
+                _ = try await store.answer(Answer(requestID: "t-1", reviewer: "a@example.org", verdict: .approve, response: json("true"),
+                                                  channel: .mail, tokenHash: tokenHash("a@example.org", "t-1"), at: t0.addingTimeInterval(200_000)))
+                Issue.record("an expired token must not answer")
+            } catch let error as StoreError {
+                #expect(error.code == .invalidState)
+                #expect(error.message.contains("expired"))
+            }
+            #expect(try await store.votes(requestID: "t-1").isEmpty)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func aRestoredCheckpointReEmittingKnownRequestsDoesNotDuplicateThem(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let request = makeRequest("dup-1", reviewers: ["ann@example.org"])
+            let (run, _) = try await pausedRun(store, requests: [request])
+            // A second runner restores the same checkpoint (e.g. after a crash) and pauses again on the same request.
+            _ = try await TestDatabase.sql(store, "UPDATE runs SET status = 'queued' WHERE id = '\(run.id)'")
+            let claim = try #require(try await store.claimRuns(owner: "b", limit: 1, leaseSeconds: 30, now: t0.addingTimeInterval(10)).first)
+            let result = try await store.pause(claim.lease, checkpoint: NewCheckpoint(superstep: 1, data: json(#"{"step":1}"#)),
+                                               requests: [request], mail: [requestMail("dup-1", to: "ann@example.org", run: run.id)],
+                                               delivered: [], now: t0.addingTimeInterval(11))
+            #expect(result.createdRequestIDs.isEmpty)
+            #expect(try await store.requests(runID: run.id).count == 1)
+            #expect(try await store.tokens(requestID: "dup-1").count == 1)
+            #expect(try await store.dueMail(now: t0.addingTimeInterval(12), limit: 10).count == 1)
+            #expect(try await store.run(id: run.id)?.status == .waiting)
+        }
+    }
+
+    // MARK: Timers, escalation, expiry
+
+    @Test(arguments: Backend.allCases)
+    func aReminderRoundIsRecordedOnceEvenWhenTwoRunnersTry(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await pausedRun(store, requests: [makeRequest("rem-1", dueAt: t0.addingTimeInterval(72 * 3600),
+                                                                  remindAt: t0.addingTimeInterval(24 * 3600))])
+            #expect(try await store.dueRequests(now: t0.addingTimeInterval(3600), limit: 10).isEmpty)
+            let due = try await store.dueRequests(now: t0.addingTimeInterval(25 * 3600), limit: 10)
+            #expect(due.map(\.id) == ["rem-1"])
+            let reminder = NewMail(messageID: "<rem-1.1@signoff>", kind: .reminder, recipient: "ann@example.org", raw: json("x"), requestID: "rem-1")
+            async let a = store.recordReminder(requestID: "rem-1", expectedRemindersSent: 0, nextRemindAt: t0.addingTimeInterval(48 * 3600),
+                                               mail: [reminder], now: t0.addingTimeInterval(25 * 3600))
+            async let b = store.recordReminder(requestID: "rem-1", expectedRemindersSent: 0, nextRemindAt: t0.addingTimeInterval(48 * 3600),
+                                               mail: [reminder], now: t0.addingTimeInterval(25 * 3600))
+            let results = try await [a, b]
+            #expect(results.filter { $0 }.count == 1)
+            #expect(try await store.request(id: "rem-1")?.remindersSent == 1)
+            #expect(try await store.dueRequests(now: t0.addingTimeInterval(26 * 3600), limit: 10).isEmpty)
+            #expect(try await store.mail(messageID: "<rem-1.1@signoff>")?.kind == .reminder)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func escalationIssuesNewTokensAndInvalidatesTheOldOnes(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await pausedRun(store, requests: [makeRequest("esc-1", reviewers: ["ann@example.org"])])
+            try await store.issueTokens(requestID: "esc-1", tokens: [NewToken(tokenHash: "hash-head", reviewer: "head@example.org")],
+                                        revoking: ["ANN@example.org"], newDueAt: t0.addingTimeInterval(100_000),
+                                        mail: [NewMail(messageID: "<esc@x>", kind: .escalation, recipient: "head@example.org", raw: json("x"))],
+                                        actor: "system:timeout", now: t0.addingTimeInterval(50))
+            #expect(try await store.tokenLookup(tokenHash: tokenHash("ann@example.org", "esc-1"))?.state == .revoked)
+            #expect(try await store.tokenLookup(tokenHash: "hash-head")?.state == .active)
+            let r = try #require(try await store.request(id: "esc-1"))
+            #expect(r.reviewers == ["ann@example.org", "head@example.org"])
+            #expect(r.dueAt == t0.addingTimeInterval(100_000))
+            do {
+                _ = try await store.answer(Answer(requestID: "esc-1", reviewer: "ann@example.org", verdict: .approve, response: json("true"),
+                                                  channel: .mail, tokenHash: tokenHash("ann@example.org", "esc-1"), at: t0.addingTimeInterval(60)))
+                Issue.record("a revoked token must not answer")
+            } catch let error as StoreError {
+                #expect(error.code == .alreadyDecided)
+            }
+            let ok = try await store.answer(Answer(requestID: "esc-1", reviewer: "head@example.org", verdict: .approve, response: json("true"),
+                                                   channel: .mail, tokenHash: "hash-head", at: t0.addingTimeInterval(61)))
+            #expect(ok.decided)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func expiringARequestEndsTheWaitingRun(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("exp-1"), makeRequest("exp-2")])
+            let r = try await store.expireRequest(requestID: "exp-1", actor: "system:timeout", reason: "no answer in 72h", now: t0.addingTimeInterval(99))
+            #expect(r.status == .expired)
+            #expect(try await store.request(id: "exp-2")?.status == .cancelled)
+            #expect(try await store.tokenLookup(tokenHash: tokenHash("ann@example.org", "exp-1"))?.state == .revoked)
+            let ended = try #require(try await store.run(id: run.id))
+            #expect(ended.status == .expired)
+            #expect(ended.error == "no answer in 72h")
+            await #expect(throws: StoreError.self) { _ = try await store.expireRequest(requestID: "exp-1", actor: nil, reason: nil, now: t0) }
+        }
+    }
+
+    // MARK: Cancel and rerun
+
+    @Test(arguments: Backend.allCases)
+    func cancelWithdrawsRequestsAndRerunStartsAttemptTwo(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("c-1")])
+            do {
+                _ = try await store.rerun(runID: run.id, requestedBy: nil, now: t0)
+                Issue.record("a waiting run cannot be re-run")
+            } catch let error as StoreError {
+                #expect(error.code == .invalidState)
+                #expect(error.message.contains("waiting"))
+            }
+            let cancelled = try await store.cancel(runID: run.id, by: "ops", reason: "wrong week", now: t0.addingTimeInterval(5))
+            #expect(cancelled.status == .cancelled)
+            #expect(try await store.request(id: "c-1")?.status == .cancelled)
+            #expect(try await store.tokenLookup(tokenHash: tokenHash("ann@example.org", "c-1"))?.state == .revoked)
+            await #expect(throws: StoreError.self) { _ = try await store.cancel(runID: run.id, by: nil, reason: nil, now: t0) }
+            let again = try await store.rerun(runID: run.id, requestedBy: "ops", now: t0.addingTimeInterval(6))
+            #expect(again.rerunOf == run.id)
+            #expect(again.attempt == 2)
+            #expect(again.status == .queued)
+            #expect(again.input == run.input)
+        }
+    }
+
+    // MARK: Outbox and inbound
+
+    @Test(arguments: Backend.allCases)
+    func outboxRetriesTransientFailuresAndRecordsPermanentOnes(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            try await store.enqueueMail([
+                NewMail(messageID: "<m1@x>", kind: .confirmation, recipient: "a@example.org", raw: json("one")),
+                NewMail(messageID: "<m2@x>", kind: .clarification, recipient: "b@example.org", raw: json("two")),
+            ], now: t0)
+            let due = try await store.dueMail(now: t0, limit: 10)
+            #expect(due.map(\.messageID) == ["<m1@x>", "<m2@x>"])
+            // Handed out: a second sender does not get them too.
+            #expect(try await store.dueMail(now: t0.addingTimeInterval(1), limit: 10).isEmpty)
+            try await store.markSent(id: due[0].id, at: t0.addingTimeInterval(2))
+            try await store.markAttemptFailed(id: due[1].id, error: "421 try later", permanent: false,
+                                              nextAttempt: t0.addingTimeInterval(60), now: t0.addingTimeInterval(2))
+            #expect(try await store.dueMail(now: t0.addingTimeInterval(30), limit: 10).isEmpty)
+            let retry = try await store.dueMail(now: t0.addingTimeInterval(61), limit: 10)
+            #expect(retry.map(\.messageID) == ["<m2@x>"])
+            #expect(retry.first?.attempts == 1)
+            #expect(retry.first?.lastError == "421 try later")
+            try await store.markAttemptFailed(id: retry[0].id, error: "550 no such user", permanent: true, nextAttempt: nil, now: t0.addingTimeInterval(62))
+            #expect(try await store.mail(messageID: "<m2@x>")?.status == .failed)
+            #expect(try await store.mail(messageID: "<m1@x>")?.status == .sent)
+            #expect(try await store.mail(messageID: "<m1@x>")?.raw == json("one"))
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func theInboundLogDedupesByMessageID(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let first = try await store.recordInbound(InboundRecord(dedupeKey: "<x@y>", sender: "a@example.org", outcome: .automatic, reason: "out of office"))
+            let second = try await store.recordInbound(InboundRecord(dedupeKey: "<x@y>", sender: "a@example.org", outcome: .applied))
+            #expect(first)
+            #expect(!second)
+            #expect(try await store.inboundSeen(dedupeKey: "<x@y>") == .automatic)
+            #expect(try await store.inboundSeen(dedupeKey: "<never@y>") == nil)
+        }
+    }
+
+    // MARK: Checkpoints and audit
+
+    @Test(arguments: Backend.allCases)
+    func checkpointsAreListedLoadedAndTheLatestIsProtected(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await store.enqueue(NewRun(job: "j"), now: t0)
+            let claim = try #require(try await store.claimRuns(owner: "a", limit: 1, leaseSeconds: 30, now: t0).first)
+            let bytes = Data((0..<4096).map { UInt8($0 % 256) })
+            let c1 = try await store.saveCheckpoint(claim.lease, checkpoint: NewCheckpoint(id: "cp-a", superstep: 1, data: bytes), delivered: [], now: t0)
+            let c2 = try await store.saveCheckpoint(claim.lease, checkpoint: NewCheckpoint(id: "cp-b", superstep: 2, parentID: "cp-a", data: Data()), delivered: [], now: t0)
+            #expect(c1.sequence == 1 && c2.sequence == 2)
+            #expect(try await store.checkpoint(runID: run.id, id: "cp-a")?.data == bytes)
+            #expect(try await store.latestCheckpoint(runID: run.id)?.parentID == "cp-a")
+            let list = try await store.checkpoints(runID: run.id, withData: false)
+            #expect(list.map(\.id) == ["cp-a", "cp-b"])
+            #expect(list.allSatisfy { $0.data.isEmpty })
+            await #expect(throws: StoreError.self) { try await store.deleteCheckpoint(runID: run.id, id: "cp-b") }
+            try await store.deleteCheckpoint(runID: run.id, id: "cp-a")
+            #expect(try await store.checkpoints(runID: run.id, withData: true).map(\.id) == ["cp-b"])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func theAuditChainVerifiesAndDetectsAnEditedRow(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("au-1")])
+            _ = try await store.answer(Answer(requestID: "au-1", reviewer: "ann@example.org", verdict: .reject, response: json("false"),
+                                              reason: "no", channel: .mail, via: "<r@x>", tokenHash: tokenHash("ann@example.org", "au-1"),
+                                              at: t0.addingTimeInterval(9)))
+            let events = try await store.events(runID: run.id)
+            #expect(events.count == 7)
+            #expect(events.first?.prevHash == "")
+            for (a, b) in zip(events, events.dropFirst()) { #expect(b.prevHash == a.hash) }
+            #expect(try await store.verifyAudit(runID: run.id).isIntact)
+            // Someone flips the decision in SQL.
+            _ = try await TestDatabase.sql(store, "UPDATE events SET data = replace(data, 'reject', 'approve') WHERE run_id = '\(run.id)' AND kind = 'vote'")
+            let report = try await store.verifyAudit(runID: run.id)
+            #expect(!report.isIntact)
+            #expect(report.firstBrokenSequence == events.first { $0.kind == "vote" }?.sequence)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func deletingTheNewestEventsIsDetected(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let (run, _) = try await pausedRun(store, requests: [makeRequest("au-2")])
+            _ = try await TestDatabase.sql(store, "DELETE FROM events WHERE run_id = '\(run.id)' AND kind = 'paused'")
+            let report = try await store.verifyAudit(runID: run.id)
+            #expect(!report.isIntact)
+        }
+    }
+}
