@@ -16,6 +16,10 @@ static inline CURLcode signoff_curl_setopt_write_function(CURL *h, signoff_curl_
 static inline CURLcode signoff_curl_setopt_read_function(CURL *h, signoff_curl_io_callback f) { return curl_easy_setopt(h, CURLOPT_READFUNCTION, f); }
 static inline CURLcode signoff_curl_setopt_header_function(CURL *h, signoff_curl_io_callback f) { return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, f); }
 
+/* The verbose/debug callback (SMTP: the server's replies arrive as CURLINFO_HEADER_IN). */
+typedef int (*signoff_curl_debug_callback)(CURL *h, curl_infotype type, char *data, size_t size, void *userptr);
+static inline CURLcode signoff_curl_setopt_debug_function(CURL *h, signoff_curl_debug_callback f) { return curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, f); }
+
 static inline CURLcode signoff_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 static inline CURLcode signoff_curl_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
 /* Progress callback (used to abort a transfer when the Swift task is cancelled). */

@@ -13,8 +13,9 @@ enum HeaderEncoding {
     /// RFC 2047 `B` encoded words for `text`, each at most 75 characters, never splitting a
     /// UTF-8 character; joined by a folding space (CRLF SP) so long values fold.
     static func encodedWords(_ text: String) -> [String] {
-        // 75 - "=?UTF-8?B?".count - "?=".count = 63 base64 chars → at most 45 raw bytes (63/4*3 = 45).
-        let maxBytes = 45
+        // 36 raw bytes → 48 base64 characters → 60-character words, so even the first word
+        // after `Subject: ` stays under 78 columns (RFC 2047 allows 75).
+        let maxBytes = 36
         var words: [String] = []
         var chunk = [UInt8]()
         for character in text {
@@ -45,26 +46,37 @@ enum HeaderEncoding {
         return fold(name: name, words: encodedWords(clean), separator: " ")
     }
 
-    /// `Name <address>` with the display name quoted or encoded as needed.
-    static func mailbox(_ address: EmailAddress) -> String {
+    /// `Name <address>` as foldable words, the display name quoted or encoded as needed.
+    static func mailbox(_ address: EmailAddress) -> [String] {
         guard let name = address.displayName?.trimmingCharacters(in: .whitespacesAndNewlines),
-              !name.isEmpty else { return address.address }
-        return phrase(name) + " <" + address.address + ">"
+              !name.isEmpty else { return [address.address] }
+        return phrase(name) + ["<" + address.address + ">"]
+    }
+
+    /// Mailboxes separated by commas, as foldable words.
+    static func addressList(_ list: [EmailAddress]) -> [String] {
+        var words: [String] = []
+        for (i, address) in list.enumerated() {
+            var w = mailbox(address)
+            if i < list.count - 1 { w[w.count - 1] += "," }
+            words += w
+        }
+        return words
     }
 
     /// A display name as an RFC 5322 phrase: atoms as is, quoted-string for specials, encoded
     /// words for non-ASCII.
-    static func phrase(_ name: String) -> String {
+    static func phrase(_ name: String) -> [String] {
         let flat = name.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
         if !isPlainASCII(flat) || flat.contains("=?") {
-            return encodedWords(flat).joined(separator: "\r\n ")
+            return encodedWords(flat)
         }
         if flat.contains(where: { specials.contains($0) }) {
             let escaped = flat.replacingOccurrences(of: "\\", with: "\\\\")
                 .replacingOccurrences(of: "\"", with: "\\\"")
-            return "\"" + escaped + "\""
+            return ["\"" + escaped + "\""]
         }
-        return flat
+        return flat.split(separator: " ").map(String.init)
     }
 
     /// A header line (without the final CRLF), folded before 78 columns where possible.

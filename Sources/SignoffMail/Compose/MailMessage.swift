@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// One outbound email, composed by hand into RFC 5322 bytes.
@@ -63,10 +64,10 @@ public struct MailMessage: Sendable, Hashable {
     /// The message as RFC 5322 bytes with CRLF line ends, ready for SMTP or an `.eml` file.
     public func rfc5322() -> [UInt8] {
         var head: [String] = []
-        head.append(HeaderEncoding.fold(name: "From", words: [HeaderEncoding.mailbox(from)], separator: " "))
-        head.append(HeaderEncoding.fold(name: "To", words: addressList(to), separator: " "))
+        head.append(HeaderEncoding.fold(name: "From", words: HeaderEncoding.mailbox(from), separator: " "))
+        head.append(HeaderEncoding.fold(name: "To", words: HeaderEncoding.addressList(to), separator: " "))
         if let replyTo {
-            head.append(HeaderEncoding.fold(name: "Reply-To", words: [HeaderEncoding.mailbox(replyTo)], separator: " "))
+            head.append(HeaderEncoding.fold(name: "Reply-To", words: HeaderEncoding.mailbox(replyTo), separator: " "))
         }
         head.append(HeaderEncoding.unstructured(name: "Subject", value: subject))
         head.append("Date: " + MailDate.format(date))
@@ -93,11 +94,11 @@ public struct MailMessage: Sendable, Hashable {
             for field in textHeaders { line(field) }
             line("")
             out.append(contentsOf: QuotedPrintable.encode(text))
-            line("")
+            if out.suffix(2) != [0x0D, 0x0A] { line("") }
             return out
         }
-        let boundary = "=_signoff_" + MailMessage.boundaryToken()
-        line("Content-Type: multipart/alternative; boundary=\"\(boundary)\"")
+        let boundary = "=_signoff_" + MailMessage.boundaryToken(messageID: messageID)
+        line("Content-Type: multipart/alternative;\r\n boundary=\"\(boundary)\"")
         line("")
         line("This is a multi-part message in MIME format.")
         line("")
@@ -116,15 +117,11 @@ public struct MailMessage: Sendable, Hashable {
         return out
     }
 
-    private func addressList(_ list: [EmailAddress]) -> [String] {
-        list.enumerated().map { i, a in HeaderEncoding.mailbox(a) + (i < list.count - 1 ? "," : "") }
-    }
-
-    /// A boundary that cannot occur in quoted-printable output ("=_" is never produced by QP
-    /// for text, since '=' is always followed by hex digits or a line end).
-    private static func boundaryToken() -> String {
-        var rng = SystemRandomNumberGenerator()
-        return String(rng.next() as UInt64, radix: 36) + String(rng.next() as UInt64, radix: 36)
+    /// A boundary that cannot occur in quoted-printable output ("=_" is never produced by QP,
+    /// where '=' is always followed by hex digits or a line end). Derived from the Message-ID so
+    /// the same message always has the same bytes.
+    private static func boundaryToken(messageID: String) -> String {
+        SHA256.hash(data: Array(messageID.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -50,7 +50,7 @@ Not understood: {{request.title}}
 Reply with one of these on the first line:
 
 {{#grammar}}
-    {{command}}{{#meaning}}    ({{meaning}}){{/meaning}}
+    {{padded}}{{meaning}}
 {{/grammar}}
 
 
@@ -164,7 +164,7 @@ Reminder: {{request.title}}
 Reply with one of these on the first line:
 
 {{#grammar}}
-    {{command}}{{#meaning}}    ({{meaning}}){{/meaning}}
+    {{padded}}{{meaning}}
 {{/grammar}}
 
 
@@ -234,7 +234,7 @@ Please answer by {{deadline.text}}.
 Reply with one of these on the first line:
 
 {{#grammar}}
-    {{command}}{{#meaning}}    ({{meaning}}){{/meaning}}
+    {{padded}}{{meaning}}
 {{/grammar}}
 
 

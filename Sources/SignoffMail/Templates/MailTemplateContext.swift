@@ -130,7 +130,8 @@ public struct MailTemplateContext: Sendable, Hashable {
         }
     }
 
-    /// A link shown in the mail (`{{#links}}<a href="{{url}}">{{label}}</a>{{/links}}`).
+    /// A link shown in the mail (`{{#links}}<a href="{{url}}">{{label}}</a>{{/links}}`); only
+    /// `http://` and `https://` URLs are shown.
     public struct Link: Sendable, Hashable {
         public var label: String
         public var url: String
@@ -217,8 +218,10 @@ public struct MailTemplateContext: Sendable, Hashable {
         var vars: [String: Any] = [
             "job": job, "run": run, "step": ["id": stepID] as [String: Any], "request": request,
             "reviewer": reviewer, "marker": MailTemplateContext.replyAboveMarker, "tag": tag,
-            "grammar": grammarLines.map { ["command": $0.command, "meaning": $0.meaning] as [String: Any] },
-            "links": links.map { ["label": $0.label, "url": $0.url] as [String: Any] },
+            "grammar": grammarVariables(),
+            // Only web links: a `javascript:` or `data:` URL from job input never reaches an href.
+            "links": links.filter { $0.url.lowercased().hasPrefix("https://") || $0.url.lowercased().hasPrefix("http://") }
+                .map { ["label": $0.label, "url": $0.url] as [String: Any] },
         ]
         if let deadline {
             vars["deadline"] = ["text": MailTemplateContext.humanDate(deadline),
@@ -242,6 +245,16 @@ public struct MailTemplateContext: Sendable, Hashable {
         return vars
     }
 
+    /// Grammar lines with `padded`: the command padded so the meanings line up in plain text.
+    private func grammarVariables() -> [[String: Any]] {
+        let lines = grammarLines
+        let width = (lines.map { $0.command.count }.max() ?? 0) + 4
+        return lines.map { line in
+            ["command": line.command, "meaning": line.meaning,
+             "padded": line.command + String(repeating: " ", count: width - line.command.count)] as [String: Any]
+        }
+    }
+
     /// The shape of every variable a template may use; `MailTemplates.validate` checks
     /// templates against it.
     public static let knownVariables: MailVariableShape = .object([
@@ -255,7 +268,7 @@ public struct MailTemplateContext: Sendable, Hashable {
         ]),
         "reviewer": .object(["address": .scalar, "name": .scalar]),
         "deadline": .object(["text": .scalar, "iso": .scalar]),
-        "grammar": .list(.object(["command": .scalar, "meaning": .scalar])),
+        "grammar": .list(.object(["command": .scalar, "meaning": .scalar, "padded": .scalar])),
         "marker": .scalar,
         "tag": .scalar,
         "links": .list(.object(["label": .scalar, "url": .scalar])),

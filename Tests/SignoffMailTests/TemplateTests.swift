@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import SignoffMail
+
+struct TemplateTests {
+    static let templatesDirectory = MailTestEnvironment.repositoryRoot.path + "/templates"
+
+    @Test func embeddedTemplatesEqualTheFilesInTemplatesFolder() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.templatesDirectory)
+            .filter { $0.hasSuffix(".mustache") }.sorted()
+        #expect(names == BuiltinTemplates.files.keys.sorted(), "run scripts/embed-templates")
+        for name in names {
+            let file = try String(contentsOfFile: Self.templatesDirectory + "/" + name, encoding: .utf8)
+            #expect(BuiltinTemplates.files[name] == file, "\(name) differs from its embedded copy: run scripts/embed-templates")
+        }
+    }
+
+    @Test func everyKindHasSubjectTextAndHTMLAndTheBuiltinsValidate() {
+        for kind in MailTemplateKind.allCases {
+            for part in MailTemplates.Part.allCases {
+                #expect(BuiltinTemplates.files["\(kind.fileStem).\(part.rawValue).mustache"] != nil)
+            }
+        }
+        #expect(MailTemplates.builtin.validate() == [])
+        #expect(MailTemplates.validate(directory: Self.templatesDirectory) == [])
+    }
+
+    @Test func jobInputCannotInjectMarkupIntoHTMLButTextStaysLiteral() throws {
+        let context = OutboundFixtures.context(
+            title: "Ship <script>alert(1)</script> & \"quote\"",
+            body: "<img src=x onerror=alert(2)> Q&A",
+            fields: [.init(name: "<b>name</b>", value: "a'b")])
+        var withLink = context
+        withLink.links = [.init(label: "click", url: "javascript:alert(3)")]
+        let mail = try MailTemplates.builtin.render(.request, context: withLink)
+        #expect(!mail.html.contains("<script>"))
+        #expect(!mail.html.contains("<img"))
+        #expect(!mail.html.contains("<b>name"))
+        #expect(!mail.html.contains("javascript:"))
+        #expect(mail.html.contains("Ship &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quote&quot;"))
+        #expect(mail.text.contains("Ship <script>alert(1)</script> & \"quote\""))
+        #expect(mail.text.contains("<img src=x onerror=alert(2)> Q&A"))
+        #expect(mail.subject == "Approval needed: Ship <script>alert(1)</script> & \"quote\"")
+    }
+
+    @Test func typedRequestsShowTheValueGrammarWithChoices() throws {
+        let mail = try MailTemplates.builtin.render(.request, context: OutboundFixtures.context(
+            title: "Pick a region", kind: .choice, choices: ["eu-west", "us-east"]))
+        #expect(mail.subject == "Answer needed: Pick a region")
+        #expect(mail.text.contains("VALUE: eu-west"))
+        #expect(mail.text.contains("answer with one of: eu-west, us-east"))
+        #expect(!mail.text.contains("APPROVE"))
+    }
+
+    @Test func directoryFileOverridesTheBuiltinOfTheSameName() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        try "Bitte entscheiden: {{request.title}}\n".write(toFile: dir + "/request.subject.mustache", atomically: true, encoding: .utf8)
+        let templates = try MailTemplates(directory: dir)
+        let mail = try templates.render(.request, context: OutboundFixtures.context())
+        #expect(mail.subject == "Bitte entscheiden: Publish the weekly report?")
+        #expect(mail.text.hasPrefix("Reply with one of these on the first line:"), "other parts stay built in")
+        #expect(templates.validate() == [])
+    }
+
+    @Test func jobNamedTemplateIsUsedAndMissingPartsFallBack() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        try "{{marker}}\nLegal review for {{job.name}}: {{request.title}}\n{{#grammar}}{{command}}\n{{/grammar}}"
+            .write(toFile: dir + "/review-request.txt.mustache", atomically: true, encoding: .utf8)
+        let templates = try MailTemplates(directory: dir)
+        let mail = try templates.render(.request, named: "review-request", context: OutboundFixtures.context())
+        #expect(mail.text == "-- reply above this line --\nLegal review for weekly-report: Publish the weekly report?\nAPPROVE\nREJECT: reason\n")
+        #expect(mail.subject == "Approval needed: Publish the weekly report?")
+        #expect(templates.validate(names: ["review-request"]) == [])
+        let missing = templates.validate(names: ["no-such-template"])
+        #expect(missing.map(\.code) == [.notFound])
+        #expect(missing.first?.message.contains("no-such-template.txt.mustache") == true)
+        #expect(throws: MailTemplateError.self) {
+            try templates.render(.request, named: "no-such-template", context: OutboundFixtures.context())
+        }
+    }
+
+    @Test func unknownVariableIsReportedWithFileLineAndTheKnownNames() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        try "Hello\n{{request.titel}}\n{{#request.fields}}{{name}}={{value}} {{nmae}}{{/request.fields}}\n{{#grammar}}{{command}}{{/grammar}}{{job.name}}\n"
+            .write(toFile: dir + "/request.txt.mustache", atomically: true, encoding: .utf8)
+        let problems = MailTemplates.validate(directory: dir)
+        #expect(problems.map(\.code) == [.unknownVariable, .unknownVariable])
+        let first = try #require(problems.first)
+        #expect(first.file == "request.txt.mustache")
+        #expect(first.line == 2)
+        #expect(first.message.contains(dir + "/request.txt.mustache:2"))
+        #expect(first.message.contains("{{request.titel}}") && first.message.contains("request.title"))
+        #expect(problems[1].message.contains("{{nmae}}") && problems[1].line == 3)
+    }
+
+    @Test func templateThatDoesNotParseIsAnErrorAtValidateAndAtLoad() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        try "{{#request.hasFields}}\nno end\n".write(toFile: dir + "/reminder.html.mustache", atomically: true, encoding: .utf8)
+        let problems = MailTemplates.validate(directory: dir)
+        #expect(problems.map(\.code) == [.parse])
+        #expect(problems.first?.message.contains("reminder.html.mustache") == true)
+        #expect(throws: MailTemplateError.self) { try MailTemplates(directory: dir) }
+    }
+
+    @Test func unescapedTagsAndPartialsAreRefused() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        try "<p>{{{request.body}}}</p><p>{{&request.title}}</p>".write(toFile: dir + "/request.html.mustache", atomically: true, encoding: .utf8)
+        try "{{> footer}}\n{{{request.body}}}\n".write(toFile: dir + "/request.txt.mustache", atomically: true, encoding: .utf8)
+        let problems = MailTemplates.validate(directory: dir)
+        #expect(problems.map(\.code).sorted(by: { $0.rawValue < $1.rawValue }) == [.unescapedHTML, .unescapedHTML, .unsupportedTag])
+    }
+
+    @Test func missingDirectoryIsReported() {
+        let problems = MailTemplates.validate(directory: "/nonexistent/signoff-templates")
+        #expect(problems.map(\.code) == [.directoryUnreadable])
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+import SignoffStore
+
+/// The real services the outbox tests need: an aiosmtpd server (scripts/smtp_server.py) and a
+/// fresh database on either backend.
+enum OutboxTestEnvironment {
+    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Missing: Error, CustomStringConvertible { var description: String }
+
+    static func require(_ variable: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty else {
+            Issue.record("\(variable) is not set: run scripts/test (it starts PostgreSQL and a Python venv with aiosmtpd)")
+            throw Missing(description: "\(variable) unset")
+        }
+        return value
+    }
+
+    static func temporaryDirectory(_ label: String) throws -> String {
+        let path = NSTemporaryDirectory() + "signoff-\(label)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A store on a fresh database: a new SQLite file, or a new PostgreSQL database created on
+    /// the server at SIGNOFF_TEST_POSTGRES.
+    static func freshStore(_ backend: String) async throws -> any RunStore {
+        if backend == "sqlite" {
+            return try await openStore(url: "sqlite:" + temporaryDirectory("db") + "/signoff.db")
+        }
+        let base = try require("SIGNOFF_TEST_POSTGRES")
+        let name = "outbox_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        let psql = Process()
+        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        psql.arguments = ["psql", base, "-q", "-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE \(name)"]
+        psql.standardOutput = FileHandle.nullDevice
+        try psql.run()
+        psql.waitUntilExit()
+        guard psql.terminationStatus == 0 else { throw Missing(description: "psql could not create database \(name)") }
+        guard var components = URLComponents(string: base) else { throw Missing(description: "bad SIGNOFF_TEST_POSTGRES") }
+        components.path = "/" + name
+        return try await openStore(url: components.string!)
+    }
+}
+
+/// scripts/smtp_server.py on a free loopback port.
+final class OutboxSMTPServer: @unchecked Sendable {  // set once in init; stop() is called from one test at a time
+    let port: Int
+    let maildir: String
+    private let process: Process
+    private let stdinPipe = Pipe()
+
+    init(_ flags: [String] = []) throws {
+        let python = try OutboxTestEnvironment.require("SIGNOFF_PYTHON")
+        maildir = try OutboxTestEnvironment.temporaryDirectory("smtp") + "/Maildir"
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [OutboxTestEnvironment.repositoryRoot.path + "/scripts/smtp_server.py",
+                             "--maildir", maildir, "--watch-stdin"] + flags
+        let stdout = Pipe()
+        process.standardInput = stdinPipe
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = [UInt8]()
+        while true {
+            let byte = stdout.fileHandleForReading.readData(ofLength: 1)
+            if byte.isEmpty || byte.first == 0x0A { break }
+            line.append(contentsOf: byte)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
+            process.terminate()
+            throw OutboxTestEnvironment.Missing(description: "smtp_server.py did not start")
+        }
+        self.port = port
+    }
+
+    deinit { stop() }
+
+    func stop() {
+        guard process.isRunning else { return }
+        try? stdinPipe.fileHandleForWriting.close()
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// Message-IDs of the messages in Maildir/new (one per delivered copy).
+    func deliveredMessageIDs() throws -> [String] {
+        let dir = maildir + "/new"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return try names.sorted().compactMap { name in
+            let text = try String(contentsOfFile: dir + "/" + name, encoding: .utf8)
+            return text.components(separatedBy: "\n").first { $0.lowercased().hasPrefix("message-id:") }
+                .map { $0.dropFirst("message-id:".count).trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+    }
+}
