@@ -12,7 +12,21 @@ public enum ReplyExtractor {
     /// trailing blank lines and separator-only lines removed. Input line ends may be LF or CRLF.
     public static func visibleText(_ text: String) -> String {
         let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        var kept = Array(lines[..<cutIndex(lines)])
+        var start = 0
+        var cut = cutIndex(lines, from: start)
+        // Bottom-posting: a quote header with nothing typed above it introduces the quote the
+        // reviewer answers below. Skip the header and the quoted block and read what follows.
+        var rounds = 0
+        while rounds < 5, cut < lines.count, lines[start..<cut].allSatisfy(isBlank),
+              let headerLength = quoteHeaderLength(lines, at: cut) {
+            var next = cut + headerLength
+            while next < lines.count, isBlank(lines[next]) || isQuoted(lines[next]) { next += 1 }
+            guard next < lines.count else { break }
+            start = next
+            cut = cutIndex(lines, from: start)
+            rounds += 1
+        }
+        var kept = Array(lines[start..<cut])
         // A quote block at the end (with nothing typed after it) is not part of the reply.
         if let lastOwn = kept.lastIndex(where: { !isQuoted($0) && !isBlank($0) }) {
             kept = Array(kept[...lastOwn])
@@ -25,18 +39,31 @@ public enum ReplyExtractor {
     }
 
     /// The index of the first line that is not part of the reply (lines.count when none).
-    public static func cutIndex(_ lines: [String]) -> Int {
-        for i in lines.indices {
+    public static func cutIndex(_ lines: [String], from start: Int = 0) -> Int {
+        var i = start
+        while i < lines.count {
+            defer { i += 1 }
             let line = lines[i]
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
             if trimmed.lowercased().contains("reply above this line") { return i }
+            if startsWithCommand(trimmed) { continue }
             if isSignatureStart(trimmed) { return i }
             if isOriginalMessageSeparator(trimmed) { return i }
-            if isQuoteHeader(lines, at: i) { return i }
+            if quoteHeaderLength(lines, at: i) != nil { return i }
             if isHeaderBlock(lines, at: i) { return i }
         }
         return lines.count
+    }
+
+    /// A line that starts with a grammar keyword and a separator is the reviewer's command,
+    /// never a quote header or a header block.
+    static func startsWithCommand(_ trimmed: String) -> Bool {
+        let t = trimmed.drop(while: { $0 == "*" || $0 == "_" })
+        let word = t.prefix(while: { $0.isLetter }).lowercased()
+        guard ["approve", "approved", "reject", "rejected", "value", "delegate"].contains(word) else { return false }
+        let rest = t.dropFirst(word.count).drop(while: { $0 == "*" || $0 == "_" || $0 == " " })
+        return rest.isEmpty || rest.first.map { ":-,.—–：".contains($0) } == true
     }
 
     /// Whether the line at `i` ends the reply because of what it says (a quote header,
@@ -46,7 +73,7 @@ public enum ReplyExtractor {
         let trimmed = lines[i].trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return false }
         return trimmed.lowercased().contains("reply above this line") || isSignatureStart(trimmed)
-            || isOriginalMessageSeparator(trimmed) || isQuoteHeader(lines, at: i) || isHeaderBlock(lines, at: i)
+            || isOriginalMessageSeparator(trimmed) || quoteHeaderLength(lines, at: i) != nil || isHeaderBlock(lines, at: i)
             || isQuoted(lines[i])
     }
 
@@ -86,42 +113,65 @@ public enum ReplyExtractor {
 
     static func isOriginalMessageSeparator(_ trimmedLine: String) -> Bool {
         guard trimmedLine.count < 120 else { return false }
+        let trimmedLine = trimmedLine.trimmingCharacters(in: CharacterSet(charactersIn: "* "))
         let r = NSRange(trimmedLine.startIndex..., in: trimmedLine)
         return separatorRegex.firstMatch(in: trimmedLine, range: r) != nil
     }
 
     // MARK: quote headers
 
-    private static let wroteRegex = try! NSRegularExpression(pattern:
-        #"(wrote|writes|a [ée]crit|schrieb|schreef|skrev|escribi[óo]|ha scritto|scrisse|escreveu|napisa[lł](\(a\))?|написал(а|\(а\))?|написав(ла)?|kirjoitti|[íi]rta|napsal(a)?|yazd[ıi]|έγραψε|kirjutas|rakstīja|parašė|写道|寫道|wrote on .*|a scris|pisze|skriver|skrifaði)\s*[:：]?\s*$"#,
+    private static let wroteWord = try! NSRegularExpression(pattern:
+        #"(^|[^\p{L}])(wrote|writes|a [ée]crit|schrieb|schreef|geschreven|skrev|escribi[óo]|ha scritto|scrisse|escreveu|napisa[lł](\(a\))?|написал(а|\(а\))?|написав(ла)?|пише|kirjoitti|[íi]rta|napsal(a)?|yazd[ıi]|έγραψε|kirjutas|rakstīja|parašė|a scris|pisze|skriver|skrifaði)($|[^\p{L}])|写道|寫道|のメッセージ"#,
         options: [.caseInsensitive])
+    private static let headerEnd = try! NSRegularExpression(pattern:
+        #"([:：]|wrote|-{2,})\s*$"#, options: [.caseInsensitive])
     private static let leadRegex = try! NSRegularExpression(pattern:
-        #"^[>\s]*(on|le|am|el|il|op|den|d\.|på|em|w dniu|dnia|citando|quoting|в|у|на|el d[íi]a|in data|a las|на|在|於|\d)"#,
+        #"^[>\s]*((on|le|am|el|il|op|den|d\.|på|em|w dniu|dnia|citando|quoting|в|у|на|el d[íi]a|in data|a las|-{2,}\s*on)(?![\p{L}])|在|於|\d)"#,
         options: [.caseInsensitive])
+    private static let dateFirst = try! NSRegularExpression(pattern:
+        #"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.*(\d{1,2}:\d{2}|<|@)"#, options: [])
+    private static let shapeRegex = try! NSRegularExpression(pattern:
+        #"@|\d{1,2}:\d{2}|\b(19|20)\d{2}\b"#, options: [])
 
-    static func isQuoteHeader(_ lines: [String], at i: Int) -> Bool {
+    /// How many lines the quote header at `i` spans (1…5), or nil when there is none.
+    /// Handles "On … wrote:", localized forms with the verb anywhere ("Am … schrieb X:"),
+    /// Gmail's bare "2016-10-24 15:36 GMT+02:00 Name <addr>:" and headers wrapped over lines.
+    static func quoteHeaderLength(_ lines: [String], at i: Int) -> Int? {
         let first = lines[i].trimmingCharacters(in: .whitespaces)
-        if matchesWrote(first) { return plausibleHeader(first) }
-        // wrapped over two (or three) lines: "On Mon, … Name <" / "name@example.org> wrote:"
-        guard first.count < 200, matches(leadRegex, first) else { return false }
+        guard !first.isEmpty, first.count < 300, !startsWithCommand(first) else { return nil }
+        if isQuoted(first) { return nil }
+        if matches(dateFirst, first) { return 1 + continuationLines(lines, after: i, until: { $0.hasSuffix(":") || $0.hasSuffix(">") }) }
+        if isHeader(first) { return 1 }
+        // Wrapped: a line that starts like a header ("On …", "Am …", a date) may continue over
+        // up to five lines; a line that only names an address ("Name <a@b> schrieb am …") over two.
+        let strong = matches(leadRegex, first)
+        let weak = first.contains("@") || first.hasSuffix("<")
+        guard strong || weak else { return nil }
+        let maxSpan = strong ? 5 : 1
         var joined = first
-        var j = i + 1
-        while j < lines.count, j <= i + 2 {
-            let next = lines[j].trimmingCharacters(in: .whitespaces)
-            if next.isEmpty { break }
-            joined += " " + next
-            if matchesWrote(joined) { return plausibleHeader(joined) }
-            j += 1
+        var e = i + 1
+        while e < lines.count, e <= i + maxSpan {
+            let next = lines[e].trimmingCharacters(in: .whitespaces)
+            if !next.isEmpty {
+                if startsWithCommand(next) { return nil }
+                joined += " " + next
+                if joined.count > 400 { return nil }
+                if matches(headerEnd, next) { return isHeader(joined) ? e - i + 1 : nil }
+            }
+            e += 1
         }
-        return false
+        return nil
     }
 
-    private static func matchesWrote(_ s: String) -> Bool { s.count < 400 && matches(wroteRegex, s) }
+    private static func isHeader(_ s: String) -> Bool {
+        matches(wroteWord, s) && matches(headerEnd, s) && (matches(shapeRegex, s) || matches(leadRegex, s))
+    }
 
-    /// A quote header names a date, an address or a person; a bare "as you wrote:" in a
-    /// sentence must say more than that to count.
-    private static func plausibleHeader(_ s: String) -> Bool {
-        s.contains(where: { $0.isNumber }) || s.contains("@") || matches(leadRegex, s)
+    private static func continuationLines(_ lines: [String], after i: Int, until done: (String) -> Bool) -> Int {
+        let first = lines[i].trimmingCharacters(in: .whitespaces)
+        if done(first) { return 0 }
+        if i + 1 < lines.count, done(lines[i + 1].trimmingCharacters(in: .whitespaces)) { return 1 }
+        return 0
     }
 
     private static func matches(_ regex: NSRegularExpression, _ s: String) -> Bool {
