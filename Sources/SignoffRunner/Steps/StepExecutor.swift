@@ -92,6 +92,9 @@ struct StepExecutor: Executor {
             try await resumeInner(inner, response, state: state, ctx)
             return
         }
+        if response.decision == "fail" {
+            throw RunnerError("request.expired", "step `\(step.id)`: nobody answered before the deadline and the job says `on_timeout: fail`")
+        }
         var result = StepResult(kind: step.kind.keyword)
         result.by = response.by
         switch step.kind {
@@ -249,8 +252,9 @@ struct StepExecutor: Executor {
     func continueInner(_ workflow: Workflow, _ result: RunResult, state: FlowState, _ ctx: WorkflowContext) async throws {
         switch result.status {
         case .waitingForInput:
-            guard let pending = result.pendingRequests.first else { fallthrough }
-            guard case .executor(let e) = step.kind else { return }
+            guard let pending = result.pendingRequests.first, case .executor(let e) = step.kind else {
+                throw RunnerError("step.failed", "step `\(step.id)`: the hosted workflow waits but shows no request")
+            }
             let data = (try? pending.dataJSON) ?? Data()
             let text: String
             if let s = try? JSONDecoder().decode(String.self, from: data) { text = s } else { text = String(decoding: data, as: UTF8.self) }
