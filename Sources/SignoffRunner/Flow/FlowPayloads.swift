@@ -61,14 +61,15 @@ public struct RunInfo: Codable, Sendable, Hashable {
     public var job: String
     public var attempt: Int
     public var requestedBy: String?
-    public var startedAt: Date
+    /// ISO 8601 text (payloads hold no `Date`, so every JSON coder reads them the same way).
+    public var startedAt: String
 
     public init(id: String, job: String, attempt: Int, requestedBy: String?, startedAt: Date) {
         self.id = id
         self.job = job
         self.attempt = attempt
         self.requestedBy = requestedBy
-        self.startedAt = startedAt
+        self.startedAt = ISO8601DateFormatter().string(from: startedAt)
     }
 }
 
@@ -132,7 +133,7 @@ public struct FlowState: WorkflowPayload, Hashable {
             case "attempt": return String(run.attempt)
             case "requested_by": return run.requestedBy ?? ""
             case "job": return run.job
-            case "started_at": return ISO8601DateFormatter().string(from: run.startedAt)
+            case "started_at": return run.startedAt
             default: return nil
             }
         case "job":

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import SignoffRunner
+
+/// `signoff import`.
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Read the maildrop and the inbox, record answers, then exit.",
+        discussion: "Each message is claimed, classified, recorded, and moved to the archive (or the quarantine with a reason file). Decided runs are queued for `signoff run`.")
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await reporting {
+            let environment = try await global.environment()
+            let summary = try await Self.importPass(environment)
+            await environment.store.close()
+            if output.json {
+                try Console.json(summary)
+            } else {
+                Console.out("import: " + (summary.isEmpty ? "nothing to import" : summary.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))
+            }
+        }
+    }
+
+    /// One importer pass; returns counts by outcome.
+    static func importPass(_ environment: RunnerEnvironment) async throws -> [String: Int] {
+        try await ImportPass.run(environment)
+    }
+}

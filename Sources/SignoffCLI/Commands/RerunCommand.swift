@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import SignoffRunner
+import SignoffStore
+
+/// `signoff rerun RUN`.
+struct RerunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rerun", abstract: "Queue a failed, cancelled or expired run again, as a new attempt linked to the old one.",
+        discussion: "Prints the new run's id. Exit 3 for an unknown run, 4 when the run is not failed, cancelled or expired.")
+
+    @Argument(help: "The run id.")
+    var run: String
+
+    @Flag(name: .customLong("from-checkpoint"), help: "Continue from the old run's last checkpoint instead of from the start (not supported yet: exit 2).")
+    var fromCheckpoint = false
+
+    @Option(name: .customLong("as"), help: ArgumentHelp("Who asks for the rerun.", valueName: "email"))
+    var requester: String?
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() async throws {
+        try await reporting {
+            if fromCheckpoint {
+                throw RunnerError.usage("rerun.from_checkpoint", "--from-checkpoint is not supported yet; `signoff rerun \(run)` starts the job again from its first step")
+            }
+            let environment = try await global.environment()
+            let store = environment.store
+            defer { Task { await store.close() } }
+            let old = try await requireRun(store, run)
+            guard [.failed, .cancelled, .expired].contains(old.status) else {
+                throw RunnerError.conflict("rerun.state", "run \(run) is \(old.status.rawValue)\(old.status == .waiting ? " (waiting for input)" : ""); only failed, cancelled or expired runs can be rerun")
+            }
+            let new = try await store.rerun(runID: run, requestedBy: requester ?? environment.config.user, now: Date())
+            if output.json { try Console.json(RunView(new)) } else { Console.out(new.id) }
+        }
+    }
+}
