@@ -1,4 +1,5 @@
 import Foundation
+@testable import SignoffRunner
 
 /// Helpers shared by the runner's tests.
 enum TestSupport {
@@ -62,5 +63,22 @@ enum TestSupport {
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
         return nil
+    }
+}
+
+extension TestSupport {
+    /// The built `signoff` binary, next to the test bundle in the build folder.
+    static func signoffBinary() throws -> String {
+        var candidates: [String] = []
+        let arg0 = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        candidates.append(arg0.path)
+        candidates.append(arg0.deletingLastPathComponent().path)
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().path)
+        candidates.append(packageRoot + "/.build/debug")
+        for dir in candidates {
+            let path = dir + "/signoff"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw RunnerError("test.no_binary", "no built signoff binary near \(candidates); run `swift build` (scripts/test does) first")
     }
 }

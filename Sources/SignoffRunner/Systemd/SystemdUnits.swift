@@ -168,9 +168,9 @@ public struct SystemdUnits: Sendable {
                   "Environment=SIGNOFF_CONFIG=\(layout.config)",
                   "# Secrets arrive as files in $CREDENTIALS_DIRECTORY; signoff.yaml names them as",
                   "# password_file: ${CREDENTIALS_DIRECTORY}/smtp and api_key_file: ${CREDENTIALS_DIRECTORY}/llm.",
-                  "# SetCredential= is the empty fallback when a file is absent (no SMTP login, no LLM key).",
-                  "LoadCredential=smtp:\(layout.credentialsDirectory)/smtp", "SetCredential=smtp:",
-                  "LoadCredential=llm:\(layout.credentialsDirectory)/llm", "SetCredential=llm:",
+                  "# SetCredential= (an empty line) is the fallback when a file is absent: no SMTP login, no LLM key.",
+                  "LoadCredential=smtp:\(layout.credentialsDirectory)/smtp", "SetCredential=smtp:\\n",
+                  "LoadCredential=llm:\(layout.credentialsDirectory)/llm", "SetCredential=llm:\\n",
                   "",
                   "# Sandbox: read-only system except the state folder, no home, private /tmp and devices,",
                   "# no privileges or capabilities, only local and IP sockets, the system-service syscalls."]
