@@ -257,7 +257,13 @@ struct StepExecutor: Executor {
             }
             let data = (try? pending.dataJSON) ?? Data()
             let text: String
-            if let s = try? JSONDecoder().decode(String.self, from: data) { text = s } else { text = String(decoding: data, as: UTF8.self) }
+            if let s = try? JSONDecoder().decode(String.self, from: data) {
+                text = s
+            } else if case .object(let o)? = JobValue.parse(data), o.count == 1, case .string(let s)? = o.values.first {
+                text = s  // a prompt type with one text field, e.g. {"text": "Enter your name:"}
+            } else {
+                text = String(decoding: data, as: UTF8.self)
+            }
             let kind: HumanRequest.Kind = pending.responseTypeName == Bool.typeName ? .approval : .value
             let valueType: AskStep.ValueType? = kind == .approval ? nil
                 : ([Int.typeName, Double.typeName].contains(pending.responseTypeName) ? .number : .text)
