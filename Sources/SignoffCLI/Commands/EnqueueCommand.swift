@@ -62,7 +62,8 @@ struct EnqueueCommand: AsyncParsableCommand {
             merged.merge(values) { _, new in new }
             let environment = try await RunnerEnvironment.open(config: config, registry: SignoffCLI.registry)
             defer { Task { await environment.store.close() } }
-            let requestedBy = requester ?? config.user ?? ProcessInfo.processInfo.environment["USER"].map { "\($0)@\(ProcessInfo.processInfo.hostName)" }
+            let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+            let requestedBy = requester ?? config.user ?? (user.isEmpty ? nil : "\(user)@\(ProcessInfo.processInfo.hostName)")
             let (run, created) = try await environment.store.enqueue(
                 NewRun(job: definition.name, input: try JSONEncoder().encode(merged), requestedBy: requestedBy,
                        uniqueKey: uniqueKey), now: Date())
