@@ -34,7 +34,7 @@ public enum ProcessRunner {
         let executable = resolve(program, directory: directory, path: environment["PATH"])
         guard let executable, FileManager.default.isExecutableFile(atPath: executable) else {
             throw RunnerError("shell.not_found",
-                "cannot run `\(program)`: no executable file \(program.contains("/") ? "at \((directory as NSString).appendingPathComponent(program))" : "named so on PATH"); check the path (relative to the job's folder \(directory)) and that the file is executable (chmod +x)")
+                "cannot run `\(program)`: no executable file \(program.contains("/") ? "at \(((directory as NSString).appendingPathComponent(program) as NSString).standardizingPath)" : "named so on PATH"); check the path (relative to the job's folder \(directory)) and that the file is executable (chmod +x)")
         }
         let box = ChildBox()
         return try await withTaskCancellationHandler {
