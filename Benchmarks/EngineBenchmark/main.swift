@@ -1,1 +1,2 @@
-print("{}")
+// Entry point; the benchmarks live in Benchmarks.swift (functions, so no state is global).
+try await EngineBenchmark.run()

@@ -9,6 +9,7 @@ public struct Checkpoint: Codable, Sendable {
     /// The encoding version this build writes and reads.
     public static let formatVersion = 1
 
+    /// The encoding version (`formatVersion` when written by this build).
     public var version: Int
     /// This checkpoint's id (unique).
     public var id: String
@@ -16,12 +17,15 @@ public struct Checkpoint: Codable, Sendable {
     public var runID: String
     /// The checkpoint taken just before this one in the same run (nil for the first).
     public var parentID: String?
+    /// The name of the workflow the run belongs to.
     public var workflowName: String
     /// A hash of the graph; a restore onto a different graph is refused with what changed.
     public var graphHash: String
+    /// The graph the checkpoint was taken with (to name what changed on a mismatch).
     public var graph: GraphDescription
     /// Supersteps completed in this run so far (across all calls).
     public var superstep: Int
+    /// When the checkpoint was taken.
     public var createdAt: Date
     /// The run's status when the checkpoint was taken.
     public var status: RunStatus
@@ -68,17 +72,18 @@ public struct Checkpoint: Codable, Sendable {
     /// Reads a checkpoint from JSON bytes, refusing versions this build does not know.
     public static func decode(from data: Data) throws -> Checkpoint {
         struct Probe: Decodable { var version: Int }
-        let probe: Probe
-        do { probe = try JSONCoding.decoder.decode(Probe.self, from: data) } catch {
-            throw WorkflowError(.checkpointEncoding, "these bytes are not a Signoff checkpoint: \(error)")
+        do {
+            let cp = try JSONCoding.decoder.decode(Checkpoint.self, from: data)
+            if cp.version == formatVersion { return cp }
+        } catch {
+            // Fall through: say whether the bytes are another version or not a checkpoint at all.
+            guard let probe = try? JSONCoding.decoder.decode(Probe.self, from: data), probe.version != formatVersion else {
+                throw WorkflowError(.checkpointEncoding, "these bytes are not a readable Signoff checkpoint: \(error)")
+            }
         }
-        guard probe.version == formatVersion else {
-            throw WorkflowError(.unsupportedCheckpointVersion,
-                                "checkpoint format version \(probe.version) is not supported by this build (it reads version \(formatVersion)); restore it with a matching version of the program")
-        }
-        do { return try JSONCoding.decoder.decode(Checkpoint.self, from: data) } catch {
-            throw WorkflowError(.checkpointEncoding, "the checkpoint cannot be decoded: \(error)")
-        }
+        let version = (try? JSONCoding.decoder.decode(Probe.self, from: data).version) ?? -1
+        throw WorkflowError(.unsupportedCheckpointVersion,
+                            "checkpoint format version \(version) is not supported by this build (it reads version \(formatVersion)); restore it with a matching version of the program")
     }
 }
 

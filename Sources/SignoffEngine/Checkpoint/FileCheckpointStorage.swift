@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -12,14 +13,15 @@ import Darwin
 /// private dispatch queue, not on Swift's cooperative pool.
 public struct FileCheckpointStorage: CheckpointStorage {
     /// The folder holding one sub-folder per run.
-    public let directory: URL
+    public var directory: URL { URL(fileURLWithPath: root, isDirectory: true) }
+    private let root: String
     /// Whether writes are fsync'd (durable across a power cut). On by default.
     public let durable: Bool
     private let queue: DispatchQueue
 
     /// Opens (creating if needed) a checkpoint folder.
     public init(directory: URL, durable: Bool = true) throws {
-        self.directory = directory
+        self.root = directory.path
         self.durable = durable
         self.queue = DispatchQueue(label: "signoff.checkpoints.file")
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
@@ -35,12 +37,15 @@ public struct FileCheckpointStorage: CheckpointStorage {
               back.pendingRequests.count == checkpoint.pendingRequests.count else {
             throw WorkflowError(.checkpointEncoding, "checkpoint \(checkpoint.id) does not read back as written; not saved")
         }
-        let runDir = directory.appendingPathComponent(Self.safe(checkpoint.runID), isDirectory: true)
-        let name = String(format: "%012d-%020llu-", checkpoint.superstep, DispatchTime.now().uptimeNanoseconds) + Self.safe(checkpoint.id) + ".json"
+        let runDir = root + "/" + Self.safe(checkpoint.runID)
+        // Superstep, then save time (wall clock, strictly increasing in this process), so names sort
+        // in save order even across processes.
+        let name = Self.padded(UInt64(max(0, checkpoint.superstep)), 12) + "-" + Self.padded(Self.nextStamp(), 20) + "-"
+            + Self.safe(checkpoint.id) + ".json"
         let durable = self.durable
         try await onQueue {
-            try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
-            try Self.atomicWrite(data, to: runDir.appendingPathComponent(name), durable: durable)
+            if mkdir(runDir, 0o755) != 0 && errno != EEXIST { throw Self.posixError("mkdir \(runDir)") }
+            try Self.atomicWrite(data, dir: runDir, name: name, durable: durable)
         }
     }
 
@@ -62,32 +67,32 @@ public struct FileCheckpointStorage: CheckpointStorage {
 
     public func delete(id: String) async throws {
         try await onQueue {
-            if let url = try self.find(id: id) { try FileManager.default.removeItem(at: url) }
+            if let path = try self.find(id: id) { try FileManager.default.removeItem(atPath: path) }
         }
     }
 
     // MARK: Files
 
-    private func read(_ url: URL) async throws -> Checkpoint {
-        let data = try await onQueue { try Data(contentsOf: url) }
+    private func read(_ path: String) async throws -> Checkpoint {
+        let data = try await onQueue { try Data(contentsOf: URL(fileURLWithPath: path)) }
         return try Checkpoint.decode(from: data)
     }
 
-    private func files(runID: String) throws -> [URL] {
-        let runDir = directory.appendingPathComponent(Self.safe(runID), isDirectory: true)
-        guard FileManager.default.fileExists(atPath: runDir.path) else { return [] }
-        return try FileManager.default.contentsOfDirectory(atPath: runDir.path)
+    private func files(runID: String) throws -> [String] {
+        let runDir = root + "/" + Self.safe(runID)
+        guard FileManager.default.fileExists(atPath: runDir) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: runDir)
             .filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
             .sorted()
-            .map { runDir.appendingPathComponent($0) }
+            .map { runDir + "/" + $0 }
     }
 
-    private func find(id: String) throws -> URL? {
+    private func find(id: String) throws -> String? {
         let suffix = "-" + Self.safe(id) + ".json"
-        for run in try FileManager.default.contentsOfDirectory(atPath: directory.path) where !run.hasPrefix(".") {
-            let runDir = directory.appendingPathComponent(run, isDirectory: true)
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: runDir.path) else { continue }
-            if let n = names.first(where: { $0.hasSuffix(suffix) }) { return runDir.appendingPathComponent(n) }
+        for run in try FileManager.default.contentsOfDirectory(atPath: root) where !run.hasPrefix(".") {
+            let runDir = root + "/" + run
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: runDir) else { continue }
+            if let n = names.first(where: { $0.hasSuffix(suffix) }) { return runDir + "/" + n }
         }
         return nil
     }
@@ -101,15 +106,31 @@ public struct FileCheckpointStorage: CheckpointStorage {
                  UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"):
                 out.append(Character(UnicodeScalar(b)))
             default:
-                out += String(format: "_%02x", b)
+                out += "_" + padded(UInt64(b), 2, radix: 16)
             }
         }
         return out
     }
 
-    static func atomicWrite(_ data: Data, to url: URL, durable: Bool) throws {
-        let dir = url.deletingLastPathComponent().path
-        let tmp = dir + "/." + url.lastPathComponent + ".tmp"
+    static func padded(_ v: UInt64, _ width: Int, radix: Int = 10) -> String {
+        let digits = String(v, radix: radix)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+
+    private static let lastStamp = Mutex<UInt64>(0)
+
+    /// Microseconds since 1970, strictly increasing within this process.
+    static func nextStamp() -> UInt64 {
+        let now = UInt64(max(0, Date().timeIntervalSince1970 * 1_000_000))
+        return lastStamp.withLock { last in
+            last = max(last + 1, now)
+            return last
+        }
+    }
+
+    static func atomicWrite(_ data: Data, dir: String, name: String, durable: Bool) throws {
+        let target = dir + "/" + name
+        let tmp = dir + "/." + name + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw posixError("open \(tmp)") }
         var ok = false
@@ -125,7 +146,7 @@ public struct FileCheckpointStorage: CheckpointStorage {
         if durable && fsync(fd) != 0 { throw posixError("fsync \(tmp)") }
         ok = true
         guard close(fd) == 0 else { unlink(tmp); throw posixError("close \(tmp)") }
-        guard rename(tmp, url.path) == 0 else { unlink(tmp); throw posixError("rename to \(url.path)") }
+        guard rename(tmp, target) == 0 else { unlink(tmp); throw posixError("rename to \(target)") }
         if durable {
             let dfd = open(dir, O_RDONLY)
             if dfd >= 0 { _ = fsync(dfd); close(dfd) }

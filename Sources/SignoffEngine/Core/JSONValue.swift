@@ -45,9 +45,9 @@ public enum JSONValue: Codable, Sendable, Hashable {
         try JSONCoding.encoder.encode(self)
     }
 
-    /// Decodes this JSON as `T`.
+    /// Decodes this JSON as `T` (dates as milliseconds since 1970, like checkpoints).
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: data())
+        try JSONCoding.decoder.decode(T.self, from: data())
     }
 
     /// Encodes any value to a `JSONValue`.
@@ -56,17 +56,24 @@ public enum JSONValue: Codable, Sendable, Hashable {
     }
 }
 
+extension JSONValue: WorkflowPayload {
+    /// `"JSON"`: lets hosts pass untyped JSON documents between executors.
+    public static var typeName: String { "JSON" }
+}
+
+/// The JSON conventions of checkpoints and payload bytes: keys sorted, dates as milliseconds
+/// since 1970.
 enum JSONCoding {
     /// Sorted keys so equal values encode to equal bytes (stable hashes, diffable checkpoints).
     static var encoder: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        e.dateEncodingStrategy = .iso8601
+        e.dateEncodingStrategy = .millisecondsSince1970
         return e
     }
     static var decoder: JSONDecoder {
         let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
+        d.dateDecodingStrategy = .millisecondsSince1970
         return d
     }
 }

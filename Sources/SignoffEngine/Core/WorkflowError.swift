@@ -52,9 +52,12 @@ public struct WorkflowError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let missingDependency = Code(rawValue: "missing_dependency")
     }
 
+    /// What kind of problem this is.
     public var code: Code
+    /// What happened and what to do about it.
     public var message: String
 
+    /// Creates an error with a code and a message.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message

@@ -108,7 +108,8 @@ public final class WorkflowContext: @unchecked Sendable {
     }
 
     /// Writes shared state; other executors see it from the next superstep on, and a failed
-    /// superstep discards it.
+    /// superstep discards it. When two executors write one key in the same superstep, the write of
+    /// the executor added later to the builder wins.
     public func setState<T: WorkflowPayload>(_ key: String, _ value: T) {
         writes[key] = .some(.value(value))
     }
@@ -146,7 +147,9 @@ public final class WorkflowContext: @unchecked Sendable {
 
     private func invoke(_ body: () async throws -> Void) async throws {
         do { try await body() } catch {
-            sink?(.executorFailed(executorID: executorID, error: String(describing: error)))
+            if !(error is CancellationError && Task.isCancelled) {
+                sink?(.executorFailed(executorID: executorID, error: String(describing: error)))
+            }
             throw ExecutorFailure(executorID: executorID, underlying: error)
         }
     }

@@ -155,6 +155,7 @@ public struct RunOptions: Sendable {
     /// Where to save checkpoints; nil uses the workflow's storage, if any.
     public var checkpointStorage: (any CheckpointStorage)?
 
+    /// Options for one call; every field defaults to the workflow's setting.
     public init(runID: String? = nil, maxSupersteps: Int? = nil, checkpointStorage: (any CheckpointStorage)? = nil) {
         self.runID = runID
         self.maxSupersteps = maxSupersteps
@@ -170,6 +171,7 @@ public struct RunOptions: Sendable {
 
 /// The outcome of one `run` or `resume` call.
 public struct RunResult: Sendable {
+    /// The run's id (stable across pauses and resumes).
     public let runID: String
     /// `.idle` (complete), `.waitingForInput`, `.failed` or `.cancelled`.
     public let status: RunStatus

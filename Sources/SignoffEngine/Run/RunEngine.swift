@@ -248,21 +248,21 @@ final class RunEngine: @unchecked Sendable {
                 }
             }
         } catch {
-            return fail(WorkflowError(.checkpointEncoding, "restoring executor state failed: \(error)"), dirty: false)
+            return await fail(WorkflowError(.checkpointEncoding, "restoring executor state failed: \(error)"), dirty: false)
         }
         if inflight.isEmpty {
             // Nothing to do (e.g. a restore without responses): no empty superstep.
-            return finish(dirty: lastCheckpoint == nil)
+            return await finish(dirty: lastCheckpoint == nil)
         }
         sink?(.status(.running))
         if storage != nil {
-            do { try await saveCheckpoint(status: .running) } catch let e as WorkflowError { return fail(e, dirty: false) } catch {
-                return fail(WorkflowError(.storageFailed, "\(error)"), dirty: false)
+            do { try await saveCheckpoint(status: .running) } catch let e as WorkflowError { return await fail(e, dirty: false) } catch {
+                return await fail(WorkflowError(.storageFailed, "\(error)"), dirty: false)
             }
         }
         var dirty = storage == nil
         while true {
-            if Task.isCancelled { return cancelled(dirty: dirty) }
+            if Task.isCancelled { return await cancelled(dirty: dirty) }
             let savedFanIn = wf.fanIns.isEmpty ? [] : fanIn
             let deliveries = route()
             if deliveries == 0 {
@@ -274,7 +274,7 @@ final class RunEngine: @unchecked Sendable {
                 for i in active { inbox[i].removeAll(keepingCapacity: true) }
                 active.removeAll(keepingCapacity: true)
                 sink?(.superstepsExhausted(limit: limit))
-                return fail(WorkflowError(.superstepsExhausted,
+                return await fail(WorkflowError(.superstepsExhausted,
                                           "workflow '\(wf.name)' ran \(limit) supersteps in one call and still has messages in flight; raise the limit (maxSupersteps) if the cycle is meant to run longer, or fix its exit condition"),
                             dirty: dirty)
             }
@@ -288,20 +288,21 @@ final class RunEngine: @unchecked Sendable {
                 fanIn = savedFanIn
                 for i in active { discard(i) }
                 active.removeAll(keepingCapacity: true)
-                if Task.isCancelled || failure.underlying is CancellationError { return cancelled(dirty: dirty) }
-                return fail(WorkflowError(.executorFailed, "executor '\(failure.executorID)' failed: \(failure.underlying)"), dirty: dirty)
+                if Task.isCancelled || failure.underlying is CancellationError { return await cancelled(dirty: dirty) }
+                return await fail(WorkflowError(.executorFailed, "executor '\(failure.executorID)' failed: \(failure.underlying)"), dirty: dirty)
             }
             commit()
             sink?(.superstepCompleted(superstep))
             if storage != nil {
-                do { try await saveCheckpoint(status: .running) } catch let e as WorkflowError { return fail(e, dirty: false) } catch {
-                    return fail(WorkflowError(.storageFailed, "\(error)"), dirty: false)
+                let status: RunStatus = !inflight.isEmpty ? .running : (pending.isEmpty ? .idle : .waitingForInput)
+                do { try await saveCheckpoint(status: status) } catch let e as WorkflowError { return await fail(e, dirty: false) } catch {
+                    return await fail(WorkflowError(.storageFailed, "\(error)"), dirty: false)
                 }
             } else {
                 dirty = true
             }
         }
-        return finish(dirty: dirty)
+        return await finish(dirty: dirty)
     }
 
     /// Routes `inflight` into the inboxes; returns the number of deliveries.
@@ -372,6 +373,7 @@ final class RunEngine: @unchecked Sendable {
 
     private func routeFrom(_ s: Int, _ targetID: String?, _ value: any WorkflowPayload) -> Int {
         var count = 0
+        var buffered = false
         var reasons: [String] = []
         let ids = wf.executors
         for edge in wf.outEdges[s] {
@@ -409,11 +411,10 @@ final class RunEngine: @unchecked Sendable {
                 if let targetID, targetID != ids[wf.fanIns[group].target].id { continue }
                 guard ObjectIdentifier(type(of: value)) == elementTypeID else { continue }
                 fanIn[group][slot].append(value)
-                count += 0
-                reasons.append("")  // buffered: counts as handled, not undelivered
+                buffered = true
             }
         }
-        if count == 0 && !reasons.contains("") {
+        if count == 0 && !buffered {
             let reason: String
             if let targetID, wf.index[targetID] == nil {
                 reason = "there is no executor '\(targetID)'"
@@ -493,27 +494,33 @@ final class RunEngine: @unchecked Sendable {
 
     // MARK: Endings
 
-    private func finish(dirty: Bool) -> RunResult {
+    private func finish(dirty: Bool) async -> RunResult {
         if let req = requestCancelledFailure {
-            return fail(WorkflowError(.requestCancelled,
+            return await fail(WorkflowError(.requestCancelled,
                                       "request \(req.id) of executor '\(req.executorID)' was cancelled and the executor has no onRequestCancelled handler for \(req.requestTypeName)"),
                         dirty: dirty)
         }
         let status: RunStatus = pending.isEmpty ? .idle : .waitingForInput
-        return end(status, error: nil, dirty: dirty)
+        return await end(status, error: nil, dirty: dirty)
     }
 
-    private func fail(_ error: WorkflowError, dirty: Bool) -> RunResult {
+    private func fail(_ error: WorkflowError, dirty: Bool) async -> RunResult {
         sink?(.failed(error))
-        return end(.failed, error: error, dirty: dirty)
+        return await end(.failed, error: error, dirty: dirty)
     }
 
-    private func cancelled(dirty: Bool) -> RunResult {
-        end(.cancelled, error: nil, dirty: dirty)
+    private func cancelled(dirty: Bool) async -> RunResult {
+        await end(.cancelled, error: nil, dirty: dirty)
     }
 
-    private func end(_ status: RunStatus, error: WorkflowError?, dirty: Bool) -> RunResult {
-        let checkpoint = dirty || lastCheckpoint == nil ? makeCheckpoint(status: status, states: [:], parentID: lastCheckpoint?.id) : lastCheckpoint!
+    private func end(_ status: RunStatus, error: WorkflowError?, dirty: Bool) async -> RunResult {
+        var checkpoint: Checkpoint
+        if dirty || lastCheckpoint == nil {
+            let states = (try? await snapshots()) ?? [:]
+            checkpoint = makeCheckpoint(status: status, states: states, parentID: lastCheckpoint?.id)
+        } else {
+            checkpoint = lastCheckpoint!
+        }
         sink?(.status(status))
         return RunResult(runID: runID, status: status, outputs: callOutputs, pendingRequests: pending,
                          error: error, checkpoint: checkpoint, supersteps: callSupersteps)
@@ -521,12 +528,16 @@ final class RunEngine: @unchecked Sendable {
 
     // MARK: Checkpoints
 
-    private func saveCheckpoint(status: RunStatus) async throws {
+    private func snapshots() async throws -> [String: ExecutorSnapshot] {
         var states: [String: ExecutorSnapshot] = [:]
         for (i, e) in instances.enumerated() {
             if let s = e as? any StatefulExecutor { states[wf.executors[i].id] = try await s.takeSnapshot() }
         }
-        let cp = makeCheckpoint(status: status, states: states, parentID: lastCheckpoint?.id)
+        return states
+    }
+
+    private func saveCheckpoint(status: RunStatus) async throws {
+        let cp = makeCheckpoint(status: status, states: try await snapshots(), parentID: lastCheckpoint?.id)
         do { try await storage!.save(cp) } catch let e as WorkflowError { throw e } catch {
             throw WorkflowError(.storageFailed, "saving checkpoint \(cp.id) of run \(runID) failed: \(error)")
         }

@@ -43,6 +43,7 @@ public enum WorkflowEvent: Sendable {
 
 /// A value an executor yielded as a workflow output.
 public struct WorkflowOutput: Sendable, Codable {
+    /// The executor that yielded it.
     public let executorID: String
     let payload: Payload
 
@@ -65,7 +66,9 @@ public struct WorkflowOutput: Sendable, Codable {
 
 /// An event added by an executor.
 public struct CustomEvent: Sendable, Codable {
+    /// The executor that added it.
     public let executorID: String
+    /// The name the executor gave it.
     public let name: String
     let payload: Payload?
 
@@ -81,7 +84,9 @@ public struct UndeliveredMessage: Sendable, Codable, Hashable {
     public let sourceID: String?
     /// The explicit target the sender named, if any.
     public let targetID: String?
+    /// The stable type name of the message.
     public let typeName: String
+    /// Why no edge delivered it.
     public let reason: String
 }
 
@@ -91,7 +96,9 @@ public struct PendingRequest: Sendable, Codable {
     public let id: String
     /// The executor that issued the request and will handle the response.
     public let executorID: String
+    /// The stable type name of the request data.
     public let requestTypeName: String
+    /// The stable type name the response must have.
     public let responseTypeName: String
     /// A deadline the host enforces (the engine only records it).
     public let deadline: Date?
@@ -107,7 +114,7 @@ public struct PendingRequest: Sendable, Codable {
         self.payload = payload
     }
 
-    /// The request data as JSON bytes.
+    /// The request data as JSON bytes (dates as milliseconds since 1970).
     public var dataJSON: Data {
         get throws { try payload.jsonData() }
     }
