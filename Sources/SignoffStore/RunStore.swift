@@ -79,6 +79,11 @@ public protocol RunStore: Sendable {
     func latestCheckpoint(runID: String) async throws -> CheckpointRecord?
     /// A checkpoint by its id.
     func checkpoint(runID: String, id: String) async throws -> CheckpointRecord?
+    /// A checkpoint by its id alone (the newest if several runs used the same id).
+    func checkpoint(id: String) async throws -> CheckpointRecord?
+    /// Saves a checkpoint without a lease (tools, imports, tests); runners use `saveCheckpoint`.
+    @discardableResult
+    func putCheckpoint(runID: String, checkpoint: NewCheckpoint, now: Date) async throws -> CheckpointRecord
     /// All checkpoints of a run, oldest first (without their data when `withData` is false).
     func checkpoints(runID: String, withData: Bool) async throws -> [CheckpointRecord]
     /// Deletes a checkpoint (not the latest one of an unfinished run).

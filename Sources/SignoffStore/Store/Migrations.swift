@@ -63,6 +63,7 @@ enum Migrations {
                 UNIQUE (run_id, id)
             )
             """,
+            "CREATE INDEX checkpoints_id_idx ON checkpoints (id)",
             """
             CREATE TABLE requests (
                 id text PRIMARY KEY,

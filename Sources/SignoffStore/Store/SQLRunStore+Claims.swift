@@ -108,13 +108,7 @@ extension SQLRunStore {
             WHERE \(fence) RETURNING checkpoint_seq, event_seq, last_hash
             """, fenceParams(lease) + [.text(status), .time(now)])
         guard let row = rows.first else { throw leaseLost(lease) }
-        let seq = try row.requiredInt(0)
-        let id = checkpoint.id ?? "\(lease.runID):\(seq)"
-        try conn.query("INSERT INTO checkpoints (run_id, seq, id, superstep, parent_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                       .text(lease.runID), .int(seq), .text(id), .int(checkpoint.superstep), .optional(checkpoint.parentID),
-                       .blob(checkpoint.data), .time(now))
-        let record = CheckpointRecord(id: id, runID: lease.runID, sequence: seq, superstep: checkpoint.superstep,
-                                      parentID: checkpoint.parentID, data: checkpoint.data, createdAt: now)
+        let record = try writeCheckpointRow(conn, runID: lease.runID, sequence: try row.requiredInt(0), checkpoint: checkpoint, now: now)
         return (record, ChainHead(sequence: try row.requiredInt(1), hash: row.string(2) ?? ""))
     }
 
@@ -170,7 +164,13 @@ extension SQLRunStore {
                     """, .text(r.id), .text(lease.runID), .text(r.executorID), .optional(r.stepID), .text(r.requestType),
                     Self.json(r.requestData), .text(r.responseType), .text(Self.jsonArray(r.reviewers)), .text(r.quorum.description),
                     .text(r.rejectOn.rawValue), .time(r.dueAt), .time(r.remindAt), Self.json(r.policy), .time(now))
-                guard !inserted.isEmpty else { continue }
+                guard !inserted.isEmpty else {
+                    let owner = try conn.query("SELECT run_id FROM requests WHERE id = $1", .text(r.id)).first?.string(0)
+                    if let owner, owner != lease.runID {
+                        throw StoreError(.invalidState, "request id \(r.id) is already used by run \(owner); request ids must be unique across runs (the engine's default ids are)")
+                    }
+                    continue
+                }
                 created.append(r.id)
                 try Self.insertTokens(conn, requestID: r.id, runID: lease.runID, tokens: r.tokens, now: now)
                 var data = ["request_id": r.id, "executor_id": r.executorID, "request_type": r.requestType,

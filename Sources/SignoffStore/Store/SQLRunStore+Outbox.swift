@@ -68,6 +68,36 @@ extension SQLRunStore {
         }
     }
 
+    func checkpoint(id: String) async throws -> CheckpointRecord? {
+        try await pool.read { conn in
+            try conn.query("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE id = $1 ORDER BY created_at DESC, seq DESC LIMIT 1",
+                           .text(id)).first.map { try Self.decodeCheckpoint($0) }
+        }
+    }
+
+    func putCheckpoint(runID: String, checkpoint: NewCheckpoint, now: Date) async throws -> CheckpointRecord {
+        try await pool.write { conn in
+            let rows = try conn.query("UPDATE runs SET checkpoint_seq = checkpoint_seq + 1, updated_at = $2 WHERE id = $1 RETURNING checkpoint_seq",
+                                      .text(runID), .time(now))
+            guard let row = rows.first else { throw StoreError(.notFound, "no run \(runID) to hold checkpoint \(checkpoint.id ?? "")") }
+            return try Self.writeCheckpointRow(conn, runID: runID, sequence: try row.requiredInt(0), checkpoint: checkpoint, now: now)
+        }
+    }
+
+    /// Inserts checkpoint row `sequence`, replacing an older one with the same id.
+    static func writeCheckpointRow(_ conn: any SQLConnection, runID: String, sequence: Int, checkpoint: NewCheckpoint,
+                                   now: Date) throws -> CheckpointRecord {
+        let id = checkpoint.id ?? "\(runID):\(sequence)"
+        if checkpoint.id != nil {
+            try conn.query("DELETE FROM checkpoints WHERE run_id = $1 AND id = $2", .text(runID), .text(id))
+        }
+        try conn.query("INSERT INTO checkpoints (run_id, seq, id, superstep, parent_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                       .text(runID), .int(sequence), .text(id), .int(checkpoint.superstep), .optional(checkpoint.parentID),
+                       .blob(checkpoint.data), .time(now))
+        return CheckpointRecord(id: id, runID: runID, sequence: sequence, superstep: checkpoint.superstep,
+                                parentID: checkpoint.parentID, data: checkpoint.data, createdAt: now)
+    }
+
     func checkpoints(runID: String, withData: Bool) async throws -> [CheckpointRecord] {
         let columns = withData ? Self.checkpointColumns : Self.checkpointColumns.replacingOccurrences(of: "data,", with: "NULL AS data,")
         return try await pool.read { conn in
