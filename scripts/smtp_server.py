@@ -24,6 +24,8 @@ Flags:
     --tls-cert PEM --tls-key PEM
                              offer STARTTLS with this certificate.
     --require-starttls       refuse MAIL before STARTTLS (needs --tls-cert).
+    --implicit-tls           speak TLS from the first byte (smtps://) instead of offering STARTTLS
+                             (needs --tls-cert).
     --defer-first N          answer "451 4.3.0 Try again later" to the first N messages (at the end
                              of DATA), then accept.
     --reject-all             answer "550 5.1.1 <rcpt>: Recipient address rejected: User unknown"
@@ -156,13 +158,13 @@ async def main(args):
         auth = Authenticator(args.auth_user, args.auth_password or "")
 
     def factory():
-        return SMTP(handler, hostname=args.authserv_id, tls_context=tls,
+        return SMTP(handler, hostname=args.authserv_id, tls_context=None if args.implicit_tls else tls,
                     require_starttls=args.require_starttls, enable_SMTPUTF8=True,
                     authenticator=auth, auth_required=auth is not None,
-                    auth_require_tls=tls is not None)
+                    auth_require_tls=tls is not None and not args.implicit_tls)
 
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(factory, host=args.host, port=0)
+    server = await loop.create_server(factory, host=args.host, port=0, ssl=tls if args.implicit_tls else None)
     port = server.sockets[0].getsockname()[1]
     print(port, flush=True)
     log(f"listening on {args.host}:{port}, delivering into {handler.maildir}")
@@ -185,12 +187,15 @@ def parse_args():
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--require-starttls", action="store_true")
+    p.add_argument("--implicit-tls", action="store_true")
     p.add_argument("--defer-first", type=int, default=0)
     p.add_argument("--reject-all", action="store_true")
     p.add_argument("--auth-user")
     p.add_argument("--auth-password")
     p.add_argument("--watch-stdin", action="store_true")
     a = p.parse_args()
+    if a.implicit_tls and not a.tls_cert:
+        p.error("--implicit-tls needs --tls-cert and --tls-key")
     if a.require_starttls and not a.tls_cert:
         p.error("--require-starttls needs --tls-cert and --tls-key")
     if bool(a.tls_cert) != bool(a.tls_key):

@@ -197,6 +197,17 @@ struct OutboundComposeTests {
         #expect(!mail.subject.isEmpty && !mail.subject.contains("\n"))
     }
 
+    @Test func lineBreaksInNamesAddressesOrSubjectCannotAddHeaders() throws {
+        let mail = MailMessage(from: EmailAddress("a@example.org", displayName: "Eve\r\nBcc: victim@example.org"),
+                               to: [EmailAddress("b@example.org\r\nX-Injected: 1")],
+                               subject: "Hi\r\nX-Injected: 2", text: "t")
+        let head = String(decoding: mail.rfc5322(), as: UTF8.self).components(separatedBy: "\r\n\r\n")[0]
+        #expect(!head.contains("\r\nBcc:"))
+        #expect(!head.contains("\r\nX-Injected"))
+        let parsed = try ParsedByPython.parse(mail.rfc5322())
+        #expect(parsed.subject == "Hi X-Injected: 2")
+    }
+
     @Test func textOnlyMessageIsASinglePart() throws {
         let mail = MailMessage(from: EmailAddress("a@example.org"), to: [EmailAddress("b@example.org")],
                                subject: "Plain", text: "Just text. Ünïcode.\n")

@@ -86,6 +86,18 @@ struct SMTPTransportTests {
         #expect(headers.received?.contains("with ESMTPS") == true, "delivered over TLS: \(headers.received ?? "")")
     }
 
+    @Test func implicitTLSOverSMTPSDelivers() async throws {
+        let cert = try TestCertificate.make()
+        let server = try SMTPTestServer(["--tls-cert", cert.certificate, "--tls-key", cert.key, "--implicit-tls"])
+        defer { server.stop() }
+        let transport = try SMTPTransport(configuration: SMTPConfiguration(url: "smtps://localhost:\(server.port)",
+                                                                           caFile: cert.certificate, connectTimeout: .seconds(5)))
+        let mail = try OutboundFixtures.composer.compose(.request, context: OutboundFixtures.context(), token: ReplyToken())
+        #expect(try await transport.send(mail).responseCode == 250)
+        let delivered = try await server.waitForDelivery(count: 1)
+        #expect(delivered.count == 1)
+    }
+
     @Test func startTLSRequiredButNotOfferedSendsNothing() async throws {
         let server = try SMTPTestServer()
         defer { server.stop() }

@@ -110,6 +110,22 @@ struct TemplateTests {
         #expect(problems.map(\.code).sorted(by: { $0.rawValue < $1.rawValue }) == [.unescapedHTML, .unescapedHTML, .unsupportedTag])
     }
 
+    @Test func textTemplateStartingWithASectionHasNoLeadingBlankLine() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        try "{{#deadline}}\nBy {{deadline.iso}} & <soon>\n{{/deadline}}\n{{marker}}\n"
+            .write(toFile: dir + "/reminder.txt.mustache", atomically: true, encoding: .utf8)
+        let mail = try MailTemplates(directory: dir).render(.reminder, context: OutboundFixtures.context())
+        #expect(mail.text == "By 2026-11-24T06:00:00Z & <soon>\n-- reply above this line --\n")
+    }
+
+    @Test func parseErrorInATextTemplateNamesTheRightLine() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        try "one\ntwo\n{{#request.body}}\nthree {{/request.title}}\n".write(toFile: dir + "/request.txt.mustache", atomically: true, encoding: .utf8)
+        let problem = try #require(MailTemplates.validate(directory: dir).first)
+        #expect(problem.code == .parse)
+        #expect(problem.line == 4, "the unmatched close is on line 4, got \(problem.line ?? -1)")
+    }
+
     @Test func missingDirectoryIsReported() {
         let problems = MailTemplates.validate(directory: "/nonexistent/signoff-templates")
         #expect(problems.map(\.code) == [.directoryUnreadable])

@@ -48,9 +48,11 @@ enum HeaderEncoding {
 
     /// `Name <address>` as foldable words, the display name quoted or encoded as needed.
     static func mailbox(_ address: EmailAddress) -> [String] {
+        // An address never carries a line break into the header block (no header injection).
+        let spec = String(String.UnicodeScalarView(address.address.unicodeScalars.filter { $0 != "\r" && $0 != "\n" }))
         guard let name = address.displayName?.trimmingCharacters(in: .whitespacesAndNewlines),
-              !name.isEmpty else { return [address.address] }
-        return phrase(name) + ["<" + address.address + ">"]
+              !name.isEmpty else { return [spec] }
+        return phrase(name) + ["<" + spec + ">"]
     }
 
     /// Mailboxes separated by commas, as foldable words.

@@ -153,11 +153,15 @@ public struct MailTemplates: Sendable {
     /// swift-mustache's default, HTML escaping.
     static func parse(_ text: String, fileName: String, directory: String?) -> Result<MustacheTemplate, MailTemplateError> {
         let isHTML = fileName.hasSuffix(".html.mustache")
-        let source = isHTML ? text : "{{% CONTENT_TYPE: TEXT}}" + text
+        // On a line of its own the pragma is a standalone tag and leaves no trace in the output
+        // (glued to the first line it would turn a leading `{{#section}}` line into a blank line);
+        // it shifts parser line numbers by one, corrected below.
+        let source = isHTML ? text : "{{% CONTENT_TYPE: TEXT}}\n" + text
+        let shift = isHTML ? 0 : 1
         do {
             return .success(try MustacheTemplate(string: source))
         } catch let error as MustacheTemplate.ParserError {
-            return .failure(.parse(file: fileName, directory: directory, line: error.context.lineNumber,
+            return .failure(.parse(file: fileName, directory: directory, line: max(1, error.context.lineNumber - shift),
                                    column: error.context.columnNumber, detail: "\(error.error)"))
         } catch {
             return .failure(.parse(file: fileName, directory: directory, line: nil, column: nil, detail: "\(error)"))
