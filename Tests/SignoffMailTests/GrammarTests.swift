@@ -97,3 +97,9 @@ struct GrammarTests {
         guard case .ambiguous = DecisionGrammar.parse(visible, expecting: approval) else { Issue.record("quoted APPROVE decided"); return }
     }
 }
+
+struct GrammarLineEndingTests {
+    @Test func readsReasonsWithCRLFLineEnds() {
+        #expect(DecisionGrammar.parse("REJECT: one\r\ntwo\r\n> quoted", expecting: .approval(rejectReasonRequired: true)) == .decision(.reject(reason: "one\ntwo")))
+    }
+}

@@ -32,11 +32,19 @@ public enum DecisionGrammar {
     /// Reads the decision from `visibleText` (the output of `ReplyExtractor.visibleText`).
     public static func parse(_ visibleText: String, expecting expected: ExpectedResponse,
                              maxReason: Int = MIMELimits.standard.maxReasonCharacters) -> GrammarResult {
-        let lines = visibleText.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false).map { normalize(String($0)) }
-        guard let first = lines.firstIndex(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+        // Commands are matched on NFKC text; following reason lines keep what the reviewer wrote
+        // (only zero-width characters removed).
+        // "\r\n" is one Character in Swift, so split on both forms.
+        let rawLines = visibleText.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map { line -> String in
+            let l = line
+            guard l.unicodeScalars.contains(where: { zeroWidth.contains($0) }) else { return String(l) }
+            return String(String.UnicodeScalarView(l.unicodeScalars.filter { !zeroWidth.contains($0) }))
+        }
+        guard let first = rawLines.firstIndex(where: { !normalize($0).trimmingCharacters(in: .whitespaces).isEmpty }) else {
             return .ambiguous(reason: "the reply is empty; write APPROVE or REJECT: reason on the first line")
         }
-        let line = stripEmphasis(lines[first].trimmingCharacters(in: .whitespaces))
+        let lines = rawLines
+        let line = stripEmphasis(normalize(String(rawLines[first].prefix(maxReason + 200))).trimmingCharacters(in: .whitespaces))
         let (keyword, rest) = splitKeyword(line)
 
         guard let keyword else {
@@ -57,10 +65,17 @@ public enum DecisionGrammar {
         // header, a quote or a signature.
         var bodyLines: [String] = after.isEmpty ? [] : [after]
         var i = first + 1
-        while i < lines.count, !ReplyExtractor.endsReply(lines, at: i) { bodyLines.append(lines[i]); i += 1 }
+        var length = after.count
+        while i < lines.count, !ReplyExtractor.endsReply(lines, at: i) {
+            bodyLines.append(rawLines[i])
+            length += rawLines[i].count + 1
+            if length > maxReason + 2 && !rawLines[i].isEmpty { break }   // long enough to be over the limit
+            i += 1
+        }
         while bodyLines.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { bodyLines.removeLast() }
         while bodyLines.first?.trimmingCharacters(in: .whitespaces).isEmpty == true { bodyLines.removeFirst() }
-        let body = bodyLines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        var body = bodyLines.joined(separator: "\n")
+        while body.last?.isWhitespace == true { body.removeLast() }
 
         if let conflict = conflictingCommand(keyword, in: [after] + Array(bodyLines.dropFirst(after.isEmpty ? 0 : 1))) {
             return .ambiguous(reason: conflict)

@@ -34,7 +34,7 @@ public struct InboundClassifier: Sendable {
     public func classify(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
         let sha = Self.hex(SHA256.hash(data: bytes))
         var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)", sha256: sha)
-        func done(_ o: InboundOutcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
+        func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
 
         if bytes.count > config.limits.maxRawBytes {
             return done(.tooLarge, "the message is \(bytes.count) bytes; the limit is \(config.limits.maxRawBytes)")
@@ -102,7 +102,7 @@ public struct InboundClassifier: Sendable {
     public func classifyResponseFile(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
         let sha = Self.hex(SHA256.hash(data: bytes))
         var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)", sha256: sha)
-        func done(_ o: InboundOutcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
+        func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
         let file: InboxResponseFile
         do { file = try InboxResponseFile.parse(bytes) } catch {
             return done(error.code == "too_large" ? .tooLarge : .unparseable, error.message)
@@ -178,7 +178,7 @@ public struct InboundClassifier: Sendable {
         return nil
     }
 
-    func stateProblem(_ info: InboundTokenInfo, now: Date) -> (InboundOutcome, String)? {
+    func stateProblem(_ info: InboundTokenInfo, now: Date) -> (InboundResult.Outcome, String)? {
         switch info.state {
         case .used: return (.alreadyDecided, "request \(info.requestID) was already decided with this token")
         case .decided: return (.alreadyDecided, "request \(info.requestID) is already decided")

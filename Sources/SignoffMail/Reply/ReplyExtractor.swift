@@ -35,7 +35,11 @@ public enum ReplyExtractor {
         }
         while let last = kept.last, isBlank(last) || isSeparatorOnly(last) { kept.removeLast() }
         while let first = kept.first, isBlank(first) { kept.removeFirst() }
-        return kept.map { $0.replacingOccurrences(of: #"[ \t]+$"#, with: "", options: .regularExpression) }.joined(separator: "\n")
+        return kept.map { line in
+            var l = Substring(line)
+            while let c = l.last, c == " " || c == "\t" { l = l.dropLast() }
+            return String(l)
+        }.joined(separator: "\n")
     }
 
     /// The index of the first line that is not part of the reply (lines.count when none).
@@ -44,6 +48,8 @@ public enum ReplyExtractor {
         while i < lines.count {
             defer { i += 1 }
             let line = lines[i]
+            // Headers, separators and signatures are short; long lines are text.
+            if line.utf8.count > 1000 { continue }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
             if trimmed.lowercased().contains("reply above this line") { return i }
@@ -70,6 +76,8 @@ public enum ReplyExtractor {
     /// a separator, a header block, a signature or our marker). Used by the grammar to end a
     /// reason.
     public static func endsReply(_ lines: [String], at i: Int) -> Bool {
+        if isQuoted(lines[i]) { return true }
+        if lines[i].utf8.count > 1000 { return false }
         let trimmed = lines[i].trimmingCharacters(in: .whitespaces)
         if trimmed.isEmpty { return false }
         return trimmed.lowercased().contains("reply above this line") || isSignatureStart(trimmed)
@@ -137,6 +145,7 @@ public enum ReplyExtractor {
     /// Handles "On … wrote:", localized forms with the verb anywhere ("Am … schrieb X:"),
     /// Gmail's bare "2016-10-24 15:36 GMT+02:00 Name <addr>:" and headers wrapped over lines.
     static func quoteHeaderLength(_ lines: [String], at i: Int) -> Int? {
+        guard lines[i].utf8.count < 600 else { return nil }
         let first = lines[i].trimmingCharacters(in: .whitespaces)
         guard !first.isEmpty, first.count < 300, !startsWithCommand(first) else { return nil }
         if isQuoted(first) { return nil }
@@ -151,6 +160,7 @@ public enum ReplyExtractor {
         var joined = first
         var e = i + 1
         while e < lines.count, e <= i + maxSpan {
+            if lines[e].utf8.count > 600 { return nil }
             let next = lines[e].trimmingCharacters(in: .whitespaces)
             if !next.isEmpty {
                 if startsWithCommand(next) { return nil }
@@ -188,12 +198,11 @@ public enum ReplyExtractor {
         options: [.caseInsensitive])
 
     static func isHeaderBlock(_ lines: [String], at i: Int) -> Bool {
-        guard matches(fromKey, lines[i]) else { return false }
-        var seen = 0
+        guard lines[i].utf8.count < 1000, matches(fromKey, lines[i]) else { return false }
         var j = i + 1
         while j < lines.count, j <= i + 6 {
-            if matches(otherKey, lines[j]) { seen += 1; if seen >= 1 { return true } }
-            else if !isBlank(lines[j]) && seen == 0 && j > i + 2 { return false }
+            if lines[j].utf8.count < 1000, matches(otherKey, lines[j]) { return true }
+            else if !isBlank(lines[j]) && j > i + 2 { return false }
             j += 1
         }
         return false

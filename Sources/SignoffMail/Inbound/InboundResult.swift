@@ -1,27 +1,5 @@
 import Foundation
 
-/// What happened to one incoming message or response file (EMAIL.md "Every message is
-/// accounted for"). The raw value is the name stored in the inbound log.
-public enum InboundOutcome: String, Sendable, Hashable, Codable, CaseIterable {
-    case applied, duplicate, automatic, bounce, unmatched, expired
-    case alreadyDecided = "already_decided"
-    case senderMismatch = "sender_mismatch"
-    case authFailed = "auth_failed"
-    case ambiguous
-    case invalidValue = "invalid_value"
-    case tooLarge = "too_large"
-    case unparseable
-
-    /// Whether the message goes to `quarantine/` (with a reason file) rather than `archive/`:
-    /// anything unauthenticated, unmatched or unreadable.
-    public var quarantines: Bool {
-        switch self {
-        case .unmatched, .senderMismatch, .authFailed, .tooLarge, .unparseable: return true
-        default: return false
-        }
-    }
-}
-
 /// What the classifier needs to know about a token (returned by the caller's lookup).
 public struct InboundTokenInfo: Sendable, Hashable {
     /// The token's state.
@@ -53,7 +31,29 @@ public struct InboundTokenInfo: Sendable, Hashable {
 
 /// The classifier's verdict on one message or response file.
 public struct InboundResult: Sendable, Hashable {
-    public var outcome: InboundOutcome
+    /// What happened to one incoming message or response file (EMAIL.md "Every message is
+    /// accounted for"). The raw value is the name stored in the inbound log.
+    public enum Outcome: String, Sendable, Hashable, Codable, CaseIterable {
+        case applied, duplicate, automatic, bounce, unmatched, expired
+        case alreadyDecided = "already_decided"
+        case senderMismatch = "sender_mismatch"
+        case authFailed = "auth_failed"
+        case ambiguous
+        case invalidValue = "invalid_value"
+        case tooLarge = "too_large"
+        case unparseable
+
+        /// Whether the message goes to `quarantine/` (with a reason file) rather than `archive/`:
+        /// anything unauthenticated, unmatched or unreadable.
+        public var quarantines: Bool {
+            switch self {
+            case .unmatched, .senderMismatch, .authFailed, .tooLarge, .unparseable: return true
+            default: return false
+            }
+        }
+    }
+
+    public var outcome: Outcome
     /// Human-readable: what was found and, for a rejection, what the sender should do.
     public var reason: String
     /// `mid:<Message-ID>` or `sha256:<hex of the bytes>`, for dedupe.
