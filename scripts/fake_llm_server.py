@@ -22,6 +22,9 @@ Flags:
                        "delay": 0.5}                      (optional seconds to wait before answering)
                     A shorthand element {"reply": "text", "usage": [prompt, completion]} builds a
                     normal chat-completion body with that assistant text (usage optional).
+                    A streaming element {"sse": [event, ...], "chunk_delay": 0.05} answers
+                    text/event-stream: each event (a JSON value, or the string "[DONE]") is sent
+                    as one "data: ..." event, chunk_delay seconds apart; the connection then closes.
                     When the list is used up, the LAST element is repeated (so a one-element
                     script answers every request the same). An empty list answers 500.
     --record FILE   JSON-lines file; one line per request, written and flushed BEFORE the response
@@ -38,6 +41,7 @@ reads one line and connects to http://127.0.0.1:PORT. The server runs until it i
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -109,6 +113,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
 
         status = int(response.get("status", 200))
+        if "sse" in response:
+            self.send_events(status, response)
+            return
         if "reply" in response:
             body = completion_body(response["reply"], response.get("usage"))
         else:
@@ -129,6 +136,26 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test); nothing to answer
 
+    def send_events(self, status, response):
+        gap = float(response.get("chunk_delay", 0) or 0)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            for name, value in (response.get("headers") or {}).items():
+                self.send_header(name, str(value))
+            self.end_headers()
+            for event in response["sse"]:
+                data = event if isinstance(event, str) else json.dumps(event)
+                self.wfile.write(("data: " + data + "\n\n").encode("utf-8"))
+                self.wfile.flush()
+                if gap > 0:
+                    time.sleep(gap)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
     do_POST = handle_any
     do_GET = handle_any
     do_PUT = handle_any
@@ -147,12 +174,15 @@ def main():
     Handler.script = Script(args.script, args.record)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    # A parent such as a Swift test process may spawn us with signals blocked: unblock them.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    # The record file is flushed per request, so terminating at once loses nothing.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     print(server.server_address[1], flush=True)
     if args.exit_on_stdin_eof:
         def watch():
             sys.stdin.read()
-            server.shutdown()
+            os._exit(0)
         threading.Thread(target=watch, daemon=True).start()
     try:
         server.serve_forever()

@@ -25,11 +25,54 @@ enum ChatCompletionsWire {
         var maxTokens: Int?
         var tools: [Tool]?
         var stream: Bool?
+        var streamOptions: StreamOptions?
 
         enum CodingKeys: String, CodingKey {
             case model, messages, temperature, tools, stream
             case maxTokens = "max_tokens"
+            case streamOptions = "stream_options"
         }
+    }
+
+    struct StreamOptions: Encodable {
+        var includeUsage: Bool
+        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+    }
+
+    /// One `data:` event of a streamed completion.
+    struct StreamChunk: Decodable {
+        var model: String?
+        var choices: [StreamChoice]?
+        var usage: Usage?
+    }
+
+    struct StreamChoice: Decodable {
+        var delta: Delta?
+        var finishReason: String?
+        enum CodingKeys: String, CodingKey {
+            case delta
+            case finishReason = "finish_reason"
+        }
+    }
+
+    struct Delta: Decodable {
+        var content: String?
+        var toolCalls: [DeltaToolCall]?
+        enum CodingKeys: String, CodingKey {
+            case content
+            case toolCalls = "tool_calls"
+        }
+    }
+
+    struct DeltaToolCall: Decodable {
+        var index: Int?
+        var id: String?
+        var function: DeltaFunction?
+    }
+
+    struct DeltaFunction: Decodable {
+        var name: String?
+        var arguments: String?
     }
 
     struct Message: Codable, Equatable {

@@ -98,15 +98,7 @@ public struct OpenAIChatClient: ChatClient {
     public func complete(_ messages: [ChatMessage], options: ChatOptions, tools: [ChatToolDefinition]) async throws -> ChatResponse {
         let body = try requestBody(messages, options: options, tools: tools)
         let model = displayModel(options)
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
-        switch credential {
-        case .none: break
-        case .bearer(let token, _): headers.append(("Authorization", "Bearer \(token)"))
-        case .apiKey(let key, _): headers.append(("api-key", key))
-        }
-        let request = HTTPRequest(url: endpoint, headers: headers, body: body,
-                                  connectTimeout: configuration.effectiveConnectTimeout,
-                                  timeout: configuration.effectiveTimeout)
+        let request = httpRequest(body: body)
 
         var attempt = 0
         while true {
@@ -140,10 +132,7 @@ public struct OpenAIChatClient: ChatClient {
             case .failure(let e):
                 error = e
             }
-            // A total timeout is not retried: the next attempt would likely take as long again.
-            let retryable = error.code == .rateLimited || error.code == .serverError
-                || error.code == .connectionFailed || error.code == .connectTimeout
-            guard retryable, attempt < retry.maxRetries else { throw error }
+            guard Self.isRetryable(error), attempt < retry.maxRetries else { throw error }
             let delay = retry.delay(attempt: attempt, headers: retryHeaders)
             logger.info("retrying chat completion", metadata: [
                 "llm.model": "\(model)", "llm.error": "\(error.code)", "llm.attempt": "\(attempt + 1)",
@@ -154,12 +143,33 @@ public struct OpenAIChatClient: ChatClient {
         }
     }
 
+    /// 429, 5xx and connection failures. A total timeout is not retried: the next attempt would
+    /// likely take as long again.
+    static func isRetryable(_ error: LLMError) -> Bool {
+        error.code == .rateLimited || error.code == .serverError
+            || error.code == .connectionFailed || error.code == .connectTimeout
+    }
+
+    /// The POST with the credential header; the headers hold the secret, so never log them.
+    func httpRequest(body: Data) -> HTTPRequest {
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", "application/json")]
+        switch credential {
+        case .none: break
+        case .bearer(let token, _): headers.append(("Authorization", "Bearer \(token)"))
+        case .apiKey(let key, _): headers.append(("api-key", key))
+        }
+        return HTTPRequest(url: endpoint, headers: headers, body: body,
+                           connectTimeout: configuration.effectiveConnectTimeout,
+                           timeout: configuration.effectiveTimeout)
+    }
+
     func displayModel(_ options: ChatOptions) -> String {
         azureDeployment ?? options.model ?? configuration.model ?? "(no model)"
     }
 
     /// The exact JSON body sent (sorted keys). Public for `jobs check`-style previews and tests.
-    public func requestBody(_ messages: [ChatMessage], options: ChatOptions, tools: [ChatToolDefinition] = []) throws -> Data {
+    public func requestBody(_ messages: [ChatMessage], options: ChatOptions, tools: [ChatToolDefinition] = [],
+                            stream: Bool = false) throws -> Data {
         var model: String? = nil
         if configuration.provider == .openai {
             model = options.model ?? configuration.model
@@ -176,7 +186,8 @@ public struct OpenAIChatClient: ChatClient {
             tools: tools.isEmpty ? nil : tools.map {
                 .init(function: .init(name: $0.name, description: $0.description, parameters: $0.parameters))
             },
-            stream: nil)
+            stream: stream ? true : nil,
+            streamOptions: stream ? .init(includeUsage: true) : nil)
         return try JSONEncoder.sorted.encode(wire)
     }
 
@@ -186,7 +197,7 @@ public struct OpenAIChatClient: ChatClient {
 
     private func scrub(_ text: String) -> String { SecretScrubber.scrub(text, secrets: secrets) }
 
-    private var where_: String {
+    private var serverLocation: String {
         configuration.provider == .azure ? (configuration.azure?.endpoint ?? endpoint) : (configuration.baseURL ?? LLMConfiguration.defaultBaseURL)
     }
 
@@ -196,23 +207,23 @@ public struct OpenAIChatClient: ChatClient {
         let connectSetting = "llm.connect_timeout (\(configuration.effectiveConnectTimeout)s)"
         switch failure.kind {
         case .connectionFailed:
-            let local = where_.contains("127.0.0.1") || where_.contains("localhost") || where_.contains("[::1]")
+            let local = serverLocation.contains("127.0.0.1") || serverLocation.contains("localhost") || serverLocation.contains("[::1]")
             return LLMError(code: .connectionFailed,
-                            message: "cannot connect to the LLM server at \(where_): \(detail)",
+                            message: "cannot connect to the LLM server at \(serverLocation): \(detail)",
                             fix: local ? "start the server (for Ollama: `ollama serve`) or correct llm.base_url / SIGNOFF_LLM_BASE_URL"
                                 : "check llm.base_url / SIGNOFF_LLM_BASE_URL (or llm.azure.endpoint) and the network")
         case .connectTimeout:
             return LLMError(code: .connectTimeout,
-                            message: "connecting to \(where_) took longer than the connect timeout \(connectSetting)",
+                            message: "connecting to \(serverLocation) took longer than the connect timeout \(connectSetting)",
                             fix: "check that the server is reachable, or raise llm.connect_timeout")
         case .timeout:
             return LLMError(code: .timeout,
-                            message: "the chat completion from \(where_) took longer than the total timeout \(timeoutSetting)",
+                            message: "the chat completion from \(serverLocation) took longer than the total timeout \(timeoutSetting)",
                             fix: "raise llm.timeout (SIGNOFF_LLM_TIMEOUT), lower the step's max_tokens, or use a faster model")
         case .cancelled:
             return LLMError(code: .transport, message: "the chat completion was cancelled", fix: "")
         case .other:
-            return LLMError(code: .transport, message: "the request to \(where_) failed: \(detail)",
+            return LLMError(code: .transport, message: "the request to \(serverLocation) failed: \(detail)",
                             fix: "check llm.base_url and the server's TLS setup")
         }
     }
@@ -250,31 +261,31 @@ public struct OpenAIChatClient: ChatClient {
             }
             return LLMError(code: status == 401 ? .unauthorized : .forbidden,
                             message: status == 401
-                                ? "the LLM provider at \(where_) rejected the credential (HTTP 401\(said))"
-                                : "the credential may not use \(azure ? "deployment" : "model") \(model) at \(where_) (HTTP 403\(said))",
+                                ? "the LLM provider at \(serverLocation) rejected the credential (HTTP 401\(said))"
+                                : "the credential may not use \(azure ? "deployment" : "model") \(model) at \(serverLocation) (HTTP 403\(said))",
                             fix: fix, status: status)
         case 404:
             if azure {
                 return LLMError(code: .modelNotFound,
-                                message: "Azure OpenAI deployment \"\(model)\" was not found at \(where_) (HTTP 404\(said))",
+                                message: "Azure OpenAI deployment \"\(model)\" was not found at \(serverLocation) (HTTP 404\(said))",
                                 fix: "check llm.azure.deployment (the deployment name, not the model name), llm.azure.endpoint and llm.azure.api_version",
                                 status: status)
             }
             return LLMError(code: .modelNotFound,
-                            message: "model \"\(model)\" was not found at \(where_) (HTTP 404\(said))",
+                            message: "model \"\(model)\" was not found at \(serverLocation) (HTTP 404\(said))",
                             fix: "check llm.model or the step's model: (for Ollama run `ollama pull \(model)`), and that llm.base_url ends with /v1",
                             status: status)
         case 429:
             return LLMError(code: .rateLimited,
-                            message: "the LLM provider at \(where_) is rate limiting requests (HTTP 429\(said))",
+                            message: "the LLM provider at \(serverLocation) is rate limiting requests (HTTP 429\(said))",
                             fix: "retry later, raise llm.max_retries, or raise the quota", status: status)
         case 500...599:
             return LLMError(code: .serverError,
-                            message: "the LLM server at \(where_) failed (HTTP \(status)\(said))",
+                            message: "the LLM server at \(serverLocation) failed (HTTP \(status)\(said))",
                             fix: "retry later; for a local server, check its log", status: status)
         default:
             return LLMError(code: .badRequest,
-                            message: "the LLM provider at \(where_) refused the request for model \(model) (HTTP \(status)\(said))",
+                            message: "the LLM provider at \(serverLocation) refused the request for model \(model) (HTTP \(status)\(said))",
                             fix: "check the step's model, temperature and max_tokens", status: status)
         }
     }
@@ -286,12 +297,12 @@ public struct OpenAIChatClient: ChatClient {
         } catch {
             let head = scrub(String(decoding: response.body.prefix(200), as: UTF8.self))
             throw LLMError(code: .invalidResponse,
-                           message: "the answer from \(where_) is not a chat completion: \(head)",
+                           message: "the answer from \(serverLocation) is not a chat completion: \(head)",
                            fix: "check that llm.base_url points at an OpenAI-compatible /v1 API", status: response.status)
         }
         guard let result = ChatCompletionsWire.chatResponse(decoded) else {
             throw LLMError(code: .invalidResponse,
-                           message: "the answer from \(where_) for model \(model) has no choices",
+                           message: "the answer from \(serverLocation) for model \(model) has no choices",
                            fix: "check the server's log", status: response.status)
         }
         return result

@@ -39,8 +39,8 @@ private let curlGlobalInit: CURLcode = curl_global_init(3 /* CURL_GLOBAL_ALL */)
 final class CancelFlag: @unchecked Sendable /* state guarded by `lock` */ {
     private let lock = NSLock()
     private var cancelled = false
-    func cancel() { lock.lock(); cancelled = true; lock.unlock() }
-    var isCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
+    func cancel() { lock.withLock { cancelled = true } }
+    var isCancelled: Bool { lock.withLock { cancelled } }
 }
 
 /// What the callbacks fill during one transfer; owned by the transfer thread alone.
@@ -48,11 +48,16 @@ private final class TransferState {
     var body = Data()
     var headers: [String: String] = [:]
     var tooLarge = false
+    var status = 0
     let limit: Int
     let cancel: CancelFlag
-    init(limit: Int, cancel: CancelFlag) {
+    /// Streaming mode: receives the head, then each body chunk, instead of `body` filling up.
+    /// Returns false to abort the transfer.
+    let sink: ((HTTPStreamEvent) -> Bool)?
+    init(limit: Int, cancel: CancelFlag, sink: ((HTTPStreamEvent) -> Bool)?) {
         self.limit = limit
         self.cancel = cancel
+        self.sink = sink
     }
 }
 
@@ -61,6 +66,10 @@ private func curlWriteCallback(_ buffer: UnsafeMutablePointer<CChar>?, _ size: I
     guard let buffer, let context else { return 0 }
     let state = Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue()
     let n = size * count
+    if let sink = state.sink {
+        let chunk = Data(UnsafeRawBufferPointer(start: buffer, count: n))
+        return sink(.data(chunk)) ? n : 0
+    }
     if state.body.count + n > state.limit {
         state.tooLarge = true
         return 0
@@ -77,6 +86,12 @@ private func curlHeaderCallback(_ buffer: UnsafeMutablePointer<CChar>?, _ size: 
     let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: n), as: UTF8.self)
     if line.hasPrefix("HTTP/") {
         state.headers = [:]  // a new response (after 100-continue or a redirect) starts over
+        let fields = line.split(separator: " ", maxSplits: 2)
+        state.status = fields.count > 1 ? Int(fields[1]) ?? 0 : 0
+    } else if line == "\r\n" || line == "\n" {
+        if let sink = state.sink, state.status >= 200 {
+            return sink(.head(status: state.status, headers: state.headers)) ? n : 0
+        }
     } else if let colon = line.firstIndex(of: ":") {
         let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
         let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
@@ -93,7 +108,8 @@ private func curlProgressCallback(_ context: UnsafeMutableRawPointer?, _ dltotal
 }
 
 /// The blocking transfer; runs on the curl queue.
-private func performTransfer(_ request: HTTPRequest, cancel: CancelFlag, limit: Int) throws -> HTTPResponse {
+func performTransfer(_ request: HTTPRequest, cancel: CancelFlag, limit: Int,
+                     sink: ((HTTPStreamEvent) -> Bool)? = nil) throws -> HTTPResponse {
     guard let handle = curl_easy_init() else {
         throw HTTPTransportFailure(kind: .other, detail: "curl_easy_init failed")
     }
@@ -110,7 +126,7 @@ private func performTransfer(_ request: HTTPRequest, cancel: CancelFlag, limit: 
     errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     defer { errorBuffer.deallocate() }
 
-    let state = TransferState(limit: limit, cancel: cancel)
+    let state = TransferState(limit: limit, cancel: cancel, sink: sink)
     let context = Unmanaged.passRetained(state)
     defer { context.release() }
 
@@ -156,7 +172,8 @@ private func performTransfer(_ request: HTTPRequest, cancel: CancelFlag, limit: 
             var connectTime = 0.0
             _ = signoff_curl_getinfo_double(handle, CURLINFO_CONNECT_TIME, &connectTime)
             throw HTTPTransportFailure(kind: connectTime > 0 ? .timeout : .connectTimeout, detail: detail)
-        case CURLE_ABORTED_BY_CALLBACK:
+        case CURLE_ABORTED_BY_CALLBACK,
+             CURLE_WRITE_ERROR where sink != nil && cancel.isCancelled:
             throw HTTPTransportFailure(kind: .cancelled, detail: "the request was cancelled")
         case CURLE_WRITE_ERROR where state.tooLarge:
             throw HTTPTransportFailure(kind: .other, detail: "the response is larger than \(limit) bytes")

@@ -68,3 +68,12 @@ public protocol HTTPTransport: Sendable {
     /// Performs the request; throws ``HTTPTransportFailure`` when no response arrived.
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
 }
+
+extension HTTPRequest: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Method, URL and header names only: header values may hold the API key.
+    public var description: String {
+        "\(method) \(url) headers=[\(headers.map(\.name).joined(separator: ", "))] body=\(body.count) bytes"
+    }
+
+    public var debugDescription: String { description }
+}
