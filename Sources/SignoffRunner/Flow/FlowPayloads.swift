@@ -1,5 +1,6 @@
 import Foundation
 import SignoffEngine
+import SignoffLLM
 
 /// What one finished step produced; `{{steps.ID.FIELD}}` reads these fields.
 public struct StepResult: Codable, Sendable, Hashable {
@@ -86,6 +87,8 @@ public struct FlowState: WorkflowPayload, Hashable {
     public var rounds: [String: Int]
     /// Set when an approval rejected with nowhere to go back to: the run ends as `rejected`.
     public var rejectedBy: String?
+    /// Every rejected draft of an llm step with its feedback, oldest first (the seed's growing history).
+    public var llmRounds: [String: [LLMStepPrompt.Round]] = [:]
 
     public init(run: RunInfo, input: [String: JobValue], results: [String: StepResult] = [:],
                 feedback: String? = nil, rounds: [String: Int] = [:], rejectedBy: String? = nil) {
@@ -105,6 +108,7 @@ public struct FlowState: WorkflowPayload, Hashable {
             merged.rounds.merge(s.rounds) { max($0, $1) }
             merged.feedback = merged.feedback ?? s.feedback
             merged.rejectedBy = merged.rejectedBy ?? s.rejectedBy
+            merged.llmRounds.merge(s.llmRounds) { $0.count >= $1.count ? $0 : $1 }
         }
         return merged
     }

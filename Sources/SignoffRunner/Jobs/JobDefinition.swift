@@ -105,7 +105,7 @@ public enum StepKind: Sendable, Hashable, Codable {
     /// Asks reviewers for a typed value.
     case ask(AskStep)
     /// Calls a chat model.
-    case llm(LLMStep)
+    case llm(LLMPromptStep)
     /// Runs a Swift executor a program registered by name.
     case executor(ExecutorStep)
 
@@ -275,7 +275,7 @@ public struct AskStep: Sendable, Hashable, Codable {
 }
 
 /// `llm: { system, prompt, model, temperature, max_tokens }`.
-public struct LLMStep: Sendable, Hashable, Codable {
+public struct LLMPromptStep: Sendable, Hashable, Codable {
     public var system: String?
     public var prompt: String
     public var model: String?

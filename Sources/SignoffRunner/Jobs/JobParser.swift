@@ -334,7 +334,7 @@ public enum JobParser {
                 return nil
             }
             templates.append(TemplateField(node: pn, text: prompt, stepIndex: stepIndex, what: "`prompt`"))
-            var s = LLMStep(prompt: prompt)
+            var s = LLMPromptStep(prompt: prompt)
             if let n = m["system"]?.value, let v = reader.string(n, "`system`") {
                 templates.append(TemplateField(node: n, text: v, stepIndex: stepIndex, what: "`system`"))
                 s.system = v

@@ -109,7 +109,7 @@ public enum ImportPass {
     }
 
     /// Moves a processed file to the archive, or to the quarantine with a reason file.
-    static func file(_ path: String, name: String, outcome: SignoffMail.InboundOutcome, reason: String, config: SignoffConfig) throws {
+    static func file(_ path: String, name: String, outcome: InboundResult.Outcome, reason: String, config: SignoffConfig) throws {
         let target = (outcome.quarantines ? config.quarantine : config.archive) + "/" + name
         _ = rename(path, target)
         if outcome.quarantines {

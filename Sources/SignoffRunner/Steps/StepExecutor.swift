@@ -116,6 +116,9 @@ struct StepExecutor: Executor {
             if let target = a.onReject, used + 1 < a.maxRounds {
                 state.rounds[step.id] = used + 1
                 state.feedback = response.reason ?? "rejected without a reason"
+                if case .llm? = job.step(target)?.kind, let draft = state.results[target]?.text {
+                    state.llmRounds[target, default: []].append(LLMStepPrompt.Round(draft: draft, feedback: [state.feedback ?? ""]))
+                }
                 try ctx.send(state, to: target)
             } else {
                 state.rejectedBy = step.id
@@ -227,17 +230,17 @@ struct StepExecutor: Executor {
 
     // MARK: LLM
 
-    func runLLM(_ llm: LLMStep, _ state: FlowState) async throws -> StepResult {
+    func runLLM(_ llm: LLMPromptStep, _ state: FlowState) async throws -> StepResult {
         guard let client = services.chatClient else {
             throw RunnerError("llm.not_configured", "step `\(step.id)` calls a model but signoff.yaml has no usable `llm:` section; add e.g. `llm: { base_url: \"http://127.0.0.1:11434/v1\", model: llama3 }`")
         }
         let system = llm.system.map { state.render($0, job: job) }
         let prompt = state.render(llm.prompt, job: job)
-        let previous = state.feedback != nil ? state.results[step.id]?.text : nil
-        let messages = LLMStepPrompt.messages(system: system, prompt: prompt,
-                                              feedback: state.feedback.map { [$0] }, previousDraft: previous)
-        let response = try await client.complete(messages, options: ChatOptions(model: llm.model, temperature: llm.temperature,
-                                                                                 maxTokens: llm.maxTokens))
+        let output = try await LLMStep.generate(client: client, system: system, prompt: prompt,
+                                                rounds: state.llmRounds[step.id] ?? [],
+                                                options: ChatOptions(model: llm.model, temperature: llm.temperature,
+                                                                     maxTokens: llm.maxTokens))
+        let response = ChatResponse(messages: [ChatMessage(role: .assistant, text: output.text)], usage: output.usage, model: output.model)
         var result = StepResult(kind: "llm")
         result.text = response.text
         result.model = response.model ?? llm.model
