@@ -103,6 +103,9 @@ public struct BatchRunner: Sendable {
         do {
             let job = try environment.catalog.job(named: run.job)
             let workflow = try JobCompiler.compile(job, services: environment.services)
+            // A checkpoint after every superstep, fenced by the lease.
+            let options = RunOptions(runID: run.id,
+                                     checkpointStorage: StoreCheckpointStorage(store: store, lease: claimed.lease, clock: environment.now))
             let result: RunResult
             if let stored = claimed.checkpoint {
                 let checkpoint: Checkpoint
@@ -111,15 +114,18 @@ public struct BatchRunner: Sendable {
                 } catch {
                     throw RunnerError("run.checkpoint", "run \(run.id): its checkpoint cannot be read (\(error)); `signoff rerun \(run.id)` starts it again")
                 }
-                let answers = claimed.answers.mapValues { RequestResponse.json($0) }
+                // A checkpoint saved after the answers were handed over (a crash before the pause or
+                // finish recorded them) no longer waits for them: hand over only what it waits for.
+                let waitingFor = Set(checkpoint.pendingRequests.map(\.id))
+                let answers = claimed.answers.filter { waitingFor.contains($0.key) }.mapValues { RequestResponse.json($0) }
                 do {
-                    result = try await workflow.resume(from: checkpoint, responses: answers, options: RunOptions(runID: run.id))
+                    result = try await workflow.resume(from: checkpoint, responses: answers, options: options)
                 } catch let error as WorkflowError {
                     throw RunnerError("run.resume", "run \(run.id) cannot resume: \(error.message); if the job file changed since the run paused, restore the old file or `signoff rerun \(run.id)`")
                 }
             } else {
                 let state = try initialState(run, job: job)
-                result = try await workflow.run(state, options: RunOptions(runID: run.id))
+                result = try await workflow.run(state, options: options)
             }
             return try await record(result, claimed: claimed, job: job, log: log)
         } catch let error as StoreError where error.code == .leaseLost {
