@@ -206,4 +206,22 @@ struct JobParserTests {
             """)
         #expect(found.count >= 3, "\(found)")
     }
+
+    @Test func onRejectThatWouldStallAJoinIsRefused() {
+        let found = problems("""
+            name: t
+            steps:
+              - id: a
+                shell: [echo]
+              - id: b
+                needs: []
+                shell: [echo]
+              - id: join
+                needs: [a, b]
+                shell: [echo]
+              - id: ok
+                approval: { reviewers: [x@example.org], on_reject: a }
+            """)
+        #expect(found.contains { $0.message.contains("cannot loop back") && $0.message.contains("`b`") }, "\(found)")
+    }
 }

@@ -478,6 +478,18 @@ public enum JobParser {
                                   hint: "pick one of: \(job.ancestors(of: step.id).sorted().joined(separator: ", "))")
                 } else if case .approval = job.step(target)?.kind {
                     reader.report(node, "`on_reject: \(target)` names another approval", hint: "send the run back to the step that produces the work")
+                } else {
+                    // A second round starts at the target: every step on the way back to this approval
+                    // must be fed only by steps that run again, or a join would wait forever.
+                    let xAncestors = job.ancestors(of: step.id)
+                    let between = job.steps.filter { $0.id == step.id || (xAncestors.contains($0.id) && job.ancestors(of: $0.id).contains(target)) }
+                    outer: for s in between {
+                        for dep in job.dependencies(of: s.id) where dep != target && !job.ancestors(of: dep).contains(target) {
+                            reader.report(node, "`on_reject: \(target)` cannot loop back: step `\(s.id)` also waits for `\(dep)`, which does not run again after `\(target)`",
+                                          hint: "send the run back to a step both branches wait for, or make `\(dep)` need `\(target)`")
+                            break outer
+                        }
+                    }
                 }
             }
             // {{…}} paths.
