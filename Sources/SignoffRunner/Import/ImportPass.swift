@@ -1,0 +1,205 @@
+import Foundation
+import Logging
+import SignoffMail
+import SignoffStore
+
+/// One import pass (`signoff import`): every message in the Maildir's `new/` and every
+/// response file in the inbox's `new/` is claimed, classified, recorded and moved.
+///
+/// Per message: claim by rename (losing the race is normal) → `InboundClassifier` → one store
+/// transaction (`answer`, or `recordInbound`) → only then `archive/` or `quarantine/` with a
+/// reason file → notices to the outbox. A crash at any point is repaired by a later pass:
+/// claims older than `staleClaimSeconds` are taken over and processed again, and the dedupe key
+/// makes that a no-op apart from the move.
+public struct ImportPass: Sendable {
+    public var store: any RunStore
+    /// The Maildir replies are delivered to (nil: none).
+    public var maildir: Maildir?
+    /// The inbox folder for response files (`new/`, `cur/`, `archive/`, `quarantine/`; nil: none).
+    public var inbox: Maildir?
+    public var config: InboundConfig
+    public var interpreter: any ImportRequestInterpreter
+    public var notices: any ImportNoticeComposer
+    public var logger: Logger
+    /// The clock (injected so tests never sleep).
+    public var now: @Sendable () -> Date
+    /// A claim older than this (by the file system's clock) is treated as left by a crashed
+    /// importer and processed again.
+    public var staleClaimSeconds: TimeInterval = 600
+
+    public init(store: any RunStore, maildir: Maildir?, inbox: Maildir?, config: InboundConfig,
+                interpreter: any ImportRequestInterpreter, notices: any ImportNoticeComposer = SilentNoticeComposer(),
+                logger: Logger = Logger(label: "signoff.import"), now: @escaping @Sendable () -> Date = { Date() }) {
+        self.store = store; self.maildir = maildir; self.inbox = inbox; self.config = config
+        self.interpreter = interpreter; self.notices = notices; self.logger = logger; self.now = now
+    }
+
+    /// What one pass did.
+    public struct Summary: Sendable, Hashable, Codable {
+        /// Messages and files processed, by outcome name.
+        public var outcomes: [String: Int] = [:]
+        /// Claims lost to another importer.
+        public var lostRaces = 0
+        /// Messages that failed with an error and stay claimed for the repair pass.
+        public var errors = 0
+        public var processed: Int { outcomes.values.reduce(0, +) }
+    }
+
+    /// Runs one pass over both folders.
+    public func run() async throws -> Summary {
+        var summary = Summary()
+        for (folder, isMail) in [(maildir, true), (inbox, false)] {
+            guard let folder else { continue }
+            try folder.create()
+            var claims: [Maildir.Claimed] = []
+            // File times are real time, so staleness uses the wall clock, not the injected one.
+            for stale in try folder.staleClaims(olderThan: staleClaimSeconds, now: Date()) {
+                if let mine = try folder.reclaim(stale) { claims.append(mine) }
+            }
+            for name in try folder.pending() where !name.hasPrefix(".") {
+                guard let claimed = try folder.claim(name) else { summary.lostRaces += 1; continue }
+                claims.append(claimed)
+            }
+            for claimed in claims {
+                do {
+                    let outcome = try await process(claimed, in: folder, isMail: isMail)
+                    summary.outcomes[outcome.rawValue, default: 0] += 1
+                } catch {
+                    summary.errors += 1
+                    logger.error("import failed; the message stays claimed and is retried by a later pass",
+                                 metadata: ["import.path": "\(claimed.path.path)", "error": "\(error)"])
+                }
+            }
+        }
+        return summary
+    }
+
+    /// Classifies, records and moves one claimed message or file. Returns the outcome.
+    @discardableResult
+    public func process(_ claimed: Maildir.Claimed, in folder: Maildir, isMail: Bool) async throws -> InboundResult.Outcome {
+        let bytes = try folder.read(claimed, limit: isMail ? config.limits.maxRawBytes + 1 : InboxResponseFile.maxBytes + 1)
+        let at = now()
+        let store = self.store
+        let interpreter = self.interpreter
+        let classifier = InboundClassifier(
+            config: config,
+            lookup: { token in try await Self.tokenInfo(token: token, store: store, interpreter: interpreter) },
+            seen: { key in try await store.inboundSeen(dedupeKey: key) != nil })
+        var result = isMail ? try await classifier.classify(bytes, now: at) : try await classifier.classifyResponseFile(bytes, now: at)
+        let channel: AnswerChannel = isMail ? .mail : .file
+        let via = isMail ? (result.messageID ?? result.dedupeKey) : claimed.path.lastPathComponent
+
+        if result.outcome == .duplicate {
+            // Recorded before (a redelivery, or our own crash before the move): move it where
+            // the first outcome put it.
+            let first = try await store.inboundSeen(dedupeKey: result.dedupeKey)
+            let quarantine = first.map { InboundResult.Outcome(rawValue: $0.rawValue)?.quarantines ?? false } ?? false
+            try move(claimed, in: folder, quarantine: quarantine, reason: "duplicate of an earlier message (\(first?.rawValue ?? "unknown")): \(result.reason)")
+            logger.info("duplicate", metadata: ["mail.dedupe_key": "\(result.dedupeKey)"])
+            return .duplicate
+        }
+
+        var request: RequestRecord? = nil
+        if let id = result.requestID { request = try await store.request(id: id) }
+        var mail: [NewMail] = []
+
+        if result.outcome == .applied, let decision = result.decision, let req = request {
+            let reviewer = result.sender?.address ?? ""
+            let tokenReviewer = try await store.tokenLookup(tokenHash: result.tokenHash ?? "")?.reviewer ?? reviewer
+            if let response = interpreter.response(for: decision, request: req, by: tokenReviewer, via: via) {
+                let answer = Answer(requestID: req.id, reviewer: tokenReviewer, verdict: Self.verdict(decision), response: response,
+                                    reason: Self.reasonText(decision), channel: channel, via: via, tokenHash: result.tokenHash, at: at,
+                                    inbound: inboundRecord(result, claimed: claimed, at: at))
+                do {
+                    let answered = try await store.answer(answer)
+                    mail += try await notices.mail(for: .confirmation(request: answered.request, decision: decision, reviewer: tokenReviewer,
+                                                                      decided: answered.decided, inReplyTo: result.messageID, subject: result.subject), now: at)
+                } catch let error as StoreError where error.code == .alreadyDecided || error.code == .alreadyVoted {
+                    result.outcome = .alreadyDecided
+                    result.reason = error.message
+                    try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at))
+                    mail += try await notices.mail(for: .alreadyDecided(request: req, reviewer: tokenReviewer, inReplyTo: result.messageID, subject: result.subject), now: at)
+                }
+            } else {
+                result.outcome = .invalidValue
+                result.reason = "\(decision.kind.uppercased()) is not accepted for request \(req.id)"
+                try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at))
+                mail += try await notices.mail(for: .clarification(request: req, reviewer: tokenReviewer, reason: result.reason, tokenHash: result.tokenHash,
+                                                                   inReplyTo: result.messageID, subject: result.subject), now: at)
+            }
+        } else {
+            try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at))
+            switch result.outcome {
+            case .ambiguous, .invalidValue:
+                if let req = request, let to = result.sender?.address {
+                    mail += try await notices.mail(for: .clarification(request: req, reviewer: to, reason: result.reason, tokenHash: result.tokenHash,
+                                                                       inReplyTo: result.messageID, subject: result.subject), now: at)
+                }
+            case .alreadyDecided:
+                if let req = request, let to = result.sender?.address {
+                    mail += try await notices.mail(for: .alreadyDecided(request: req, reviewer: to, inReplyTo: result.messageID, subject: result.subject), now: at)
+                }
+            case .bounce:
+                if let original = result.bouncedMessageID, let sent = try await outboxMail(original) {
+                    try await store.markAttemptFailed(id: sent.id, error: "bounced: \(result.reason)", permanent: true, nextAttempt: nil, now: at)
+                    mail += try await notices.mail(for: .bounced(mail: sent, reason: result.reason), now: at)
+                }
+            default: break
+            }
+        }
+        if !mail.isEmpty { try await store.enqueueMail(mail, now: at) }
+        try move(claimed, in: folder, quarantine: result.outcome.quarantines, reason: "\(result.outcome.rawValue): \(result.reason)")
+        logger.info("imported", metadata: ["import.outcome": "\(result.outcome.rawValue)", "request.id": "\(result.requestID ?? "-")",
+                                           "mail.dedupe_key": "\(result.dedupeKey)"])
+        return result.outcome
+    }
+
+    private func move(_ claimed: Maildir.Claimed, in folder: Maildir, quarantine: Bool, reason: String) throws {
+        if quarantine { try folder.quarantine(claimed, reason: reason) } else { try folder.archive(claimed) }
+    }
+
+    private func inboundRecord(_ r: InboundResult, claimed: Maildir.Claimed, at: Date) -> InboundRecord {
+        InboundRecord(dedupeKey: r.dedupeKey, path: claimed.name, sender: r.sender?.address,
+                      outcome: InboundOutcome(rawValue: r.outcome.rawValue), reason: r.reason, requestID: r.requestID, receivedAt: at)
+    }
+
+    private func outboxMail(_ messageID: String) async throws -> OutboxMail? {
+        if let m = try await store.mail(messageID: messageID) { return m }
+        return try await store.mail(messageID: "<\(messageID)>")
+    }
+
+    /// Token (as read from the address) → what the classifier needs, from the store.
+    static func tokenInfo(token: String, store: any RunStore, interpreter: any ImportRequestInterpreter) async throws -> InboundTokenInfo? {
+        guard let record = try await store.tokenLookup(tokenHash: InboundClassifier.tokenHash(token)),
+              let request = try await store.request(id: record.requestID),
+              let expected = interpreter.expectedResponse(for: request) else { return nil }
+        let state: InboundTokenInfo.State
+        switch (record.state, request.status) {
+        case (.used, _): state = .used
+        case (.revoked, .pending): state = .revoked
+        case (.revoked, _), (.active, .answered), (.active, .cancelled): state = .decided
+        case (.active, .expired): state = .revoked
+        case (.active, .pending): state = .open
+        }
+        return InboundTokenInfo(requestID: record.requestID, runID: record.runID, reviewer: EmailAddress(record.reviewer),
+                                expiresAt: record.expiresAt, state: state, expected: expected,
+                                issuedMessageIDs: record.messageID.map { [MessageID.normalize($0)] } ?? [])
+    }
+
+    static func verdict(_ d: Decision) -> Verdict {
+        switch d {
+        case .approve: return .approve
+        case .reject: return .reject
+        case .value, .delegate: return .value
+        }
+    }
+
+    static func reasonText(_ d: Decision) -> String? {
+        switch d {
+        case .approve(let c): return c
+        case .reject(let r): return r
+        case .value(let v): return v.jsonFragment
+        case .delegate(let a): return "delegate to \(a.address)"
+        }
+    }
+}

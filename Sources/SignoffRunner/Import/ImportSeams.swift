@@ -1,0 +1,39 @@
+import Foundation
+import SignoffMail
+import SignoffStore
+
+/// What the importer needs to know about a request that only the runner knows (the job's
+/// request payload is the runner's type): the grammar a reply is read with, and the response
+/// bytes the engine receives for a decision.
+public protocol ImportRequestInterpreter: Sendable {
+    /// The grammar for replies to `request`; nil when the request cannot be answered by mail.
+    func expectedResponse(for request: RequestRecord) -> ExpectedResponse?
+    /// The engine's response bytes for `decision`; nil when the decision is not accepted for
+    /// this request (e.g. DELEGATE to an address the job does not list).
+    func response(for decision: Decision, request: RequestRecord, by reviewer: String, via: String?) -> Data?
+}
+
+/// Something the importer tells a person by mail.
+public enum ImportNotice: Sendable {
+    /// A decision was recorded (`decided` false: a vote towards a quorum).
+    case confirmation(request: RequestRecord, decision: Decision, reviewer: String, decided: Bool, inReplyTo: String?, subject: String?)
+    /// The reply was ambiguous or its value invalid; `reason` says what to write instead.
+    /// The composer enforces "at most three per token" (`tokenHash`).
+    case clarification(request: RequestRecord, reviewer: String, reason: String, tokenHash: String?, inReplyTo: String?, subject: String?)
+    /// A reply came for a request that is already decided.
+    case alreadyDecided(request: RequestRecord, reviewer: String, inReplyTo: String?, subject: String?)
+    /// A request mail bounced; the run's owner should know.
+    case bounced(mail: OutboxMail, reason: String)
+}
+
+/// Renders notices into outbox mail (the mail-out side's `MailTemplates` + composer). Returning
+/// an empty list sends nothing.
+public protocol ImportNoticeComposer: Sendable {
+    func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail]
+}
+
+/// A composer that sends nothing (tests, and setups without outgoing mail).
+public struct SilentNoticeComposer: ImportNoticeComposer {
+    public init() {}
+    public func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail] { [] }
+}
