@@ -124,6 +124,11 @@ struct Product {
             .map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" }
     }
 
+    /// The request mails (those carrying a reply token), oldest first.
+    func requestMails() -> [String] {
+        outbox().filter { $0.contains("Reply-To: approvals+") }
+    }
+
     /// Drops a reviewer's reply to `mail` into the maildrop: From the reviewer, To the Reply-To
     /// address with the token, In-Reply-To the request, the decision above the quote.
     func reply(to mail: String, from reviewer: String, body decision: String) throws {

@@ -13,7 +13,7 @@ struct ProductTests {
             #expect(p.runStatus(id) == "queued")
             p.ok("run")
             #expect(p.runStatus(id) == "waiting")
-            let mails = p.outbox()
+            let mails = p.requestMails()
             try #require(mails.count == 1, "expected one request mail, found \(mails.count)")
             #expect(mails[0].contains("To: editor@example.org"))
             #expect(mails[0].contains("Reply-To: approvals+"))
@@ -27,6 +27,8 @@ struct ProductTests {
             #expect(p.runStatus(id) == "queued")
             p.ok("run")
             #expect(p.runStatus(id) == "succeeded")
+            #expect(p.outbox().contains { $0.contains("To: editor@example.org") && !$0.contains("Reply-To: approvals+") },
+                    "the reviewer gets a confirmation")
 
             let detail = try #require(p.json("show", id) as? [String: Any])
             let requests = try #require(detail["requests"] as? [[String: Any]])
@@ -47,12 +49,12 @@ struct ProductTests {
         try withProduct(backend) { p in
             let id = p.ok("enqueue", "release-notes")
             p.ok("run")
-            try p.reply(to: try #require(p.outbox().first), from: "editor@example.org",
+            try p.reply(to: try #require(p.requestMails().first), from: "editor@example.org",
                         body: "REJECT: mention the new CLI")
             p.ok("import")
             p.ok("run")
             #expect(p.runStatus(id) == "waiting")
-            let mails = p.outbox()
+            let mails = p.requestMails()
             try #require(mails.count == 2, "expected a second request mail after the rejection")
             let second = try #require(mails.first { $0.contains("Revised after review") })
             #expect(second.contains("mention the new CLI"), "the redrafted notes carry the feedback")
@@ -76,7 +78,7 @@ struct ProductTests {
                 """)
             let id = p.ok("enqueue", "gate")
             p.ok("run")
-            try p.reply(to: try #require(p.outbox().first), from: "boss@example.org", body: "REJECT: not this week")
+            try p.reply(to: try #require(p.requestMails().first), from: "boss@example.org", body: "REJECT: not this week")
             p.ok("import")
             p.ok("run")
             #expect(p.runStatus(id) == "rejected")
@@ -227,7 +229,7 @@ struct ProductTests {
             let id = p.ok("enqueue", "approval-gate", "--input", "operation=restart the cache")
             p.ok("run")
             #expect(p.runStatus(id) == "waiting")
-            let mail = try #require(p.outbox().first)
+            let mail = try #require(p.requestMails().first)
             #expect(mail.contains("restart the cache"))
             try p.reply(to: mail, from: "operator@example.org", body: "APPROVE")
             p.ok("import")

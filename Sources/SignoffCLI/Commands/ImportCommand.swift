@@ -19,13 +19,16 @@ struct ImportCommand: AsyncParsableCommand {
             if output.json {
                 try Console.json(summary)
             } else {
-                Console.out("import: " + (summary.isEmpty ? "nothing to import" : summary.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))
+                let counts = summary.outcomes.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+                var line = "import: " + (counts.isEmpty ? "nothing to import" : counts.joined(separator: ", "))
+                if summary.errors > 0 { line += "; \(summary.errors) failed and stay claimed for the next pass (see the log)" }
+                Console.out(line)
             }
         }
     }
 
     /// One importer pass; returns counts by outcome.
-    static func importPass(_ environment: RunnerEnvironment) async throws -> [String: Int] {
-        try await ImportPass.run(environment)
+    static func importPass(_ environment: RunnerEnvironment) async throws -> ImportPass.Summary {
+        try await Importer.run(environment)
     }
 }
