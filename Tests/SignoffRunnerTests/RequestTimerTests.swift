@@ -108,4 +108,35 @@ struct RequestTimerTests {
         #expect(final.error?.contains("on_timeout: fail") == true, "\(final.error ?? "")")
         await env.store.close()
     }
+
+    @Test(arguments: Backend.allCases)
+    func escalationMailsNewReviewersAndOldTokensStopWorking(_ backend: Backend) async throws {
+        let p = try Product.make(backend)
+        defer { p.cleanUp() }
+        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "escalate\n      escalate_to: [head@example.org]"))
+        let clock = TestClock()
+        let env = try await Self.environment(p, clock: clock)
+        let runner = BatchRunner(environment: env)
+        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
+        _ = try await runner.runPass()
+        clock.advance(2 * 3600)
+        _ = try await runner.runPass()
+        let request = try #require(try await env.store.requests(runID: run.id).first)
+        #expect(request.status == .pending)
+        #expect(request.reviewers.contains("head@example.org"))
+        let tokens = try await env.store.tokens(requestID: request.id)
+        #expect(tokens.filter { $0.state == .active }.map(\.reviewer) == ["head@example.org"])
+        #expect(tokens.contains { $0.reviewer == "a@example.org" && $0.state == .revoked })
+        #expect(p.requestMails().contains { $0.contains("To: head@example.org") })
+
+        // The head answers by mail; the run goes on.
+        let mail = try #require(p.requestMails().first { $0.contains("To: head@example.org") })
+        try p.reply(to: mail, from: "head@example.org", body: "APPROVE")
+        _ = try await Importer.run(env)
+        _ = try await runner.runPass()
+        #expect(try await env.store.run(id: run.id)?.status == .succeeded)
+
+        // Had nobody answered, the second expiry rejects instead of escalating again.
+        await env.store.close()
+    }
 }

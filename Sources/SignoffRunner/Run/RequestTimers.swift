@@ -26,7 +26,15 @@ struct RequestTimers {
     }
 
     func expire(_ request: RequestRecord, policy: RequestMail.Policy?, now: Date) async throws {
-        let action = policy?.onTimeout ?? "reject"
+        var action = policy?.onTimeout ?? "reject"
+        if action == "escalate", let policy, !policy.escalateTo.isEmpty {
+            let already = Set(request.reviewers.map { $0.lowercased() })
+            if !policy.escalateTo.allSatisfy({ already.contains($0.lowercased()) }) {
+                try await escalate(request, to: policy.escalateTo, policy: policy, now: now)
+                return
+            }
+            action = "reject"  // escalated once already and still nobody answered
+        }
         let via = "system:timeout"
         let (verdict, response): (Verdict, Data)
         switch action {
@@ -44,6 +52,37 @@ struct RequestTimers {
                                                           at: now, decisive: true))
         } catch let error as StoreError where error.code == .alreadyDecided {
             // Another runner (or a late reply) got there first.
+        }
+    }
+
+    /// New tokens and request mail for `escalate_to`; the old tokens stop working; a new deadline.
+    func escalate(_ request: RequestRecord, to addresses: [String], policy: RequestMail.Policy, now: Date) async throws {
+        guard let human = try? HumanRequest.decode(request.requestData), let composer = try? environment.composer() else { return }
+        let run = try await environment.store.run(id: request.runID)
+        let owner = run.flatMap { try? environment.catalog.job(named: $0.job).owner }
+        let dueAt = policy.expiresAfter.map { now.addingTimeInterval($0) }
+        var tokens: [NewToken] = []
+        var mail: [NewMail] = []
+        for reviewer in addresses {
+            let address = EmailAddress.parseList(reviewer).first ?? EmailAddress(reviewer)
+            let token = ReplyToken()
+            let context = MailTemplateContext(
+                job: .init(name: run?.job ?? "job"), run: .init(id: request.runID, attempt: run?.attempt ?? 1, owner: owner),
+                stepID: human.stepID,
+                request: .init(id: request.id, title: "Escalated: " + human.title, body: human.body,
+                               responseKind: human.mailResponseKind, choices: human.choices, reasonRequired: human.requireReason),
+                reviewer: address, deadline: dueAt)
+            let message = try composer.compose(.request, named: human.template, context: context, token: token, date: now)
+            tokens.append(NewToken(tokenHash: token.sha256Hex, reviewer: address.address, expiresAt: dueAt, messageID: message.messageID))
+            mail.append(NewMail(messageID: message.messageID, kind: .escalation, recipient: address.address,
+                                raw: Data(message.rfc5322()), requestID: request.id, runID: request.runID))
+        }
+        do {
+            try await environment.store.issueTokens(requestID: request.id, tokens: tokens, revoking: request.reviewers,
+                                                    newDueAt: dueAt ?? now.addingTimeInterval(86400), mail: mail,
+                                                    actor: "system:timeout", now: now)
+        } catch let error as StoreError where error.code == .alreadyDecided {
+            // Decided meanwhile: nothing to escalate.
         }
     }
 
