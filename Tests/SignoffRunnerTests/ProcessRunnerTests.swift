@@ -22,7 +22,8 @@ struct ProcessRunnerTests {
         let out = try await ProcessRunner.run(argv: ["/bin/sh", "-c", script], directory: dir,
                                               environment: ["PATH": "/usr/bin:/bin"], timeout: 0.5)
         #expect(out.timedOut)
-        #expect(Date().timeIntervalSince(started) < 10, "the timeout did not stop the program")
+        // The program would sleep 60 s; well under that proves the kill (the bound is loose for loaded CI machines).
+        #expect(Date().timeIntervalSince(started) < 40, "the timeout did not stop the program")
         let pid = try #require(Int32(try String(contentsOfFile: dir + "/child.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         // Give the kernel a moment to reap, then the grandchild must be gone.
         var alive = true

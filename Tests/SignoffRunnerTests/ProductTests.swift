@@ -255,4 +255,29 @@ struct ProductTests {
             #expect(p.ok("audit", "verify", id).contains("chain intact"))
         }
     }
+
+    @Test func selfApprovalIsRefusedByMailAndByTheCommandLine() throws {
+        try withProduct(.sqlite) { p in
+            try p.writeJob("sod", """
+                name: sod
+                steps:
+                  - id: sign
+                    approval: { reviewers: [alice@example.org, bob@example.org], forbid: [requester] }
+                """)
+            let id = p.ok("enqueue", "sod", "--as", "alice@example.org")
+            p.ok("run")
+            let mail = try #require(p.requestMails().first { $0.contains("To: alice@example.org") })
+            try p.reply(to: mail, from: "alice@example.org", body: "APPROVE")
+            #expect(p.ok("import").contains("invalid_value"))
+            #expect(p.runStatus(id) == "waiting")
+            let cli = p.signoff("respond", try #require((p.json("pending") as? [[String: Any]])?.first?["id"] as? String),
+                                "--approve", "--as", "alice@example.org")
+            #expect(cli.status == 4)
+            #expect(cli.stderr.contains("enqueued the run"))
+            let request = try #require((p.json("pending") as? [[String: Any]])?.first?["id"] as? String)
+            p.ok("respond", request, "--approve", "--as", "bob@example.org")
+            p.ok("run")
+            #expect(p.runStatus(id) == "succeeded")
+        }
+    }
 }

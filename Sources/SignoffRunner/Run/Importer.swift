@@ -41,7 +41,21 @@ public struct HumanRequestInterpreter: ImportRequestInterpreter {
     public func response(for decision: Decision, request: RequestRecord, by reviewer: String, via: String?) -> Data? {
         guard let human = try? HumanRequest.decode(request.requestData) else { return nil }
         if case .delegate = decision { return nil }  // delegation needs the store's token re-issue (issue 8)
+        if Self.isForbidden(reviewer, request: request, human: human) { return nil }
         return human.response(for: decision, by: reviewer, via: via)
+    }
+
+    /// Separation of duties: `forbid: [requester]` refuses the address that enqueued the run, and
+    /// listed addresses are refused outright.
+    public static func isForbidden(_ reviewer: String, request: RequestRecord, human: HumanRequest?) -> Bool {
+        guard let data = request.policy, let policy = try? JSONDecoder().decode(RequestMail.Policy.self, from: data) else { return false }
+        let who = reviewer.lowercased()
+        if policy.forbid.contains(where: { $0.lowercased() == who }) { return true }
+        if policy.forbid.contains("requester"), let requester = human?.state?.run.requestedBy?.lowercased() {
+            let bare = EmailAddress.parseList(requester).first?.address.lowercased() ?? requester
+            return bare == who
+        }
+        return false
     }
 }
 
