@@ -280,4 +280,33 @@ struct ProductTests {
             #expect(p.runStatus(id) == "succeeded")
         }
     }
+
+    @Test(arguments: Backend.allCases)
+    func rerunFromCheckpointSkipsTheStepsThatHadFinished(_ backend: Backend) throws {
+        try withProduct(backend) { p in
+            try p.writeScript("count.sh", "#!/bin/sh\necho run >> first.log\necho counted\n")
+            try p.writeScript("second.sh", "#!/bin/sh\n[ -f fixed ] || { echo broken >&2; exit 1; }\necho \"run $SIGNOFF_RUN_ID\"\n")
+            try p.writeJob("two", """
+                name: two
+                steps:
+                  - id: first
+                    shell: ["./scripts/count.sh"]
+                  - id: second
+                    shell: ["./scripts/second.sh"]
+                """)
+            let id = p.ok("enqueue", "two")
+            p.ok("run")
+            #expect(p.runStatus(id) == "failed")
+            _ = FileManager.default.createFile(atPath: p.dir + "/jobs/fixed", contents: Data())
+            let again = p.ok("rerun", id, "--from-checkpoint")
+            p.ok("run")
+            #expect(p.runStatus(again) == "succeeded")
+            let log = try String(contentsOfFile: p.dir + "/jobs/first.log", encoding: .utf8)
+            #expect(log.split(separator: "\n").count == 1, "the first step ran again")
+            let detail = try #require(p.json("show", again) as? [String: Any])
+            let steps = try #require((detail["output"] as? [String: Any])?["steps"] as? [String: Any])
+            #expect(((steps["second"] as? [String: Any])?["stdout"] as? String)?.contains("run \(again)") == true,
+                    "steps see the new run's id")
+        }
+    }
 }

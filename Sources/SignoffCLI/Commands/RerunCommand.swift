@@ -12,7 +12,7 @@ struct RerunCommand: AsyncParsableCommand {
     @Argument(help: "The run id.")
     var run: String
 
-    @Flag(name: .customLong("from-checkpoint"), help: "Continue from the old run's last checkpoint instead of from the start (not supported yet: exit 2).")
+    @Flag(name: .customLong("from-checkpoint"), help: "Continue from the old run's last checkpoint (the steps that had finished are not run again) instead of from the start.")
     var fromCheckpoint = false
 
     @Option(name: .customLong("as"), help: ArgumentHelp("Who asks for the rerun.", valueName: "email"))
@@ -23,9 +23,6 @@ struct RerunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            if fromCheckpoint {
-                throw RunnerError.usage("rerun.from_checkpoint", "--from-checkpoint is not supported yet; `signoff rerun \(run)` starts the job again from its first step")
-            }
             let environment = try await global.environment()
             let store = environment.store
             defer { Task { await store.close() } }
@@ -33,7 +30,17 @@ struct RerunCommand: AsyncParsableCommand {
             guard [.failed, .cancelled, .expired].contains(old.status) else {
                 throw RunnerError.conflict("rerun.state", "run \(run) is \(old.status.rawValue)\(old.status == .waiting ? " (waiting for input)" : ""); only failed, cancelled or expired runs can be rerun")
             }
+            var checkpoint: CheckpointRecord?
+            if fromCheckpoint {
+                checkpoint = try await store.latestCheckpoint(runID: run)
+                if checkpoint == nil {
+                    throw RunnerError.conflict("rerun.no_checkpoint", "run \(run) has no checkpoint to continue from (it failed before its first superstep); rerun it without --from-checkpoint")
+                }
+            }
             let new = try await store.rerun(runID: run, requestedBy: requester ?? environment.config.user, now: Date())
+            if let checkpoint {
+                try await RunCheckpoints.carryOver(checkpoint, to: new.id, store: store, now: Date())
+            }
             if output.json { try Console.json(RunView(new)) } else { Console.out(new.id) }
         }
     }

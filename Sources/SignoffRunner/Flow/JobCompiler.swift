@@ -13,6 +13,9 @@ public struct StepServices: Sendable {
     public var outputCap: Int
     /// Sleeps between retries (injected so tests need not wait).
     public var sleep: @Sendable (Double) async throws -> Void
+    /// The run being executed; steps see it as `{{run.…}}` even when the flow state came from an
+    /// earlier attempt's checkpoint (`rerun --from-checkpoint`).
+    public var currentRun: RunInfo?
 
     public init(registry: ExecutorRegistry = ExecutorRegistry(), chatClient: (any ChatClient)? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment,

@@ -102,7 +102,10 @@ public struct BatchRunner: Sendable {
         defer { heartbeat.cancel() }
         do {
             let job = try environment.catalog.job(named: run.job)
-            let workflow = try JobCompiler.compile(job, services: environment.services)
+            var services = environment.services
+            services.currentRun = RunInfo(id: run.id, job: job.name, attempt: run.attempt, requestedBy: run.requestedBy,
+                                          startedAt: run.startedAt ?? environment.now())
+            let workflow = try JobCompiler.compile(job, services: services)
             // A checkpoint after every superstep, fenced by the lease.
             let options = RunOptions(runID: run.id,
                                      checkpointStorage: StoreCheckpointStorage(store: store, lease: claimed.lease, clock: environment.now))

@@ -35,7 +35,9 @@ struct StepExecutor: Executor {
 
     // MARK: Dispatch
 
-    func handle(_ state: FlowState, _ ctx: WorkflowContext) async throws {
+    func handle(_ incoming: FlowState, _ ctx: WorkflowContext) async throws {
+        var state = incoming
+        if let current = services.currentRun { state.run = current }
         switch step.kind {
         case .shell(let shell):
             var s = state
@@ -88,6 +90,7 @@ struct StepExecutor: Executor {
         guard var state = request.state else {
             throw RunnerError("flow.lost_state", "request of step `\(step.id)` carries no run state; rerun the run")
         }
+        if let current = services.currentRun { state.run = current }
         if let inner = request.inner {
             try await resumeInner(inner, response, state: state, ctx)
             return
