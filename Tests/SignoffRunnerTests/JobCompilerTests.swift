@@ -134,4 +134,19 @@ struct JobCompilerTests {
         let result = try await workflow.run(Self.state(job))
         #expect(FlowState.merge(result.outputs(as: FlowState.self)).results["a"]?.output == "HELLO WORLD")
     }
+
+    @Test func registeredExecutorIsCancelledAtItsTimeout() async throws {
+        var registry = ExecutorRegistry()
+        registry.register("slow") { _ in
+            try await Task.sleep(nanoseconds: 30_000_000_000)
+            return .string("too late")
+        }
+        let job = try JobParser.parse(text: "name: t\nsteps:\n  - id: a\n    executor: slow\n    timeout: 200ms\n", file: "/tmp/t.yaml")
+        let workflow = try JobCompiler.compile(job, services: StepServices(registry: registry))
+        let started = Date()
+        let result = try await workflow.run(Self.state(job))
+        #expect(result.status == .failed)
+        #expect(result.error?.message.contains("ran longer than its timeout of 200ms") == true, "\(String(describing: result.error))")
+        #expect(Date().timeIntervalSince(started) < 20)
+    }
 }

@@ -36,8 +36,9 @@ struct StepExecutor: Executor {
     // MARK: Dispatch
 
     func handle(_ incoming: FlowState, _ ctx: WorkflowContext) async throws {
-        var state = incoming
-        if let current = services.currentRun { state.run = current }
+        var adjusted = incoming
+        if let current = services.currentRun { adjusted.run = current }
+        let state = adjusted
         switch step.kind {
         case .shell(let shell):
             var s = state
@@ -45,14 +46,14 @@ struct StepExecutor: Executor {
             try forward(s, ctx)
         case .llm(let llm):
             var s = state
-            s.results[step.id] = try await withRetry(state) { _ in try await runLLM(llm, state) }
+            s.results[step.id] = try await withRetry(state) { _ in try await withStepTimeout { try await runLLM(llm, state) } }
             try forward(s, ctx)
         case .executor(let e):
             switch services.registry.executors[e.name] {
             case .function(let body)?:
                 var s = state
                 s.results[step.id] = try await withRetry(state) { _ in
-                    let value = try await body(invocation(e, state))
+                    let value = try await withStepTimeout { try await body(invocation(e, state)) }
                     var r = StepResult(kind: "executor")
                     r.output = value.description
                     r.json = value
@@ -184,6 +185,22 @@ struct StepExecutor: Executor {
                 attempt += 1
                 try await services.sleep(policy.delay(beforeAttempt: attempt))
             }
+        }
+    }
+
+    /// Runs `body`, cancelling it after the step's (or job's) `timeout:`.
+    func withStepTimeout<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard let seconds = step.timeout ?? job.timeout else { return try await body() }
+        let stepID = step.id
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                throw RunnerError("step.timeout", "step `\(stepID)` ran longer than its timeout of \(DurationText.format(seconds)) and was cancelled; raise `timeout:` or make it faster")
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw CancellationError() }
+            return first
         }
     }
 
