@@ -59,7 +59,7 @@ struct ImportFixture {
             guard let pg = ProcessInfo.processInfo.environment["SIGNOFF_TEST_POSTGRES"], !pg.isEmpty else {
                 throw ImportTestError("SIGNOFF_TEST_POSTGRES is not set: the PostgreSQL import tests need a real server; run scripts/test")
             }
-            url = pg
+            url = try createDatabase(admin: pg)
         }
         let store = try await openStore(url: url)
         return try await make(store: store, dir: dir, responseType: responseType, reviewers: reviewers)
@@ -116,6 +116,27 @@ struct ImportFixture {
         await store.close()
         try? FileManager.default.removeItem(at: dir)
     }
+}
+
+/// A fresh PostgreSQL database on the test cluster (created with psql), so runs left by other
+/// tests or benchmarks are never claimed here. Returns its URL.
+func createDatabase(admin: String) throws -> String {
+    let name = "signoff_import_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+    let bins = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted().reversed()
+        .map { "/usr/lib/postgresql/\($0)/bin/psql" } + ["/usr/bin/psql"]
+    guard let psql = bins.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        throw ImportTestError("psql not found: install postgresql-client (scripts/test needs the PostgreSQL binaries)")
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: psql)
+    p.arguments = [admin, "-q", "-c", "CREATE DATABASE \(name)"]
+    try p.run()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { throw ImportTestError("psql could not create database \(name)") }
+    let parts = admin.split(separator: "?", maxSplits: 1).map(String.init)
+    let schemeEnd = parts[0].range(of: "://")!.upperBound
+    let base = parts[0][schemeEnd...].firstIndex(of: "/").map { String(parts[0][..<$0]) } ?? parts[0]
+    return base + "/" + name + (parts.count > 1 ? "?" + parts[1] : "")
 }
 
 struct ImportTestError: Error, CustomStringConvertible {

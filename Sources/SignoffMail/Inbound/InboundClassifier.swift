@@ -24,11 +24,7 @@ public struct InboundClassifier: Sendable {
     /// SHA-256 hex of a token, the form the store keeps.
     public static func tokenHash(_ token: String) -> String { hex(SHA256.hash(data: Data(token.lowercased().utf8))) }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        var s = ""
-        for b in digest { s += String(format: "%02x", b) }
-        return s
-    }
+    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { TextFast.hex(digest) }
 
     /// Classifies one raw message.
     public func classify(_ bytes: [UInt8], now: Date) async throws -> InboundResult {

@@ -18,12 +18,12 @@ public struct MIMEHeaders: Sendable, Hashable {
 
     /// The first (topmost) value of `name`, raw.
     public func first(_ name: String) -> String? {
-        fields.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        fields.first { TextFast.asciiEqualsIgnoringCase($0.name, name) }?.value
     }
 
     /// Every value of `name`, topmost first, raw.
     public func all(_ name: String) -> [String] {
-        fields.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
+        fields.filter { TextFast.asciiEqualsIgnoringCase($0.name, name) }.map(\.value)
     }
 
     /// The first value of `name` with RFC 2047 encoded-words decoded.
@@ -40,7 +40,7 @@ public struct MIMEHeaders: Sendable, Hashable {
         func flush() {
             if let c = current {
                 let text = Charsets.decodeHeaderBytes(c.value)
-                fields.append(Field(name: c.name, value: text.trimmingCharacters(in: .whitespaces)))
+                fields.append(Field(name: c.name, value: String(TextFast.trimSpaces(text))))
             }
             current = nil
         }
@@ -123,8 +123,8 @@ public struct MIMEHeaderValue: Sendable, Hashable {
         var head = ""
         while i < scalars.count, scalars[i] != ";" { head.unicodeScalars.append(scalars[i]); i += 1 }
         // Strip comments from the main value.
-        let mainValue = head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression)
-            .trimmingCharacters(in: .whitespaces).lowercased()
+        let uncommented = head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
+        let mainValue = TextFast.trimSpaces(uncommented).lowercased()
         var rawParams: [(String, String, Bool)] = []   // (name, value, wasQuoted)
         while i < scalars.count {
             guard scalars[i] == ";" else { i += 1; continue }
@@ -132,7 +132,7 @@ public struct MIMEHeaderValue: Sendable, Hashable {
             skipSpaceAndComments()
             var name = ""
             while i < scalars.count, scalars[i] != "=", scalars[i] != ";" { name.unicodeScalars.append(scalars[i]); i += 1 }
-            name = name.trimmingCharacters(in: .whitespaces).lowercased()
+            name = TextFast.trimSpaces(name).lowercased()
             guard i < scalars.count, scalars[i] == "=" else { continue }
             i += 1
             skipSpaceAndComments()
@@ -148,7 +148,7 @@ public struct MIMEHeaderValue: Sendable, Hashable {
                 if i < scalars.count { i += 1 }
             } else {
                 while i < scalars.count, scalars[i] != ";" { val.unicodeScalars.append(scalars[i]); i += 1 }
-                val = val.trimmingCharacters(in: .whitespaces)
+                val = String(TextFast.trimSpaces(val))
             }
             if !name.isEmpty { rawParams.append((name, val, quoted)) }
         }

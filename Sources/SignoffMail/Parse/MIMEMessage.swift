@@ -33,11 +33,10 @@ public struct MIMEMessage: Sendable {
         /// The body as text: transfer-decoded, charset-decoded, line ends made LF, and
         /// `format=flowed` unwrapped.
         public func decodedText(limit: Int = MIMELimits.standard.maxDecodedText) throws(MIMEError) -> String {
-            let bytes = decodedBody()
+            let bytes = TextFast.normalizeLineEnds(decodedBody())
             if bytes.count > limit * 4 { throw .tooLarge("a text part decodes to \(bytes.count) bytes (limit \(limit) characters)") }
             var text = Charsets.decode(bytes, charset: contentType["charset"])
             if text.unicodeScalars.count > limit { throw .tooLarge("a text part decodes to more than \(limit) characters") }
-            if text.contains("\r") { text = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n") }
             if contentType["format"]?.lowercased() == "flowed", mimeType == "text/plain" {
                 text = FormatFlowed.unwrap(text, delSp: contentType["delsp"]?.lowercased() == "yes")
             }

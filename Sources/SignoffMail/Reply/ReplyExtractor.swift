@@ -11,7 +11,7 @@ public enum ReplyExtractor {
     /// The visible reply: the lines above the first cut, with trailing quote blocks, leading and
     /// trailing blank lines and separator-only lines removed. Input line ends may be LF or CRLF.
     public static func visibleText(_ text: String) -> String {
-        let lines = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lines = TextFast.lines(text)
         var start = 0
         var cut = cutIndex(lines, from: start)
         // Bottom-posting: a quote header with nothing typed above it introduces the quote the
@@ -50,7 +50,7 @@ public enum ReplyExtractor {
             let line = lines[i]
             // Headers, separators and signatures are short; long lines are text.
             if line.utf8.count > 1000 { continue }
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            let trimmed = line.trimmedSpaces
             if trimmed.isEmpty { continue }
             if trimmed.lowercased().contains("reply above this line") { return i }
             if startsWithCommand(trimmed) { continue }
@@ -78,7 +78,7 @@ public enum ReplyExtractor {
     public static func endsReply(_ lines: [String], at i: Int) -> Bool {
         if isQuoted(lines[i]) { return true }
         if lines[i].utf8.count > 1000 { return false }
-        let trimmed = lines[i].trimmingCharacters(in: .whitespaces)
+        let trimmed = lines[i].trimmedSpaces
         if trimmed.isEmpty { return false }
         return trimmed.lowercased().contains("reply above this line") || isSignatureStart(trimmed)
             || isOriginalMessageSeparator(trimmed) || quoteHeaderLength(lines, at: i) != nil || isHeaderBlock(lines, at: i)
@@ -146,7 +146,7 @@ public enum ReplyExtractor {
     /// Gmail's bare "2016-10-24 15:36 GMT+02:00 Name <addr>:" and headers wrapped over lines.
     static func quoteHeaderLength(_ lines: [String], at i: Int) -> Int? {
         guard lines[i].utf8.count < 600 else { return nil }
-        let first = lines[i].trimmingCharacters(in: .whitespaces)
+        let first = lines[i].trimmedSpaces
         guard !first.isEmpty, first.count < 300, !startsWithCommand(first) else { return nil }
         if isQuoted(first) { return nil }
         if matches(dateFirst, first) { return 1 + continuationLines(lines, after: i, until: { $0.hasSuffix(":") || $0.hasSuffix(">") }) }
@@ -161,7 +161,7 @@ public enum ReplyExtractor {
         var e = i + 1
         while e < lines.count, e <= i + maxSpan {
             if lines[e].utf8.count > 600 { return nil }
-            let next = lines[e].trimmingCharacters(in: .whitespaces)
+            let next = lines[e].trimmedSpaces
             if !next.isEmpty {
                 if startsWithCommand(next) { return nil }
                 joined += " " + next
@@ -178,9 +178,9 @@ public enum ReplyExtractor {
     }
 
     private static func continuationLines(_ lines: [String], after i: Int, until done: (String) -> Bool) -> Int {
-        let first = lines[i].trimmingCharacters(in: .whitespaces)
+        let first = lines[i].trimmedSpaces
         if done(first) { return 0 }
-        if i + 1 < lines.count, done(lines[i + 1].trimmingCharacters(in: .whitespaces)) { return 1 }
+        if i + 1 < lines.count, done(lines[i + 1].trimmedSpaces) { return 1 }
         return 0
     }
 

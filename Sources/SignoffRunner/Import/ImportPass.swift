@@ -26,6 +26,8 @@ public struct ImportPass: Sendable {
     /// A claim older than this (by the file system's clock) is treated as left by a crashed
     /// importer and processed again.
     public var staleClaimSeconds: TimeInterval = 600
+    /// Messages processed at the same time (parsing overlaps the store's commits).
+    public var concurrency = 8
 
     public init(store: any RunStore, maildir: Maildir?, inbox: Maildir?, config: InboundConfig,
                 interpreter: any ImportRequestInterpreter, notices: any ImportNoticeComposer = SilentNoticeComposer(),
@@ -60,14 +62,24 @@ public struct ImportPass: Sendable {
                 guard let claimed = try folder.claim(name) else { summary.lostRaces += 1; continue }
                 claims.append(claimed)
             }
-            for claimed in claims {
-                do {
-                    let outcome = try await process(claimed, in: folder, isMail: isMail)
-                    summary.outcomes[outcome.rawValue, default: 0] += 1
-                } catch {
-                    summary.errors += 1
-                    logger.error("import failed; the message stays claimed and is retried by a later pass",
-                                 metadata: ["import.path": "\(claimed.path.path)", "error": "\(error)"])
+            // Claimed one by one above (cheap renames); processed a few at a time.
+            await withTaskGroup(of: InboundResult.Outcome?.self) { group in
+                var next = claims.makeIterator()
+                func add() -> Bool {
+                    guard let claimed = next.next() else { return false }
+                    group.addTask {
+                        do { return try await process(claimed, in: folder, isMail: isMail) } catch {
+                            logger.error("import failed; the message stays claimed and is retried by a later pass",
+                                         metadata: ["import.path": "\(claimed.path.path)", "error": "\(error)"])
+                            return nil
+                        }
+                    }
+                    return true
+                }
+                for _ in 0..<max(1, concurrency) where add() {}
+                for await outcome in group {
+                    if let outcome { summary.outcomes[outcome.rawValue, default: 0] += 1 } else { summary.errors += 1 }
+                    _ = add()
                 }
             }
         }
@@ -81,31 +93,25 @@ public struct ImportPass: Sendable {
         let at = now()
         let store = self.store
         let interpreter = self.interpreter
+        let found = LookupCache()
         let classifier = InboundClassifier(
             config: config,
-            lookup: { token in try await Self.tokenInfo(token: token, store: store, interpreter: interpreter) },
+            lookup: { token in try await Self.tokenInfo(token: token, store: store, interpreter: interpreter, cache: found) },
             seen: { key in try await store.inboundSeen(dedupeKey: key) != nil })
         var result = isMail ? try await classifier.classify(bytes, now: at) : try await classifier.classifyResponseFile(bytes, now: at)
         let channel: AnswerChannel = isMail ? .mail : .file
         let via = isMail ? (result.messageID ?? result.dedupeKey) : claimed.path.lastPathComponent
 
-        if result.outcome == .duplicate {
-            // Recorded before (a redelivery, or our own crash before the move): move it where
-            // the first outcome put it.
-            let first = try await store.inboundSeen(dedupeKey: result.dedupeKey)
-            let quarantine = first.map { InboundResult.Outcome(rawValue: $0.rawValue)?.quarantines ?? false } ?? false
-            try move(claimed, in: folder, quarantine: quarantine, reason: "duplicate of an earlier message (\(first?.rawValue ?? "unknown")): \(result.reason)")
-            logger.info("duplicate", metadata: ["mail.dedupe_key": "\(result.dedupeKey)"])
-            return .duplicate
-        }
+        if result.outcome == .duplicate { return try await duplicate(claimed, in: folder, result: result) }
 
-        var request: RequestRecord? = nil
-        if let id = result.requestID { request = try await store.request(id: id) }
+        let (tokenRecord, cachedRequest) = found.value
+        var request = cachedRequest
+        if request == nil, let id = result.requestID { request = try await store.request(id: id) }
         var mail: [NewMail] = []
 
         if result.outcome == .applied, let decision = result.decision, let req = request {
             let reviewer = result.sender?.address ?? ""
-            let tokenReviewer = try await store.tokenLookup(tokenHash: result.tokenHash ?? "")?.reviewer ?? reviewer
+            let tokenReviewer = tokenRecord?.reviewer ?? reviewer
             if let response = interpreter.response(for: decision, request: req, by: tokenReviewer, via: via) {
                 let answer = Answer(requestID: req.id, reviewer: tokenReviewer, verdict: Self.verdict(decision), response: response,
                                     reason: Self.reasonText(decision), channel: channel, via: via, tokenHash: result.tokenHash, at: at,
@@ -115,20 +121,30 @@ public struct ImportPass: Sendable {
                     mail += try await notices.mail(for: .confirmation(request: answered.request, decision: decision, reviewer: tokenReviewer,
                                                                       decided: answered.decided, inReplyTo: result.messageID, subject: result.subject), now: at)
                 } catch let error as StoreError where error.code == .alreadyDecided || error.code == .alreadyVoted {
+                    // The same message imported at this moment by another task or importer?
+                    if try await store.inboundSeen(dedupeKey: result.dedupeKey) != nil {
+                        return try await duplicate(claimed, in: folder, result: result)
+                    }
                     result.outcome = .alreadyDecided
                     result.reason = error.message
-                    try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at))
+                    guard try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at)) else {
+                        return try await duplicate(claimed, in: folder, result: result)
+                    }
                     mail += try await notices.mail(for: .alreadyDecided(request: req, reviewer: tokenReviewer, inReplyTo: result.messageID, subject: result.subject), now: at)
                 }
             } else {
                 result.outcome = .invalidValue
                 result.reason = "\(decision.kind.uppercased()) is not accepted for request \(req.id)"
-                try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at))
+                guard try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at)) else {
+                    return try await duplicate(claimed, in: folder, result: result)
+                }
                 mail += try await notices.mail(for: .clarification(request: req, reviewer: tokenReviewer, reason: result.reason, tokenHash: result.tokenHash,
                                                                    inReplyTo: result.messageID, subject: result.subject), now: at)
             }
         } else {
-            try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at))
+            guard try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at)) else {
+                return try await duplicate(claimed, in: folder, result: result)
+            }
             switch result.outcome {
             case .ambiguous, .invalidValue:
                 if let req = request, let to = result.sender?.address {
@@ -154,6 +170,16 @@ public struct ImportPass: Sendable {
         return result.outcome
     }
 
+    /// Recorded before (a redelivery, the same message imported concurrently, or our own crash
+    /// before the move): move it where the first outcome put it; no notices.
+    private func duplicate(_ claimed: Maildir.Claimed, in folder: Maildir, result: InboundResult) async throws -> InboundResult.Outcome {
+        let first = try await store.inboundSeen(dedupeKey: result.dedupeKey)
+        let quarantine = first.map { InboundResult.Outcome(rawValue: $0.rawValue)?.quarantines ?? false } ?? false
+        try move(claimed, in: folder, quarantine: quarantine, reason: "duplicate of an earlier message (\(first?.rawValue ?? "unknown"))")
+        logger.info("duplicate", metadata: ["mail.dedupe_key": "\(result.dedupeKey)"])
+        return .duplicate
+    }
+
     private func move(_ claimed: Maildir.Claimed, in folder: Maildir, quarantine: Bool, reason: String) throws {
         if quarantine { try folder.quarantine(claimed, reason: reason) } else { try folder.archive(claimed) }
     }
@@ -169,10 +195,12 @@ public struct ImportPass: Sendable {
     }
 
     /// Token (as read from the address) → what the classifier needs, from the store.
-    static func tokenInfo(token: String, store: any RunStore, interpreter: any ImportRequestInterpreter) async throws -> InboundTokenInfo? {
+    static func tokenInfo(token: String, store: any RunStore, interpreter: any ImportRequestInterpreter,
+                          cache: LookupCache? = nil) async throws -> InboundTokenInfo? {
         guard let record = try await store.tokenLookup(tokenHash: InboundClassifier.tokenHash(token)),
-              let request = try await store.request(id: record.requestID),
-              let expected = interpreter.expectedResponse(for: request) else { return nil }
+              let request = try await store.request(id: record.requestID) else { return nil }
+        cache?.store(record, request)
+        guard let expected = interpreter.expectedResponse(for: request) else { return nil }
         let state: InboundTokenInfo.State
         switch (record.state, request.status) {
         case (.used, _): state = .used
@@ -202,4 +230,14 @@ public struct ImportPass: Sendable {
         case .delegate(let a): return "delegate to \(a.address)"
         }
     }
+}
+
+/// The token and request the classifier's lookup found, kept for the rest of `process`.
+// @unchecked Sendable: the only state is guarded by `lock`.
+final class LookupCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var token: TokenRecord?
+    private var request: RequestRecord?
+    var value: (TokenRecord?, RequestRecord?) { lock.withLock { (token, request) } }
+    func store(_ t: TokenRecord, _ r: RequestRecord) { lock.withLock { token = t; request = r } }
 }
