@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import SignoffRunner
 
@@ -307,6 +308,26 @@ struct ProductTests {
             let steps = try #require((detail["output"] as? [String: Any])?["steps"] as? [String: Any])
             #expect(((steps["second"] as? [String: Any])?["stdout"] as? String)?.contains("run \(again)") == true,
                     "steps see the new run's id")
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func twoRunnersSharingTheDatabaseRunEachRunOnce(_ backend: Backend) throws {
+        try withProduct(backend) { p in
+            try p.writeScript("log.sh", "#!/bin/sh\necho \"$SIGNOFF_RUN_ID\" >> runs.log\nsleep 0.1\n")
+            try p.writeJob("tick", "name: tick\nsteps:\n  - id: log\n    shell: [\"./scripts/log.sh\"]\n")
+            var ids: [String] = []
+            for _ in 0..<12 { ids.append(p.ok("enqueue", "tick")) }
+            // Two runner processes at once, as on two hosts.
+            let results = Mutex<[TestSupport.ProcessResult]>([])
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                let r = p.signoff("run", "--concurrency", "3")
+                results.withLock { $0.append(r) }
+            }
+            for r in results.withLock({ $0 }) { #expect(r.status == 0, "\(r.stderr)") }
+            let log = try String(contentsOfFile: p.dir + "/jobs/runs.log", encoding: .utf8).split(separator: "\n").map(String.init)
+            #expect(log.sorted() == ids.sorted(), "each run exactly once; log: \(log.count) lines for \(ids.count) runs")
+            for id in ids { #expect(p.runStatus(id) == "succeeded") }
         }
     }
 }
