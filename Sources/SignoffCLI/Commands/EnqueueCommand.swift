@@ -37,6 +37,8 @@ struct EnqueueCommand: AsyncParsableCommand {
         try await reporting {
             let config = try global.loadConfig()
             let definition = try JobCatalog(directory: config.jobs).job(named: job)
+            // Refuse now what would fail at run time: unknown executors, a graph the engine rejects.
+            _ = try JobCompiler.compile(definition, services: StepServices(registry: SignoffCLI.registry))
             var values: [String: JobValue] = [:]
             if let inputFile {
                 let path = ConfigLoader.absolute(inputFile, base: FileManager.default.currentDirectoryPath)
