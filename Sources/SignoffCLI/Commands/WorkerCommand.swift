@@ -40,13 +40,17 @@ struct WorkerCommand: AsyncParsableCommand {
             let seconds = DurationText.seconds(interval) ?? 5
             environment.logger.info("worker started", metadata: ["owner": "\(environment.owner)"])
             while !stop.isSet {
+                var busy = false
                 do {
-                    _ = try await runner.runPass(concurrency: concurrency, maxRuns: concurrency * 4)
+                    let report = try await runner.runPass(concurrency: concurrency, maxRuns: concurrency * 4)
                     if stop.isSet { break }
-                    _ = try await ImportCommand.importPass(environment)
+                    let imported = try await ImportCommand.importPass(environment)
+                    // Answers just recorded (or a full batch of runs) mean more work: go again at once.
+                    busy = imported.outcomes["applied", default: 0] > 0 || report.claimed >= concurrency * 4
                 } catch {
                     environment.logger.error("pass failed; retrying after the interval", metadata: ["error": "\(error)"])
                 }
+                if busy { continue }
                 var waited = 0.0
                 while waited < seconds, !stop.isSet {
                     try? await Task.sleep(nanoseconds: 200_000_000)

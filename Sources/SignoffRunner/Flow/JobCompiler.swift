@@ -47,6 +47,13 @@ public enum JobCompiler {
                                         "\(job.file): step `\(step.id)` uses executor `\(e.name)`, which is not registered; \(hint)")
             }
         }
+        for step in job.steps {
+            if case .executor(let e) = step.kind, case .workflow? = services.registry.executors[e.name],
+               e.reviewers.isEmpty, job.owner == nil {
+                throw RunnerError.usage("job.no_reviewers",
+                                        "\(job.file): step `\(step.id)` runs the workflow `\(e.name)`, which asks people questions, but names nobody to ask; add `reviewers: [someone@example.org]` under `executor:`")
+            }
+        }
         let builder = WorkflowBuilder(name: "job:\(job.name)")
         builder.addExecutor(FunctionExecutor(id: startID) { h in
             h.on(FlowState.self) { state, ctx in try ctx.send(state) }
