@@ -71,6 +71,16 @@ struct JobsCommand: AsyncParsableCommand {
                     let (job, found) = JobParser.check(text: text, file: path)
                     problems += found
                     guard let job else { continue }
+                    if found.isEmpty, job.steps.allSatisfy({ step in
+                        if case .executor(let e) = step.kind { return registry.executors[e.name] != nil }
+                        return true
+                    }) {
+                        do {
+                            _ = try JobCompiler.compile(job, services: StepServices(registry: registry))
+                        } catch let error as RunnerError {
+                            problems.append(Diagnostic(file: path, line: 0, column: 0, message: error.message))
+                        }
+                    }
                     if let t = job.template { templateNames.insert(t) }
                     for step in job.steps {
                         switch step.kind {
