@@ -25,6 +25,8 @@ struct ProductTests {
 
             try p.reply(to: mails[0], from: "editor@example.org", body: "APPROVE: looks good")
             #expect(p.ok("import").contains("1 applied"))
+            let archived = try FileManager.default.contentsOfDirectory(atPath: p.dir + "/var/archive")
+            #expect(archived.count == 1, "the reply is filed in `archive:` of signoff.yaml: \(archived)")
             #expect(p.runStatus(id) == "queued")
             p.ok("run")
             #expect(p.runStatus(id) == "succeeded")

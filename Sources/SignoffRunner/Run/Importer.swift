@@ -15,6 +15,19 @@ public enum Importer {
         let maildir = Maildir(root: URL(fileURLWithPath: config.maildrop))
         let inbox = Maildir(root: URL(fileURLWithPath: config.inbox))
         for folder in [maildir, inbox] {
+            // The importer files messages under its folder's archive/ and quarantine/; point those at
+            // the folders signoff.yaml names (`archive:`, `quarantine:`) unless they already exist.
+            for (sub, target) in [("archive", config.archive), ("quarantine", config.quarantine)] {
+                let link = folder.root.appendingPathComponent(sub).path
+                var isDir: ObjCBool = false
+                let exists = FileManager.default.fileExists(atPath: link, isDirectory: &isDir)
+                let isLink = (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) != nil
+                if !exists, !isLink, target != link {
+                    try? FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+                    try? FileManager.default.createDirectory(at: folder.root, withIntermediateDirectories: true)
+                    try? FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+                }
+            }
             do {
                 try folder.create()
             } catch {
