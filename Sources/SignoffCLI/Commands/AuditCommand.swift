@@ -22,25 +22,25 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let environment = try await global.environment()
-                let store = environment.store
-                defer { Task { await store.close() } }
-                let ids: [String]
-                if let run { ids = [try await requireRun(store, run).id] } else {
-                    ids = try await store.runs(filter: RunFilter(limit: 10000)).map(\.id)
-                }
-                var rows: [Row] = []
-                for id in ids {
-                    let r = try await store.verifyAudit(runID: id)
-                    rows.append(Row(run: id, events: r.eventCount, intact: r.isIntact, firstBrokenSequence: r.firstBrokenSequence, problem: r.problem))
-                }
-                if output.json { try Console.json(rows) } else {
-                    for r in rows {
-                        Console.out(r.intact ? "\(r.run): \(r.events) events, chain intact"
-                                             : "\(r.run): BROKEN at event \(r.firstBrokenSequence ?? 0): \(r.problem ?? "")")
+                try await global.withEnvironment { environment in
+                    let store = environment.store
+                    let ids: [String]
+                    if let run { ids = [try await requireRun(store, run).id] } else {
+                        ids = try await store.runs(filter: RunFilter(limit: 10000)).map(\.id)
                     }
+                    var rows: [Row] = []
+                    for id in ids {
+                        let r = try await store.verifyAudit(runID: id)
+                        rows.append(Row(run: id, events: r.eventCount, intact: r.isIntact, firstBrokenSequence: r.firstBrokenSequence, problem: r.problem))
+                    }
+                    if output.json { try Console.json(rows) } else {
+                        for r in rows {
+                            Console.out(r.intact ? "\(r.run): \(r.events) events, chain intact"
+                                                 : "\(r.run): BROKEN at event \(r.firstBrokenSequence ?? 0): \(r.problem ?? "")")
+                        }
+                    }
+                    if rows.contains(where: { !$0.intact }) { throw ExitCode(ExitStatus.failure.rawValue) }
                 }
-                if rows.contains(where: { !$0.intact }) { throw ExitCode(ExitStatus.failure.rawValue) }
             }
         }
     }

@@ -22,15 +22,15 @@ struct CancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let environment = try await global.environment()
-            let store = environment.store
-            defer { Task { await store.close() } }
-            let old = try await requireRun(store, run)
-            guard !old.status.isTerminal else {
-                throw RunnerError.conflict("cancel.state", "run \(run) already ended (\(old.status.rawValue)); nothing to cancel")
+            try await global.withEnvironment { environment in
+                let store = environment.store
+                let old = try await requireRun(store, run)
+                guard !old.status.isTerminal else {
+                    throw RunnerError.conflict("cancel.state", "run \(run) already ended (\(old.status.rawValue)); nothing to cancel")
+                }
+                let cancelled = try await store.cancel(runID: run, by: actor ?? environment.config.user, reason: reason, now: Date())
+                Console.out("run \(cancelled.id) \(cancelled.status.rawValue)")
             }
-            let cancelled = try await store.cancel(runID: run, by: actor ?? environment.config.user, reason: reason, now: Date())
-            Console.out("run \(cancelled.id) \(cancelled.status.rawValue)")
         }
     }
 }

@@ -63,12 +63,19 @@ struct EnqueueCommand: AsyncParsableCommand {
             var merged = definition.input
             merged.merge(values) { _, new in new }
             let environment = try await RunnerEnvironment.open(config: config, registry: SignoffCLI.registry)
-            defer { Task { await environment.store.close() } }
             let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
             let requestedBy = requester ?? config.user ?? (user.isEmpty ? nil : "\(user)@\(ProcessInfo.processInfo.hostName)")
-            let (run, created) = try await environment.store.enqueue(
-                NewRun(job: definition.name, input: try JSONEncoder().encode(merged), requestedBy: requestedBy,
-                       uniqueKey: uniqueKey), now: Date())
+            let enqueued: (run: RunRecord, created: Bool)
+            do {
+                enqueued = try await environment.store.enqueue(
+                    NewRun(job: definition.name, input: try JSONEncoder().encode(merged), requestedBy: requestedBy,
+                           uniqueKey: uniqueKey), now: Date())
+                await environment.store.close()
+            } catch {
+                await environment.store.close()
+                throw error
+            }
+            let (run, created) = enqueued
             if output.json {
                 try Console.json(["id": run.id, "created": created ? "true" : "false", "status": run.status.rawValue])
             } else {

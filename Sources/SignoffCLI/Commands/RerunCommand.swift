@@ -23,25 +23,25 @@ struct RerunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let environment = try await global.environment()
-            let store = environment.store
-            defer { Task { await store.close() } }
-            let old = try await requireRun(store, run)
-            guard [.failed, .cancelled, .expired].contains(old.status) else {
-                throw RunnerError.conflict("rerun.state", "run \(run) is \(old.status.rawValue)\(old.status == .waiting ? " (waiting for input)" : ""); only failed, cancelled or expired runs can be rerun")
-            }
-            var checkpoint: CheckpointRecord?
-            if fromCheckpoint {
-                checkpoint = try await store.latestCheckpoint(runID: run)
-                if checkpoint == nil {
-                    throw RunnerError.conflict("rerun.no_checkpoint", "run \(run) has no checkpoint to continue from (it failed before its first superstep); rerun it without --from-checkpoint")
+            try await global.withEnvironment { environment in
+                let store = environment.store
+                let old = try await requireRun(store, run)
+                guard [.failed, .cancelled, .expired].contains(old.status) else {
+                    throw RunnerError.conflict("rerun.state", "run \(run) is \(old.status.rawValue)\(old.status == .waiting ? " (waiting for input)" : ""); only failed, cancelled or expired runs can be rerun")
                 }
+                var checkpoint: CheckpointRecord?
+                if fromCheckpoint {
+                    checkpoint = try await store.latestCheckpoint(runID: run)
+                    if checkpoint == nil {
+                        throw RunnerError.conflict("rerun.no_checkpoint", "run \(run) has no checkpoint to continue from (it failed before its first superstep); rerun it without --from-checkpoint")
+                    }
+                }
+                let new = try await store.rerun(runID: run, requestedBy: requester ?? environment.config.user, now: Date())
+                if let checkpoint {
+                    try await RunCheckpoints.carryOver(checkpoint, to: new.id, store: store, now: Date())
+                }
+                if output.json { try Console.json(RunView(new)) } else { Console.out(new.id) }
             }
-            let new = try await store.rerun(runID: run, requestedBy: requester ?? environment.config.user, now: Date())
-            if let checkpoint {
-                try await RunCheckpoints.carryOver(checkpoint, to: new.id, store: store, now: Date())
-            }
-            if output.json { try Console.json(RunView(new)) } else { Console.out(new.id) }
         }
     }
 }

@@ -45,53 +45,53 @@ struct RespondCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let environment = try await global.environment()
-            let store = environment.store
-            defer { Task { await store.close() } }
-            guard let record = try await store.request(id: request) else {
-                throw RunnerError.notFound("request.not_found", "no request with id `\(request)`; list open ones with `signoff pending`")
-            }
-            guard record.status == .pending else {
-                throw RunnerError.conflict("request.decided", "request \(request) is \(record.status.rawValue)\(record.decision.map { " (\($0) by \(record.answeredBy ?? "?"))" } ?? ""); nothing was changed")
-            }
-            let human = try? HumanRequest.decode(record.requestData)
-            let isReviewer = record.reviewers.contains { $0.lowercased() == responder.lowercased() }
-            if !isReviewer, !override {
-                throw RunnerError.conflict("request.not_reviewer", "\(responder) is not a reviewer of request \(request) (reviewers: \(record.reviewers.joined(separator: ", "))); answer as one of them, or pass --override to decide as an operator")
-            }
-            if let policy = record.policy.flatMap({ try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }),
-               let forbid = policy["forbid"] as? [String] {
-                let run = try await store.run(id: record.runID)
-                let requester = run?.requestedBy?.lowercased()
-                if (forbid.contains("requester") && requester == responder.lowercased()) || forbid.map({ $0.lowercased() }).contains(responder.lowercased()) {
-                    throw RunnerError.conflict("request.forbidden", "\(responder) may not answer request \(request): the job forbids answers from \(forbid.contains("requester") ? "the person who enqueued the run" : "this address"); ask another reviewer")
+            try await global.withEnvironment { environment in
+                let store = environment.store
+                guard let record = try await store.request(id: request) else {
+                    throw RunnerError.notFound("request.not_found", "no request with id `\(request)`; list open ones with `signoff pending`")
                 }
+                guard record.status == .pending else {
+                    throw RunnerError.conflict("request.decided", "request \(request) is \(record.status.rawValue)\(record.decision.map { " (\($0) by \(record.answeredBy ?? "?"))" } ?? ""); nothing was changed")
+                }
+                let human = try? HumanRequest.decode(record.requestData)
+                let isReviewer = record.reviewers.contains { $0.lowercased() == responder.lowercased() }
+                if !isReviewer, !override {
+                    throw RunnerError.conflict("request.not_reviewer", "\(responder) is not a reviewer of request \(request) (reviewers: \(record.reviewers.joined(separator: ", "))); answer as one of them, or pass --override to decide as an operator")
+                }
+                if let policy = record.policy.flatMap({ try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }),
+                   let forbid = policy["forbid"] as? [String] {
+                    let run = try await store.run(id: record.runID)
+                    let requester = run?.requestedBy?.lowercased()
+                    if (forbid.contains("requester") && requester == responder.lowercased()) || forbid.map({ $0.lowercased() }).contains(responder.lowercased()) {
+                        throw RunnerError.conflict("request.forbidden", "\(responder) may not answer request \(request): the job forbids answers from \(forbid.contains("requester") ? "the person who enqueued the run" : "this address"); ask another reviewer")
+                    }
+                }
+                let verdict: Verdict
+                let response: Data
+                var reason: String?
+                if approve {
+                    verdict = .approve; reason = comment
+                    response = HumanResponse.approve(comment: comment, by: responder, via: "cli")
+                } else if let reject {
+                    verdict = .reject; reason = reject
+                    response = HumanResponse.reject(reason: reject, by: responder, via: "cli")
+                } else {
+                    let parsed = try Self.parseValue(value ?? "", for: human)
+                    verdict = .value
+                    response = HumanResponse.value(parsed, by: responder, via: "cli")
+                }
+                if human?.kind == .approval, verdict == .value {
+                    throw RunnerError.usage("respond.kind", "request \(request) is an approval; answer with --approve or --reject REASON")
+                }
+                if human?.kind == .value, verdict != .value {
+                    throw RunnerError.usage("respond.kind", "request \(request) asks for a value; answer with --value VALUE")
+                }
+                let result = try await store.answer(Answer(requestID: request, reviewer: responder, verdict: verdict, response: response,
+                                                           reason: reason, channel: .cli, via: "cli", at: Date(),
+                                                           decisive: override && !isReviewer))
+                Console.out(result.decided ? "request \(request) decided: \(verdict.rawValue); run \(record.runID) is queued (signoff run)"
+                                           : "vote recorded; request \(request) waits for more answers (\(result.votes.count) so far)")
             }
-            let verdict: Verdict
-            let response: Data
-            var reason: String?
-            if approve {
-                verdict = .approve; reason = comment
-                response = HumanResponse.approve(comment: comment, by: responder, via: "cli")
-            } else if let reject {
-                verdict = .reject; reason = reject
-                response = HumanResponse.reject(reason: reject, by: responder, via: "cli")
-            } else {
-                let parsed = try Self.parseValue(value ?? "", for: human)
-                verdict = .value
-                response = HumanResponse.value(parsed, by: responder, via: "cli")
-            }
-            if human?.kind == .approval, verdict == .value {
-                throw RunnerError.usage("respond.kind", "request \(request) is an approval; answer with --approve or --reject REASON")
-            }
-            if human?.kind == .value, verdict != .value {
-                throw RunnerError.usage("respond.kind", "request \(request) asks for a value; answer with --value VALUE")
-            }
-            let result = try await store.answer(Answer(requestID: request, reviewer: responder, verdict: verdict, response: response,
-                                                       reason: reason, channel: .cli, via: "cli", at: Date(),
-                                                       decisive: override && !isReviewer))
-            Console.out(result.decided ? "request \(request) decided: \(verdict.rawValue); run \(record.runID) is queued (signoff run)"
-                                       : "vote recorded; request \(request) waits for more answers (\(result.votes.count) so far)")
         }
     }
 

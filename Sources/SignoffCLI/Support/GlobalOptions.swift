@@ -20,6 +20,19 @@ struct GlobalOptions: ParsableArguments {
         try ConfigLoader.load(explicit: config, databaseOverride: database)
     }
 
+    /// Runs `body` with an open environment and closes its store afterwards, also on error.
+    func withEnvironment<T>(_ body: (RunnerEnvironment) async throws -> T) async throws -> T {
+        let environment = try await self.environment()
+        do {
+            let value = try await body(environment)
+            await environment.store.close()
+            return value
+        } catch {
+            await environment.store.close()
+            throw error
+        }
+    }
+
     /// The configuration, the store and the services.
     func environment() async throws -> RunnerEnvironment {
         let config = try loadConfig()

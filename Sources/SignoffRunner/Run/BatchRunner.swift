@@ -86,20 +86,57 @@ public struct BatchRunner: Sendable {
     /// Executes one claimed run to its next resting point.
     func execute(_ claimed: ClaimedRun) async -> RunStatusOutcome {
         let run = claimed.run
-        var log = logger
-        log[metadataKey: "run.id"] = "\(run.id)"
-        log[metadataKey: "job.name"] = "\(run.job)"
-        let heartbeat = Task { [store, environment] in
-            var lease = claimed.lease
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(environment.leaseSeconds / 3 * 1e9))
-                if Task.isCancelled { break }
-                if let renewed = try? await store.heartbeat(lease, until: environment.now().addingTimeInterval(environment.leaseSeconds)) {
-                    lease = renewed
-                }
+        var runLogger = logger
+        runLogger[metadataKey: "run.id"] = "\(run.id)"
+        runLogger[metadataKey: "job.name"] = "\(run.job)"
+        let log = runLogger
+        do {
+            return try await withHeartbeat(claimed.lease) { try await self.advance(claimed, log: log) }
+        } catch let error as StoreError where error.code == .leaseLost {
+            log.warning("lost the lease; another runner has the run", metadata: ["error": "\(error.message)"])
+            return .leaseLost
+        } catch {
+            let message = (error as? RunnerError)?.message ?? "\(error)"
+            log.error("run failed", metadata: ["error": "\(message)"])
+            do {
+                try await store.finish(RunCompletion(lease: claimed.lease, status: .failed, error: message), now: environment.now())
+            } catch let e as StoreError where e.code == .leaseLost {
+                return .leaseLost
+            } catch {
+                log.error("cannot record the failure", metadata: ["error": "\(error)"])
             }
+            return .failed
         }
-        defer { heartbeat.cancel() }
+    }
+
+    /// Runs `body` while a child task renews the lease every third of its length.
+    func withHeartbeat(_ lease: Lease, _ body: @escaping @Sendable () async throws -> RunStatusOutcome) async throws -> RunStatusOutcome {
+        let store = self.store
+        let environment = self.environment
+        return try await withThrowingTaskGroup(of: RunStatusOutcome?.self) { group in
+            group.addTask {
+                var current = lease
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: UInt64(environment.leaseSeconds / 3 * 1e9))
+                    if Task.isCancelled { break }
+                    if let renewed = try? await store.heartbeat(current, until: environment.now().addingTimeInterval(environment.leaseSeconds)) {
+                        current = renewed
+                    }
+                }
+                return nil
+            }
+            group.addTask { try await body() }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let outcome = next { return outcome }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// Builds the run's workflow and runs it from its start or its checkpoint to the next resting point.
+    func advance(_ claimed: ClaimedRun, log: Logger) async throws -> RunStatusOutcome {
+        let run = claimed.run
         do {
             let job = try environment.catalog.job(named: run.job)
             var services = environment.services
@@ -131,20 +168,6 @@ public struct BatchRunner: Sendable {
                 result = try await workflow.run(state, options: options)
             }
             return try await record(result, claimed: claimed, job: job, log: log)
-        } catch let error as StoreError where error.code == .leaseLost {
-            log.warning("lost the lease; another runner has the run", metadata: ["error": "\(error.message)"])
-            return .leaseLost
-        } catch {
-            let message = (error as? RunnerError)?.message ?? "\(error)"
-            log.error("run failed", metadata: ["error": "\(message)"])
-            do {
-                try await store.finish(RunCompletion(lease: claimed.lease, status: .failed, error: message), now: environment.now())
-            } catch let e as StoreError where e.code == .leaseLost {
-                return .leaseLost
-            } catch {
-                log.error("cannot record the failure", metadata: ["error": "\(error)"])
-            }
-            return .failed
         }
     }
 
