@@ -72,9 +72,10 @@ let runIDs = Set(runs.map(\.id))
 var tokens: [String] = []
 var claimed: [ClaimedRun] = []
 while claimed.count < messages {
-    let batch = try await store.claimRuns(owner: "bench", limit: 1000, leaseSeconds: 3600, now: now).filter { runIDs.contains($0.run.id) }
+    // A shared database may hold other runnable runs: claim until ours are all taken.
+    let batch = try await store.claimRuns(owner: "bench", limit: 1000, leaseSeconds: 3600, now: now)
     if batch.isEmpty { break }
-    claimed += batch
+    claimed += batch.filter { runIDs.contains($0.run.id) }
 }
 for (i, c) in claimed.enumerated() {
     let token = "bench\(i)x\(UUID().uuidString.prefix(8).lowercased())"

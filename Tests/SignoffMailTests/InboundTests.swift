@@ -73,6 +73,11 @@ struct InboundClassifierTests {
         #expect(try await classifier(strict: "mx.signoff.example.org").classify(failing, now: now).outcome == .authFailed)
         let alignedDKIM = reply("APPROVE", headers: ["Authentication-Results: mx.signoff.example.org (comment); dkim=pass (ok) header.d=mail.example.org; dmarc=none"], trace: false)
         #expect(try await classifier(strict: "mx.signoff.example.org").classify(alignedDKIM, now: now).outcome == .applied)
+        // a forged "pass" with our id below our MTA's real "fail" does not count
+        let forgedBelow = reply("APPROVE", headers: ["Delivered-To: approvals+\(token)@signoff.example.org",
+                                                     "Authentication-Results: mx.signoff.example.org; dmarc=fail",
+                                                     "Authentication-Results: mx.signoff.example.org; dmarc=pass"], trace: false)
+        #expect(try await classifier(strict: "mx.signoff.example.org").classify(forgedBelow, now: now).outcome == .authFailed)
         // without strict mode the same forged message is only sender-checked
         #expect(try await classifier().classify(forged, now: now).outcome == .applied)
     }

@@ -44,14 +44,15 @@ public enum Authenticity {
         return from.count == 1 ? from[0] : nil
     }
 
-    /// Strict mode: nil when an `Authentication-Results` header from `authservID` shows
+    /// Strict mode: nil when the topmost `Authentication-Results` header from `authservID` shows
     /// `dmarc=pass`, or `dkim=pass` for a domain aligned with the From domain. Headers from any
-    /// other authserv-id are ignored (anyone can write them).
+    /// other authserv-id are ignored (anyone can write them), and so are lower ones with our id:
+    /// our MTA adds its header on top, so a forged copy inside the message sits below it.
     public static func strictProblem(_ headers: MIMEHeaders, authservID: String) -> String? {
         guard let from = fromAddress(headers) else { return "no single From address to authenticate" }
         let fromDomain = IDNA.asciiLowercased(from.domain)
         var ours = 0
-        for value in headers.all("Authentication-Results") {
+        for value in headers.all("Authentication-Results") where ours == 0 {
             let cleaned = stripComments(value)
             let sections = cleaned.split(separator: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
             guard let idPart = sections.first?.split(separator: " ").first,

@@ -50,6 +50,9 @@ public enum ReplyExtractor {
             let line = lines[i]
             // Headers, separators and signatures are short; long lines are text.
             if line.utf8.count > 1000 { continue }
+            // Inside a `>` quote nothing the reviewer typed can start; the trailing quote block
+            // is dropped by `visibleText`.
+            if isQuoted(line) { continue }
             let trimmed = line.trimmedSpaces
             if trimmed.isEmpty { continue }
             if trimmed.lowercased().contains("reply above this line") { return i }
