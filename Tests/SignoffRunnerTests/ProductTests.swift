@@ -244,8 +244,9 @@ struct ProductTests {
         }
     }
 
-    @Test func cancelWithdrawsTheRequestAndMetricsCountIt() throws {
-        try withProduct(.sqlite) { p in
+    @Test(arguments: Backend.allCases)
+    func cancelWithdrawsTheRequestAndMetricsCountIt(_ backend: Backend) throws {
+        try withProduct(backend) { p in
             let id = p.ok("enqueue", "release-notes")
             p.ok("run")
             let metrics = p.ok("metrics")
@@ -256,6 +257,10 @@ struct ProductTests {
             #expect((p.json("pending") as? [Any])?.isEmpty == true)
             #expect(p.ok("metrics").contains("signoff_pending_requests 0"))
             #expect(p.ok("audit", "verify", id).contains("chain intact"))
+            #expect(p.ok("send").contains("0 sent"), "nothing left to send")
+            let jobs = try #require(p.json("jobs", "list") as? [[String: Any]])
+            #expect(jobs.map { $0["name"] as? String } == ["release-notes"])
+            #expect(p.ok("history", "--status", "cancelled", "--since", "1h").contains(id))
         }
     }
 
