@@ -81,18 +81,16 @@ struct SignoffCommand: AsyncParsableCommand {
         commandName: "signoff",
         abstract: "Run batch workflows that stop for a human decision by email, and go on when the answer arrives.",
         discussion: """
-            Configuration: --config, $SIGNOFF_CONFIG, ./signoff.yaml, /etc/signoff/signoff.yaml.
-            The database: `database:` in signoff.yaml, overridden by --database or $SIGNOFF_DATABASE
-            (sqlite:PATH, a postgres:// URL or a libpq keyword string).
+            Configuration is read from --config, $SIGNOFF_CONFIG, ./signoff.yaml or /etc/signoff/signoff.yaml. The database (sqlite:PATH, a postgres:// URL or a libpq keyword string) comes from `database:`, overridden by --database or $SIGNOFF_DATABASE.
 
             EXIT CODES
               0  ok (including "nothing to do")
-              1  failure (a run, the database, mail, a file could not be written)
-              2  usage (bad options, a job file or signoff.yaml with problems)
-              3  not found (no such job, run, request, configuration)
-              4  conflict (e.g. rerun of a run that is not failed, answering a decided request)
+              1  failure (a run, the database, mail, a file)
+              2  usage (bad options; a job file or signoff.yaml with problems)
+              3  not found (no such job, run, request or configuration)
+              4  conflict (e.g. rerun of a run that is not failed)
 
-            Every listing takes --json. See docs/cli.md for every command.
+            Every listing takes --json. docs/cli.md describes every command.
             """,
         subcommands: [InitCommand.self, JobsCommand.self, EnqueueCommand.self, RunCommand.self, ImportCommand.self,
                       WorkerCommand.self, SendCommand.self, PendingCommand.self, RespondCommand.self,

@@ -8,10 +8,7 @@ struct InitCommand: AsyncParsableCommand {
         commandName: "init",
         abstract: "Create signoff.yaml, the folders, an example approval job and the embedded database.",
         discussion: """
-            Writes DIR/signoff.yaml (SQLite database, mail written as .eml files to var/outbox),
-            var/maildrop/{new,cur,tmp}, var/inbox/{new,tmp}, var/archive, var/quarantine, var/outbox,
-            templates/, jobs/release-notes.yaml with its scripts, and creates the database.
-            Refuses (exit 4) when DIR/signoff.yaml exists, unless --force.
+            Writes DIR/signoff.yaml (SQLite database, mail written as .eml files to var/outbox), var/maildrop/{new,cur,tmp}, var/inbox/{new,tmp}, var/archive, var/quarantine, var/outbox, templates/, jobs/release-notes.yaml with its scripts, and creates the database. Refuses (exit 4) when DIR/signoff.yaml exists, unless --force.
             """)
 
     @Argument(help: "The folder to set up (default: the current folder).")

@@ -8,9 +8,7 @@ struct RespondCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "respond", abstract: "Answer a request from the command line.",
         discussion: """
-            Records a vote by --as, who must be one of the request's reviewers (or pass --override to
-            decide as an operator). Exit 3 for an unknown request, 4 when it is already decided or
-            the answer is forbidden (e.g. self-approval under `forbid: [requester]`).
+            Records a vote by --as, who must be one of the request's reviewers (or pass --override to decide as an operator). Exit 3 for an unknown request, 4 when it is already decided or the answer is forbidden (e.g. self-approval under `forbid: [requester]`).
             """)
 
     @Argument(help: "The request id (see `signoff pending`).")

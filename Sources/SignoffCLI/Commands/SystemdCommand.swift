@@ -7,9 +7,7 @@ struct SystemdCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "systemd", abstract: "Print or install the systemd units, and one enqueue timer per scheduled job.",
         discussion: """
-            Without --install, prints every unit. With --install DIR, writes them there (e.g.
-            /etc/systemd/system), then: systemctl daemon-reload && systemctl enable --now
-            signoff-run.timer signoff-import.path signoff-import.timer signoff-enqueue@JOB.timer.
+            Without --install, prints every unit. With --install DIR, writes them there (e.g. /etc/systemd/system), then: systemctl daemon-reload && systemctl enable --now signoff-run.timer signoff-import.path signoff-import.timer signoff-enqueue@JOB.timer.
             """)
 
     @Option(help: ArgumentHelp("Write the units into this folder.", valueName: "dir"))
