@@ -60,3 +60,15 @@ struct CLITests {
         if !process.isRunning { #expect(process.terminationStatus == 0) }
     }
 }
+
+extension CLITests {
+    @Test func initWritesTheShippedExampleJobAndScripts() throws {
+        let dir = try TestSupport.scratch()
+        #expect(try TestSupport.run(try TestSupport.signoffBinary(), ["init", dir]).status == 0)
+        for file in ["release-notes.yaml", "scripts/draft.sh", "scripts/publish.sh"] {
+            let written = try String(contentsOfFile: dir + "/jobs/" + file, encoding: .utf8)
+            let shipped = try String(contentsOfFile: TestSupport.packageRoot + "/jobs/" + file, encoding: .utf8)
+            #expect(written == shipped, "jobs/\(file) written by init differs from the checkout's")
+        }
+    }
+}
