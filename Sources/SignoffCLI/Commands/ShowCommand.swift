@@ -36,7 +36,7 @@ struct ShowCommand: AsyncParsableCommand {
                 Console.out("requested by \(record.requestedBy ?? "-")  created \(Console.time(record.createdAt))  finished \(Console.time(record.finishedAt))")
                 if let error = record.error { Console.out("error: \(error)") }
                 Console.out("\nevents:")
-                for e in events { Console.out("  \(Console.time(e.at))  \(e.kind)\(e.actor.map { "  by \($0)" } ?? "")  \(e.data)") }
+                for e in events { Console.out("  \(Console.time(e.at))  \(e.kind)\(e.actor.map { "  by \($0)" } ?? "")  \(Self.readable(e.data))") }
                 if !requests.isEmpty {
                     Console.out("\nrequests:")
                     for r in requests {
@@ -55,5 +55,17 @@ struct ShowCommand: AsyncParsableCommand {
                 }
             }
         }
+    }
+
+    /// An event's data as `key=value` pairs, epoch-millisecond times (`…_at`) as UTC times.
+    static func readable(_ data: String) -> String {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any] else { return data }
+        return object.keys.sorted().map { key -> String in
+            var value = "\(object[key] ?? "")"
+            if key.hasSuffix("_at"), let ms = Double(value), ms > 1e11 {
+                value = Console.time(Date(timeIntervalSince1970: ms / 1000))
+            }
+            return "\(key)=\(value)"
+        }.joined(separator: " ")
     }
 }
