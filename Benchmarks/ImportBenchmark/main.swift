@@ -3,6 +3,7 @@
 // a Python script that only parses the same files with `email` and extracts the text part.
 //
 //   ImportBenchmark [--messages 10000] [--database sqlite:PATH | postgres://…] [--python PATH]
+//                   [--classify-rounds N]   (repeat the store-less parse-and-decide phase, for profiling)
 //
 // Prints one JSON object. Setup (runs, requests, tokens, the Maildir) is not timed.
 import Foundation
@@ -43,6 +44,7 @@ func emit(_ fields: [(String, String)]) {
 }
 
 var messages = 10_000
+var classifyRounds = 1
 var database: String? = nil
 var python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"] ?? "/usr/bin/python3"
 var it = CommandLine.arguments.dropFirst().makeIterator()
@@ -51,6 +53,7 @@ while let a = it.next() {
     case "--messages": messages = Int(it.next() ?? "") ?? messages
     case "--database": database = it.next()
     case "--python": python = it.next() ?? python
+    case "--classify-rounds": classifyRounds = max(1, Int(it.next() ?? "") ?? 1)
     default:
         FileHandle.standardError.write(Data("usage: ImportBenchmark [--messages N] [--database URL] [--python PATH]\n".utf8))
         exit(64)
@@ -134,9 +137,11 @@ let memoryClassifier = InboundClassifier(
 let files = try FileManager.default.contentsOfDirectory(atPath: pyFolder.path).sorted()
 let classifyStart = Date()
 var decided = 0
-for name in files {
-    let bytes = Array(try Data(contentsOf: pyFolder.appendingPathComponent(name)))
-    if try await memoryClassifier.classify(bytes, now: now).outcome == .applied { decided += 1 }
+for _ in 0..<classifyRounds {
+    for name in files {
+        let bytes = Array(try Data(contentsOf: pyFolder.appendingPathComponent(name)))
+        if try await memoryClassifier.classify(bytes, now: now).outcome == .applied { decided += 1 }
+    }
 }
 let classifySeconds = Date().timeIntervalSince(classifyStart)
 

@@ -15,6 +15,8 @@ struct Worker {
     var pauseAt: Int
     var stepMilliseconds: Int
     var idleExitSeconds: Double
+    /// Seconds since 1970 to wait for before the first claim (lines racing processes up).
+    var startAt: Double?
 
     init(_ o: Options) throws {
         database = try o.string("database")
@@ -25,6 +27,7 @@ struct Worker {
         pauseAt = try o.int("pause-at", default: -1)
         stepMilliseconds = try o.int("step-ms", default: 0)
         idleExitSeconds = try o.double("idle-exit", default: 1)
+        startAt = o.values["start-at"].flatMap(Double.init)
     }
 
     struct State: Codable {
@@ -39,6 +42,10 @@ struct Worker {
         var logger = Logger(label: "worker")
         logger.logLevel = .warning
         let store = try await openStore(url: database, logger: logger, connections: 1)
+        if let startAt {
+            let wait = startAt - Date().timeIntervalSince1970
+            if wait > 0 { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+        }
         var idleSince = Date()
         while true {
             let claimed: [ClaimedRun]

@@ -2,26 +2,26 @@ import Foundation
 import Testing
 @testable import SignoffMail
 
-let replyAddress = EmailAddress("approvals@signoff.example.org")
-let reviewer = EmailAddress("Editor@Example.org")
-let token = "k7xq3m2abcdefghijklmnopqrs"
-let requestMessageID = "req-1@signoff.example.org"
+private let replyAddress = EmailAddress("approvals@signoff.example.org")
+private let reviewer = EmailAddress("Editor@Example.org")
+private let token = "k7xq3m2abcdefghijklmnopqrs"
+private let requestMessageID = "req-1@signoff.example.org"
 
-func tokenInfo(state: InboundTokenInfo.State = .open, expires: Date? = Date(timeIntervalSince1970: 2_000_000_000),
+private func tokenInfo(state: InboundTokenInfo.State = .open, expires: Date? = Date(timeIntervalSince1970: 2_000_000_000),
                expected: ExpectedResponse = .approval(rejectReasonRequired: true)) -> InboundTokenInfo {
     InboundTokenInfo(requestID: "r1", runID: "run1", reviewer: reviewer, expiresAt: expires, state: state,
                      expected: expected, issuedMessageIDs: [requestMessageID])
 }
 
-func classifier(_ info: InboundTokenInfo? = tokenInfo(), strict: String? = nil, seen: Set<String> = []) -> InboundClassifier {
+private func classifier(_ info: InboundTokenInfo? = tokenInfo(), strict: String? = nil, seen: Set<String> = []) -> InboundClassifier {
     InboundClassifier(config: InboundConfig(replyAddress: replyAddress, strictAuthservID: strict),
                       lookup: { t in t == token ? info : nil }, seen: { seen.contains($0) })
 }
 
-let now = Date(timeIntervalSince1970: 1_800_000_000)
+private let now = Date(timeIntervalSince1970: 1_800_000_000)
 
 /// A reply as a client would send it, after delivery (trace headers on top).
-func reply(_ body: String, headers extra: [String] = [], from: String = "Editor <editor@example.org>",
+private func reply(_ body: String, headers extra: [String] = [], from: String = "Editor <editor@example.org>",
            to: String = "approvals+\(token)@signoff.example.org", trace: Bool = true, messageID: String = "<m1@client.example>") -> [UInt8] {
     var h: [String] = []
     if trace {

@@ -8,7 +8,7 @@ import Testing
 enum ImportBackend: String, CaseIterable, Sendable { case sqlite, postgres }
 
 /// Reads approval requests (`responseType` "approval") and number requests ("number").
-struct TestInterpreter: ImportRequestInterpreter {
+struct ImportTestInterpreter: ImportRequestInterpreter {
     func expectedResponse(for request: RequestRecord) -> ExpectedResponse? {
         request.responseType == "number" ? .value(.number) : .approval(rejectReasonRequired: true)
     }
@@ -23,7 +23,7 @@ struct TestInterpreter: ImportRequestInterpreter {
 }
 
 /// Records every notice instead of rendering mail.
-actor NoticeLog: ImportNoticeComposer {
+actor ImportNoticeLog: ImportNoticeComposer {
     var notices: [String] = []
     func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail] {
         switch notice {
@@ -59,7 +59,7 @@ struct ImportFixture {
             guard let pg = ProcessInfo.processInfo.environment["SIGNOFF_TEST_POSTGRES"], !pg.isEmpty else {
                 throw ImportTestError("SIGNOFF_TEST_POSTGRES is not set: the PostgreSQL import tests need a real server; run scripts/test")
             }
-            url = try createDatabase(admin: pg)
+            url = try createImportTestDatabase(admin: pg)
         }
         let store = try await openStore(url: url)
         return try await make(store: store, dir: dir, responseType: responseType, reviewers: reviewers)
@@ -91,7 +91,7 @@ struct ImportFixture {
         let t = at ?? clock
         return ImportPass(store: store, maildir: maildir, inbox: inbox,
                           config: InboundConfig(replyAddress: EmailAddress("approvals@signoff.test"), strictAuthservID: "mx.signoff.test"),
-                          interpreter: TestInterpreter(), notices: notices, now: { t })
+                          interpreter: ImportTestInterpreter(), notices: notices, now: { t })
     }
 
     func reply(_ body: String, from: String = "Editor <editor@example.org>", token: String? = nil, messageID: String = "<\(UUID().uuidString)@client.example>",
@@ -120,7 +120,7 @@ struct ImportFixture {
 
 /// A fresh PostgreSQL database on the test cluster (created with psql), so runs left by other
 /// tests or benchmarks are never claimed here. Returns its URL.
-func createDatabase(admin: String) throws -> String {
+func createImportTestDatabase(admin: String) throws -> String {
     let name = "signoff_import_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
     let bins = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted().reversed()
         .map { "/usr/lib/postgresql/\($0)/bin/psql" } + ["/usr/bin/psql"]
@@ -150,7 +150,7 @@ struct ImportPassTests {
     func anAuthenticApprovalAnswersTheRequestAndIsArchived(backend: ImportBackend) async throws {
         let f = try await ImportFixture.make(backend)
         defer { Task { await f.close() } }
-        let log = NoticeLog()
+        let log = ImportNoticeLog()
         try f.maildir.deliver(f.reply("APPROVE: ship it\n\nOn Mon, Signoff <approvals@signoff.test> wrote:\n> APPROVE or REJECT: reason"))
         let summary = try await f.pass(notices: log).run()
         #expect(summary.outcomes == ["applied": 1])
@@ -197,7 +197,7 @@ struct ImportPassTests {
     func automaticMailAmbiguousRepliesAndLateRepliesChangeNothing(backend: ImportBackend) async throws {
         let f = try await ImportFixture.make(backend)
         defer { Task { await f.close() } }
-        let log = NoticeLog()
+        let log = ImportNoticeLog()
         try f.maildir.deliver(f.reply("APPROVE\n\nI am out of the office.", extra: ["Auto-Submitted: auto-replied"]))
         try f.maildir.deliver(f.reply("yes, looks fine"))
         var summary = try await f.pass(notices: log).run()
@@ -217,7 +217,7 @@ struct ImportPassTests {
     func aBounceMarksTheRequestMailFailed(backend: ImportBackend) async throws {
         let f = try await ImportFixture.make(backend)
         defer { Task { await f.close() } }
-        let log = NoticeLog()
+        let log = ImportNoticeLog()
         let bounce = """
         Return-Path: <>
         Delivered-To: approvals@signoff.test
@@ -288,10 +288,10 @@ struct ImportPassTests {
     }
 
     @Test(arguments: ImportBackend.allCases)
-    func twoImportersRacingProcessEveryMessageExactlyOnce(backend: ImportBackend) async throws {
+    func twoImportersRacingOverTwoThousandMessagesProcessEachExactlyOnce(backend: ImportBackend) async throws {
         let f = try await ImportFixture.make(backend)
         defer { Task { await f.close() } }
-        let n = 300
+        let n = 2000
         for i in 0..<n { try f.maildir.deliver(f.reply(i == 0 ? "APPROVE" : "thanks \(i)", messageID: "<race-\(i)-\(UUID().uuidString)@c>")) }
         async let a = f.pass().run()
         async let b = f.pass().run()

@@ -84,8 +84,11 @@ struct MultiProcessTests {
     func twoRunnerProcessesRacingOverAThousandRunsExecuteEachExactlyOnce(_ backend: Backend) async throws {
         try await withStore(backend) { store, db in
             let runs = try await store.enqueueMany((0..<1000).map { _ in NewRun(job: "empty") }, now: Date())
-            let a = try ChildProcess("runner A", arguments: Self.workerArguments(db.url, owner: "A", steps: 0, batch: 25))
-            let b = try ChildProcess("runner B", arguments: Self.workerArguments(db.url, owner: "B", steps: 0, batch: 25))
+            // Both processes start claiming at the same moment, whatever their start-up time; each run
+            // does one checkpointed millisecond of work, as real runs do work outside the store.
+            let go = ["--start-at", String(Date().timeIntervalSince1970 + 2)]
+            let a = try ChildProcess("runner A", arguments: Self.workerArguments(db.url, owner: "A", steps: 1, stepMilliseconds: 1, batch: 25) + go)
+            let b = try ChildProcess("runner B", arguments: Self.workerArguments(db.url, owner: "B", steps: 1, stepMilliseconds: 1, batch: 25) + go)
             #expect(try await a.waitForExit(timeout: 120) == 0)
             #expect(try await b.waitForExit(timeout: 120) == 0)
             let finishedA = a.output.filter { $0.hasPrefix("finished ") }.map { String($0.dropFirst(9)) }

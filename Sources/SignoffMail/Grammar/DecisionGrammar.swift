@@ -34,10 +34,9 @@ public enum DecisionGrammar {
                              maxReason: Int = MIMELimits.standard.maxReasonCharacters) -> GrammarResult {
         // Commands are matched on NFKC text; following reason lines keep what the reviewer wrote
         // (only zero-width characters removed).
-        // "\r\n" is one Character in Swift, so split on both forms.
-        let rawLines = visibleText.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map { line -> String in
-            let l = line
-            guard l.unicodeScalars.contains(where: { zeroWidth.contains($0) }) else { return String(l) }
+        // Lines split at LF, CRLF or CR (TextFast.lines scans bytes).
+        let rawLines = TextFast.lines(visibleText).map { l -> String in
+            guard l.unicodeScalars.contains(where: { zeroWidth.contains($0) }) else { return l }
             return String(String.UnicodeScalarView(l.unicodeScalars.filter { !zeroWidth.contains($0) }))
         }
         guard let first = rawLines.firstIndex(where: { !normalize($0).trimmingCharacters(in: .whitespaces).isEmpty }) else {

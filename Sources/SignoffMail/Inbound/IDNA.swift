@@ -5,6 +5,10 @@ import Foundation
 public enum IDNA {
     /// `Bücher.Example` → `xn--bcher-kva.example`.
     public static func asciiLowercased(_ domain: String) -> String {
+        if domain.utf8.allSatisfy({ $0 < 0x80 }) {
+            let d = domain.lowercased()
+            return d.hasSuffix(".") ? String(d.dropLast()) : d
+        }
         var d = domain.precomposedStringWithCompatibilityMapping.lowercased()
         d = d.replacingOccurrences(of: "。", with: ".")
         if d.hasSuffix(".") { d.removeLast() }

@@ -44,7 +44,26 @@ enum TextFast {
 
     /// Lines split at LF and CRLF (Swift treats "\r\n" as one Character).
     static func lines(_ text: String) -> [String] {
-        text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).map(String.init)
+        // Scans bytes (grapheme breaking is the slow part of Character iteration); CR and LF
+        // are ASCII, so every cut is on a scalar boundary.
+        var out: [String] = []
+        let u = text.utf8
+        var start = u.startIndex
+        var i = u.startIndex
+        while i != u.endIndex {
+            let b = u[i]
+            if b == 0x0A || b == 0x0D {
+                out.append(String(text[start..<i]))
+                var next = u.index(after: i)
+                if b == 0x0D, next != u.endIndex, u[next] == 0x0A { next = u.index(after: next) }
+                start = next
+                i = next
+                continue
+            }
+            i = u.index(after: i)
+        }
+        out.append(String(text[start..<u.endIndex]))
+        return out
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)
