@@ -1,1 +1,3 @@
 import SignoffCLI
+
+await SignoffCLI.main()

@@ -1,0 +1,128 @@
+import Foundation
+import SignoffMail
+import SignoffStore
+
+/// Wires the mail-in importer (`ImportPass`) to the runner: the request payloads it must read
+/// (`HumanRequest`), the response bytes it must write (`HumanResponse`), and notice mail rendered
+/// from the templates.
+public enum Importer {
+    /// One pass over the maildrop and the inbox; returns counts by outcome.
+    public static func run(_ environment: RunnerEnvironment) async throws -> ImportPass.Summary {
+        let config = environment.config
+        guard let reply = EmailAddress.parseList(config.mail.replyTo).first else {
+            throw RunnerError.usage("mail.reply_to", "`mail.reply_to` (\(config.mail.replyTo)) is not an address; write e.g. approvals@example.org")
+        }
+        let maildir = Maildir(root: URL(fileURLWithPath: config.maildrop))
+        let inbox = Maildir(root: URL(fileURLWithPath: config.inbox))
+        for folder in [maildir, inbox] {
+            // The importer files messages under its folder's archive/ and quarantine/; point those at
+            // the folders signoff.yaml names (`archive:`, `quarantine:`) unless they already exist.
+            for (sub, target) in [("archive", config.archive), ("quarantine", config.quarantine)] {
+                let link = folder.root.appendingPathComponent(sub).path
+                var isDir: ObjCBool = false
+                let exists = FileManager.default.fileExists(atPath: link, isDirectory: &isDir)
+                let isLink = (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) != nil
+                if !exists, !isLink, target != link {
+                    try? FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+                    try? FileManager.default.createDirectory(at: folder.root, withIntermediateDirectories: true)
+                    try? FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+                }
+            }
+            do {
+                try folder.create()
+            } catch {
+                throw RunnerError("import.folder", "cannot prepare \(folder.root.path): \(error); check that the folder exists and is writable")
+            }
+        }
+        let pass = ImportPass(store: environment.store, maildir: maildir, inbox: inbox,
+                              config: InboundConfig(replyAddress: reply, strictAuthservID: config.mail.authservID),
+                              interpreter: HumanRequestInterpreter(),
+                              notices: TemplateNoticeComposer(environment: environment),
+                              logger: environment.logger, now: environment.now)
+        return try await pass.run()
+    }
+}
+
+/// Reads the runner's request payloads for the importer.
+public struct HumanRequestInterpreter: ImportRequestInterpreter {
+    public init() {}
+
+    public func expectedResponse(for request: RequestRecord) -> ExpectedResponse? {
+        (try? HumanRequest.decode(request.requestData))?.expectedResponse
+    }
+
+    public func response(for decision: Decision, request: RequestRecord, by reviewer: String, via: String?) -> Data? {
+        guard let human = try? HumanRequest.decode(request.requestData) else { return nil }
+        if case .delegate = decision { return nil }  // delegation needs the store's token re-issue (issue 8)
+        if Self.isForbidden(reviewer, request: request, human: human) { return nil }
+        return human.response(for: decision, by: reviewer, via: via)
+    }
+
+    /// Separation of duties: `forbid: [requester]` refuses the address that enqueued the run, and
+    /// listed addresses are refused outright.
+    public static func isForbidden(_ reviewer: String, request: RequestRecord, human: HumanRequest?) -> Bool {
+        guard let data = request.policy, let policy = try? JSONDecoder().decode(RequestMail.Policy.self, from: data) else { return false }
+        let who = reviewer.lowercased()
+        if policy.forbid.contains(where: { $0.lowercased() == who }) { return true }
+        if policy.forbid.contains("requester"), let requester = human?.state?.run.requestedBy?.lowercased() {
+            let bare = EmailAddress.parseList(requester).first?.address.lowercased() ?? requester
+            return bare == who
+        }
+        return false
+    }
+}
+
+/// Renders the importer's notices (confirmation, clarification, already decided, bounce) with the
+/// mail templates.
+struct TemplateNoticeComposer: ImportNoticeComposer {
+    let environment: RunnerEnvironment
+
+    func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail] {
+        guard let composer = try? environment.composer() else { return [] }
+        switch notice {
+        case .confirmation(let request, let decision, let reviewer, let decided, let inReplyTo, _):
+            var context = try await context(request, reviewer: reviewer)
+            context.decision = .init(outcome: decided ? decision.kind : "vote: \(decision.kind)", by: reviewer, at: now)
+            return try compose(composer, .confirmation, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
+        case .clarification(let request, let reviewer, let reason, _, let inReplyTo, _):
+            var context = try await context(request, reviewer: reviewer)
+            context.clarificationProblem = reason
+            return try compose(composer, .clarification, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
+        case .alreadyDecided(let request, let reviewer, let inReplyTo, _):
+            var context = try await context(request, reviewer: reviewer)
+            context.decision = .init(outcome: request.decision ?? "decided", by: request.answeredBy, at: request.answeredAt)
+            return try compose(composer, .alreadyDecided, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
+        case .bounced(let mail, let reason):
+            guard let runID = mail.runID, let run = try await environment.store.run(id: runID),
+                  let owner = try? environment.catalog.job(named: run.job).owner else { return [] }
+            let context = MailTemplateContext(
+                job: .init(name: run.job), run: .init(id: run.id, attempt: run.attempt, owner: owner), stepID: "",
+                request: .init(id: mail.requestID ?? run.id, title: "A request mail could not be delivered"),
+                reviewer: EmailAddress(owner), failure: .init(recipient: mail.recipient, kind: mail.kind.rawValue, error: reason))
+            let message = try composer.compose(.failure, context: context, to: EmailAddress(owner), date: now)
+            return [NewMail(messageID: message.messageID, kind: .failure, recipient: owner, raw: Data(message.rfc5322()),
+                            requestID: mail.requestID, runID: run.id)]
+        }
+    }
+
+    func context(_ request: RequestRecord, reviewer: String) async throws -> MailTemplateContext {
+        let human = try? HumanRequest.decode(request.requestData)
+        let run = try await environment.store.run(id: request.runID)
+        return MailTemplateContext(
+            job: .init(name: run?.job ?? "job"), run: .init(id: request.runID, attempt: run?.attempt ?? 1),
+            stepID: request.stepID ?? "",
+            request: .init(id: request.id, title: human?.title ?? "Request \(request.id)", body: human?.body,
+                           responseKind: human?.mailResponseKind ?? .approval, choices: human?.choices ?? [],
+                           reasonRequired: human?.requireReason ?? true),
+            reviewer: EmailAddress.parseList(reviewer).first ?? EmailAddress(reviewer), deadline: request.dueAt)
+    }
+
+    func compose(_ composer: MailComposer, _ kind: MailTemplateKind, _ context: MailTemplateContext, to: String,
+                 inReplyTo: String?, request: RequestRecord, now: Date) throws -> [NewMail] {
+        let address = EmailAddress.parseList(to).first ?? EmailAddress(to)
+        let message = try composer.compose(kind, context: context, to: address, inReplyTo: inReplyTo, date: now)
+        let mailKind: MailKind = kind == .confirmation ? .confirmation : (kind == .clarification ? .clarification : .alreadyDecided)
+        return [NewMail(messageID: message.messageID, kind: mailKind, recipient: address.address, raw: Data(message.rfc5322()),
+                        requestID: request.id, runID: request.runID)]
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+@testable import SignoffRunner
+
+struct CLITests {
+    @Test func helpDocumentsTheExitCodes() throws {
+        let r = try TestSupport.run(try TestSupport.signoffBinary(), ["--help"])
+        #expect(r.status == 0)
+        for line in ["0  ok", "1  failure", "2  usage", "3  not found", "4  conflict"] {
+            #expect(r.stdout.contains(line), "help lacks `\(line)`")
+        }
+    }
+
+    @Test func unknownOptionIsAUsageErrorWithExitTwo() throws {
+        let r = try TestSupport.run(try TestSupport.signoffBinary(), ["history", "--colour"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("--colour"))
+    }
+
+    @Test func missingConfigurationIsNotFoundAndSaysToRunInit() throws {
+        let dir = try TestSupport.scratch()
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "SIGNOFF_CONFIG")
+        let r = try TestSupport.run(try TestSupport.signoffBinary(), ["history"], environment: env, currentDirectory: dir)
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("signoff init"))
+    }
+
+    @Test func initRefusesToOverwriteAnInstallation() throws {
+        let binary = try TestSupport.signoffBinary()
+        let dir = try TestSupport.scratch()
+        #expect(try TestSupport.run(binary, ["init", dir]).status == 0)
+        for folder in ["var/maildrop/new", "var/maildrop/cur", "var/maildrop/tmp", "var/inbox/new", "var/inbox/tmp",
+                       "var/archive", "var/quarantine", "var/outbox"] {
+            var isDir: ObjCBool = false
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + folder, isDirectory: &isDir) && isDir.boolValue, "\(folder)")
+        }
+        #expect(FileManager.default.fileExists(atPath: dir + "/var/signoff.sqlite"))
+        let again = try TestSupport.run(binary, ["init", dir])
+        #expect(again.status == 4)
+        #expect(again.stderr.contains("--force"))
+    }
+
+    @Test func workerStopsOnSIGTERMAndExitsZero() async throws {
+        let binary = try TestSupport.signoffBinary()
+        let dir = try TestSupport.scratch()
+        #expect(try TestSupport.run(binary, ["init", dir]).status == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["worker", "--interval", "200ms"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        #expect(process.isRunning, "the worker exited on its own")
+        process.terminate()  // SIGTERM
+        for _ in 0..<100 where process.isRunning { try await Task.sleep(nanoseconds: 100_000_000) }
+        #expect(!process.isRunning, "the worker ignored SIGTERM")
+        if !process.isRunning { #expect(process.terminationStatus == 0) }
+    }
+}
+
+extension CLITests {
+    @Test func initWritesTheShippedExampleJobAndScripts() throws {
+        let dir = try TestSupport.scratch()
+        #expect(try TestSupport.run(try TestSupport.signoffBinary(), ["init", dir]).status == 0)
+        for file in ["release-notes.yaml", "scripts/draft.sh", "scripts/publish.sh"] {
+            let written = try String(contentsOfFile: dir + "/jobs/" + file, encoding: .utf8)
+            let shipped = try String(contentsOfFile: TestSupport.packageRoot + "/jobs/" + file, encoding: .utf8)
+            #expect(written == shipped, "jobs/\(file) written by init differs from the checkout's")
+        }
+    }
+}

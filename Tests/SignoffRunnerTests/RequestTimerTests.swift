@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+@testable import SignoffRunner
+import SignoffStore
+
+/// A clock the test moves by hand.
+final class TestClock: Sendable {
+    private let time = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    func now() -> Date { time.withLock { $0 } }
+    func advance(_ seconds: Double) { time.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+/// Deadlines and reminders live in the database and fire on the next `run` pass, once.
+@Suite(.serialized)
+struct RequestTimerTests {
+    static func environment(_ p: Product, clock: TestClock) async throws -> RunnerEnvironment {
+        let config = try ConfigLoader.load(explicit: p.dir + "/signoff.yaml", databaseOverride: p.database)
+        var env = try await RunnerEnvironment.open(config: config, logger: Logger(label: "test"))
+        env.now = { clock.now() }
+        return env
+    }
+
+    static let job = """
+        name: timed
+        steps:
+          - id: ok
+            approval:
+              reviewers: [a@example.org]
+              expires_after: 1h
+              on_timeout: ON_TIMEOUT
+              remind_every: 10m
+              reminders: 2
+          - id: after
+            shell: ["echo", "went on"]
+        """
+
+    @Test(arguments: Backend.allCases)
+    func remindersGoOutOnScheduleNeverTwiceThenExpiryRejects(_ backend: Backend) async throws {
+        let p = try Product.make(backend)
+        defer { p.cleanUp() }
+        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "reject"))
+        let clock = TestClock()
+        let env = try await Self.environment(p, clock: clock)
+        let runner = BatchRunner(environment: env)
+        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
+        var report = try await runner.runPass()
+        #expect(report.waiting == 1)
+        #expect(report.mailSent == 1)
+
+        clock.advance(11 * 60)
+        report = try await runner.runPass()
+        #expect(report.timersFired == 1)
+        #expect(report.mailSent == 1, "the first reminder")
+        report = try await runner.runPass()
+        #expect(report.timersFired == 0 && report.mailSent == 0, "a reminder went out twice")
+
+        clock.advance(11 * 60)
+        report = try await runner.runPass()
+        #expect(report.mailSent == 1, "the second reminder")
+        clock.advance(11 * 60)
+        report = try await runner.runPass()
+        #expect(report.mailSent == 0, "more reminders than `reminders: 2`")
+        let reminders = p.outbox().filter { $0.contains("In-Reply-To:") }
+        #expect(reminders.count == 2)
+
+        clock.advance(30 * 60)
+        report = try await runner.runPass()
+        #expect(report.rejected == 1)
+        let final = try #require(try await env.store.run(id: run.id))
+        #expect(final.status == .rejected)
+        let request = try #require(try await env.store.requests(runID: run.id).first)
+        #expect(request.answeredBy == "system:timeout")
+        await env.store.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func expiryWithOnTimeoutApproveLetsTheRunGoOn(_ backend: Backend) async throws {
+        let p = try Product.make(backend)
+        defer { p.cleanUp() }
+        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "approve"))
+        let clock = TestClock()
+        let env = try await Self.environment(p, clock: clock)
+        let runner = BatchRunner(environment: env)
+        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
+        _ = try await runner.runPass()
+        clock.advance(2 * 3600)
+        let report = try await runner.runPass()
+        #expect(report.succeeded == 1)
+        #expect(try await env.store.run(id: run.id)?.status == .succeeded)
+        await env.store.close()
+    }
+
+    @Test func expiryWithOnTimeoutFailFailsTheRun() async throws {
+        let p = try Product.make(.sqlite)
+        defer { p.cleanUp() }
+        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "fail"))
+        let clock = TestClock()
+        let env = try await Self.environment(p, clock: clock)
+        let runner = BatchRunner(environment: env)
+        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
+        _ = try await runner.runPass()
+        clock.advance(2 * 3600)
+        _ = try await runner.runPass()
+        let final = try #require(try await env.store.run(id: run.id))
+        #expect(final.status == .failed)
+        #expect(final.error?.contains("on_timeout: fail") == true, "\(final.error ?? "")")
+        await env.store.close()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func escalationMailsNewReviewersAndOldTokensStopWorking(_ backend: Backend) async throws {
+        let p = try Product.make(backend)
+        defer { p.cleanUp() }
+        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "escalate\n      escalate_to: [head@example.org]"))
+        let clock = TestClock()
+        let env = try await Self.environment(p, clock: clock)
+        let runner = BatchRunner(environment: env)
+        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
+        _ = try await runner.runPass()
+        clock.advance(2 * 3600)
+        _ = try await runner.runPass()
+        let request = try #require(try await env.store.requests(runID: run.id).first)
+        #expect(request.status == .pending)
+        #expect(request.reviewers.contains("head@example.org"))
+        let tokens = try await env.store.tokens(requestID: request.id)
+        #expect(tokens.filter { $0.state == .active }.map(\.reviewer) == ["head@example.org"])
+        #expect(tokens.contains { $0.reviewer == "a@example.org" && $0.state == .revoked })
+        #expect(p.requestMails().contains { $0.contains("To: head@example.org") })
+
+        // The head answers by mail; the run goes on.
+        let mail = try #require(p.requestMails().first { $0.contains("To: head@example.org") })
+        try p.reply(to: mail, from: "head@example.org", body: "APPROVE")
+        _ = try await Importer.run(env)
+        _ = try await runner.runPass()
+        #expect(try await env.store.run(id: run.id)?.status == .succeeded)
+
+        // Had nobody answered, the second expiry rejects instead of escalating again.
+        await env.store.close()
+    }
+}
