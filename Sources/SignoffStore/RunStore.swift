@@ -117,6 +117,11 @@ public protocol RunStore: Sendable {
     /// `revoking` lists reviewer addresses whose active tokens stop working; `newDueAt` replaces the deadline when set.
     func issueTokens(requestID: String, tokens: [NewToken], revoking: [String], newDueAt: Date?,
                      mail: [NewMail], actor: String?, now: Date) async throws
+    /// Hands a pending request to other reviewers (escalation, delegation) in one transaction: new
+    /// tokens, old ones revoked, reviewer list replaced, mail, inbound row, audit event. A request no
+    /// longer pending → `alreadyDecided`; a `requiredTokenHash` no longer active → `alreadyVoted` /
+    /// `alreadyDecided`; nothing changed then.
+    func reassign(_ change: RequestReassignment) async throws -> RequestRecord
     /// Ends a pending request without a decision: request expired, its tokens revoked, the run's other
     /// pending requests cancelled and the waiting run ended as `expired`, in one transaction.
     func expireRequest(requestID: String, actor: String?, reason: String?, now: Date) async throws -> RequestRecord

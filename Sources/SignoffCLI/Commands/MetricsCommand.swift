@@ -55,8 +55,17 @@ struct MetricsCommand: AsyncParsableCommand {
                 let text = lines.joined(separator: "\n") + "\n"
                 if let textfile {
                     let path = ConfigLoader.absolute(textfile, base: FileManager.default.currentDirectoryPath)
+                    // Written next to the target and renamed over it, so node_exporter never reads half a file.
+                    let temporary = path + ".\(ProcessInfo.processInfo.processIdentifier).tmp"
                     do {
-                        try text.write(toFile: path, atomically: true, encoding: .utf8)
+                        try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+                        guard rename(temporary, path) == 0 else {
+                            let reason = String(cString: strerror(errno))
+                            try? FileManager.default.removeItem(atPath: temporary)
+                            throw RunnerError("metrics.write", "cannot move \(temporary) to \(path): \(reason); check that the folder is writable")
+                        }
+                    } catch let error as RunnerError {
+                        throw error
                     } catch {
                         throw RunnerError("metrics.write", "cannot write \(path): \(error.localizedDescription); check that the folder exists and is writable")
                     }

@@ -23,10 +23,11 @@ struct PendingCommand: AsyncParsableCommand {
             if output.json { try Console.json(views); return }
             if views.isEmpty { Console.out("no pending requests"); return }
             let now = Date()
-            Console.table(["REQUEST", "RUN", "STEP", "REVIEWERS", "DUE", "REMINDERS", "VOTES", "TITLE"], views.map { v in
+            Console.table(["REQUEST", "RUN", "STEP", "REVIEWERS", "QUORUM", "DUE", "REMINDERS", "VOTES", "TITLE"], views.map { v in
                 let due = v.dueAt.map { Console.time($0) + ($0 < now ? " (overdue)" : "") } ?? "-"
+                let reminders = String(v.remindersSent) + (v.remindAt.map { " (next \(Console.time($0)))" } ?? "")
                 let votes = v.votes.isEmpty ? "-" : v.votes.map { "\($0.reviewer)=\($0.verdict)" }.joined(separator: ",")
-                return [v.id, v.runID, v.step ?? "-", v.reviewers.joined(separator: ","), due, String(v.remindersSent), votes, v.title ?? ""]
+                return [v.id, v.runID, v.step ?? "-", v.reviewers.joined(separator: ","), v.quorum, due, reminders, votes, v.title ?? ""]
             })
         }
     }

@@ -56,13 +56,8 @@ struct RespondCommand: AsyncParsableCommand {
                 if !isReviewer, !override {
                     throw RunnerError.conflict("request.not_reviewer", "\(responder) is not a reviewer of request \(request) (reviewers: \(record.reviewers.joined(separator: ", "))); answer as one of them, or pass --override to decide as an operator")
                 }
-                if let policy = record.policy.flatMap({ try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }),
-                   let forbid = policy["forbid"] as? [String] {
-                    let run = try await store.run(id: record.runID)
-                    let requester = run?.requestedBy?.lowercased()
-                    if (forbid.contains("requester") && requester == responder.lowercased()) || forbid.map({ $0.lowercased() }).contains(responder.lowercased()) {
-                        throw RunnerError.conflict("request.forbidden", "\(responder) may not answer request \(request): the job forbids answers from \(forbid.contains("requester") ? "the person who enqueued the run" : "this address"); ask another reviewer")
-                    }
+                if let reason = try await RequestPolicies.forbiddenReason(responder, request: record, store: store) {
+                    throw RunnerError.conflict("request.forbidden", "\(responder) may not answer request \(request): \(reason)")
                 }
                 let verdict: Verdict
                 let response: Data
@@ -87,6 +82,11 @@ struct RespondCommand: AsyncParsableCommand {
                 let result = try await store.answer(Answer(requestID: request, reviewer: responder, verdict: verdict, response: response,
                                                            reason: reason, channel: .cli, via: "cli", at: Date(),
                                                            decisive: override && !isReviewer))
+                if result.decided {
+                    let notices = await RequestPolicies.decidedNotices(environment, request: result.request, votes: result.votes,
+                                                                       except: responder, now: Date())
+                    if !notices.isEmpty { try await store.enqueueMail(notices, now: Date()) }
+                }
                 Console.out(result.decided ? "request \(request) decided: \(verdict.rawValue); run \(record.runID) is queued (signoff run)"
                                            : "vote recorded; request \(request) waits for more answers (\(result.votes.count) so far)")
             }

@@ -46,8 +46,13 @@ struct RequestView: Encodable {
     var reviewers: [String]
     var quorum: String
     var dueAt: Date?
+    /// True when a pending request is past `dueAt` (the next `signoff run` applies `on_timeout`).
+    var overdue: Bool
+    /// When the next reminder round is due.
     var remindAt: Date?
     var remindersSent: Int
+    /// `any` or `quorum`: whether one rejection decides.
+    var rejectOn: String
     var decision: String?
     var answeredBy: String?
     var answeredVia: String?
@@ -59,6 +64,7 @@ struct RequestView: Encodable {
         id = r.id; runID = r.runID; step = r.stepID; status = r.status.rawValue
         title = (try? HumanRequest.decode(r.requestData))?.title
         reviewers = r.reviewers; quorum = r.quorum.description; dueAt = r.dueAt; remindAt = r.remindAt
+        overdue = r.status == .pending && (r.dueAt.map { $0 < Date() } ?? false); rejectOn = r.rejectOn.rawValue
         remindersSent = r.remindersSent; decision = r.decision; answeredBy = r.answeredBy; answeredVia = r.answeredVia
         answeredAt = r.answeredAt; createdAt = r.createdAt
         self.votes = votes.map(VoteView.init)

@@ -94,6 +94,28 @@ Nothing else is needed from you for this request.
 {{job.name}} · run {{run.id}} · step {{step.id}}
 
 """#,
+        "decided.html.mustache": #"""
+<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{request.title}}</title></head>
+<body style="margin:0;padding:16px;font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.45;color:#1f2328">
+<p style="margin:0 0 12px"><strong>{{request.title}}</strong> was decided{{#decision.outcome}}: {{decision.outcome}}{{#decision.by}} by {{decision.by}}{{/decision.by}}{{#decision.at}}, {{decision.at}}{{/decision.at}}{{/decision.outcome}}.</p>
+<p style="margin:0 0 12px">Your answer is no longer needed, and replies to the request mail no longer change anything.</p>
+<p style="margin:20px 0 0;color:#8c959f;font-size:12px">{{job.name}} · run {{run.id}} · step {{step.id}}</p>
+</body></html>
+
+"""#,
+        "decided.subject.mustache": #"""
+Decided: {{request.title}}
+
+"""#,
+        "decided.txt.mustache": #"""
+"{{request.title}}" was decided{{#decision.outcome}}: {{decision.outcome}}{{#decision.by}} by {{decision.by}}{{/decision.by}}{{#decision.at}}, {{decision.at}}{{/decision.at}}{{/decision.outcome}}.
+Your answer is no longer needed, and replies to the request mail no longer change anything.
+
+-- 
+{{job.name}} · run {{run.id}} · step {{step.id}}
+
+"""#,
         "failure.html.mustache": #"""
 <!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{{request.title}}</title></head>

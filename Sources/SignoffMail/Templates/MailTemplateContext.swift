@@ -14,6 +14,9 @@ public enum MailTemplateKind: String, Sendable, Hashable, Codable, CaseIterable 
     case alreadyDecided
     /// Sent to a run's owner when a mail could not be delivered.
     case failure
+    /// Sent to the reviewers who had not answered when a request was decided without them
+    /// (quorum met, a rejection, a timeout); their tokens no longer work.
+    case decided
 
     /// The file-name stem in `templates/`: `request`, …, `already-decided`.
     public var fileStem: String {

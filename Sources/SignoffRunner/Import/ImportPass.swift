@@ -20,6 +20,8 @@ public struct ImportPass: Sendable {
     public var config: InboundConfig
     public var interpreter: any ImportRequestInterpreter
     public var notices: any ImportNoticeComposer
+    /// Request policies (separation of duties, delegation) applied before a decision is recorded.
+    public var policy: (any ImportPolicy)?
     public var logger: Logger
     /// The clock (injected so tests never sleep).
     public var now: @Sendable () -> Date
@@ -112,7 +114,23 @@ public struct ImportPass: Sendable {
         if result.outcome == .applied, let decision = result.decision, let req = request {
             let reviewer = result.sender?.address ?? ""
             let tokenReviewer = tokenRecord?.reviewer ?? reviewer
-            if let response = interpreter.response(for: decision, request: req, by: tokenReviewer, via: via) {
+            let ruling = try await policy?.rule(on: decision, request: req, reviewer: tokenReviewer, tokenHash: result.tokenHash, via: via,
+                                                inbound: inboundRecord(result, claimed: claimed, at: at), now: at) ?? .proceed
+            if case .duplicate = ruling {
+                return try await duplicate(claimed, in: folder, result: result)
+            } else if case .handled(let outcome, let reason, let extra) = ruling {
+                result.outcome = outcome
+                result.reason = reason
+                mail += extra
+            } else if case .refuse(let reason) = ruling {
+                result.outcome = .invalidValue
+                result.reason = reason
+                guard try await store.recordInbound(inboundRecord(result, claimed: claimed, at: at)) else {
+                    return try await duplicate(claimed, in: folder, result: result)
+                }
+                mail += try await notices.mail(for: .clarification(request: req, reviewer: tokenReviewer, reason: reason, tokenHash: result.tokenHash,
+                                                                   inReplyTo: result.messageID, subject: result.subject), now: at)
+            } else if let response = interpreter.response(for: decision, request: req, by: tokenReviewer, via: via) {
                 let answer = Answer(requestID: req.id, reviewer: tokenReviewer, verdict: Self.verdict(decision), response: response,
                                     reason: Self.reasonText(decision), channel: channel, via: via, tokenHash: result.tokenHash, at: at,
                                     inbound: inboundRecord(result, claimed: claimed, at: at))

@@ -51,6 +51,9 @@ public struct OutboxSender: Sendable {
         public var failed = 0
         /// Failure notices queued for owners.
         public var noticesQueued = 0
+        /// Scheduled reminders not sent because they were no longer needed (recorded as failed
+        /// with a `withdrawn:` reason).
+        public var withdrawn = 0
         public init() {}
     }
 
@@ -81,8 +84,24 @@ public struct OutboxSender: Sendable {
             let batch = try await store.dueMail(now: now, limit: configuration.batchSize)
                 .filter { !seen.contains($0.id) }
             if batch.isEmpty { break }
+            // Reminders missed while nothing ran are due together: only the latest per reviewer goes out.
+            var latestReminder: [String: Int64] = [:]
+            for mail in batch where mail.kind == .reminder {
+                latestReminder[Self.reminderKey(mail)] = max(latestReminder[Self.reminderKey(mail)] ?? mail.id, mail.id)
+            }
             for mail in batch {
                 seen.insert(mail.id)
+                if mail.kind == .reminder {
+                    let reason = latestReminder[Self.reminderKey(mail)] != mail.id
+                        ? "superseded by a later reminder due at the same time"
+                        : try await reminderWithdrawal(mail, now: now)
+                    if let reason {
+                        try await store.markAttemptFailed(id: mail.id, error: "withdrawn: " + reason, permanent: true, nextAttempt: nil, now: now)
+                        report.withdrawn += 1
+                        logger.info("reminder withdrawn", metadata: ["mail.message_id": "\(mail.messageID)", "reason": "\(reason)"])
+                        continue
+                    }
+                }
                 try await deliver(mail, now: now, report: &report)
             }
             if batch.count < configuration.batchSize { break }
@@ -123,6 +142,43 @@ public struct OutboxSender: Sendable {
                 log.warning("mail failed permanently", metadata: ["mail.attempt": "\(attempt)", "mail.error": "\(text)"])
             }
         }
+    }
+
+    static func reminderKey(_ mail: OutboxMail) -> String { (mail.requestID ?? "") + "\n" + mail.recipient.lowercased() }
+
+    /// Why a scheduled reminder must not go out now, or nil to send it: the request is no longer
+    /// pending or past its deadline, or the token the reminder carries is used (the reviewer
+    /// answered) or revoked (decided, escalated, delegated, cancelled).
+    func reminderWithdrawal(_ mail: OutboxMail, now: Date) async throws -> String? {
+        guard let requestID = mail.requestID, let request = try await store.request(id: requestID) else {
+            return "its request no longer exists"
+        }
+        guard request.status == .pending else { return "the request is \(request.status.rawValue)" }
+        if let due = request.dueAt, due <= now { return "the request's deadline has passed" }
+        guard let token = Self.replyToken(in: mail.raw) else { return nil }
+        guard let record = try await store.tokenLookup(tokenHash: ReplyToken.sha256Hex(of: token)) else {
+            return "its reply token is unknown"
+        }
+        switch record.state {
+        case .active: return nil
+        case .used: return "\(record.reviewer) has answered"
+        case .revoked: return "the reply token was revoked (the request was handed on)"
+        }
+    }
+
+    /// The token in the `Reply-To` sub-address (`local+TOKEN@domain`) of a stored mail, if any.
+    static func replyToken(in raw: Data) -> String? {
+        let head = raw.prefix(16_384)
+        let text = String(decoding: head, as: UTF8.self)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.isEmpty || line == "\r" { break }
+            guard line.lowercased().hasPrefix("reply-to:") else { continue }
+            let value = line.dropFirst("reply-to:".count)
+            guard let at = value.firstIndex(of: "@"), let plus = value[..<at].lastIndex(of: "+") else { return nil }
+            let token = value[value.index(after: plus)..<at]
+            return token.isEmpty ? nil : String(token)
+        }
+        return nil
     }
 
     /// Composes and queues the failure notice to the run's owner; false when there is nobody to tell.

@@ -34,11 +34,12 @@ public enum Importer {
                 throw RunnerError("import.folder", "cannot prepare \(folder.root.path): \(error); check that the folder exists and is writable")
             }
         }
-        let pass = ImportPass(store: environment.store, maildir: maildir, inbox: inbox,
+        var pass = ImportPass(store: environment.store, maildir: maildir, inbox: inbox,
                               config: InboundConfig(replyAddress: reply, strictAuthservID: config.mail.authservID),
                               interpreter: HumanRequestInterpreter(),
                               notices: TemplateNoticeComposer(environment: environment),
                               logger: environment.logger, now: environment.now)
+        pass.policy = RunnerImportPolicy(environment: environment)
         return try await pass.run()
     }
 }
@@ -83,7 +84,13 @@ struct TemplateNoticeComposer: ImportNoticeComposer {
         case .confirmation(let request, let decision, let reviewer, let decided, let inReplyTo, _):
             var context = try await context(request, reviewer: reviewer)
             context.decision = .init(outcome: decided ? decision.kind : "vote: \(decision.kind)", by: reviewer, at: now)
-            return try compose(composer, .confirmation, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
+            var mail = try compose(composer, .confirmation, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
+            if decided {
+                // The reviewers who had not answered are told that their answer is no longer needed.
+                let votes = try await environment.store.votes(requestID: request.id)
+                mail += await DecidedNotices(environment: environment).mail(for: request, votes: votes, except: reviewer, now: now)
+            }
+            return mail
         case .clarification(let request, let reviewer, let reason, _, let inReplyTo, _):
             var context = try await context(request, reviewer: reviewer)
             context.clarificationProblem = reason
