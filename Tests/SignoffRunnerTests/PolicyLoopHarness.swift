@@ -5,12 +5,14 @@ import Testing
 @testable import SignoffRunner
 import SignoffStore
 
-/// A clock the policy tests move by hand (starting at a chosen time).
+/// The policy tests' clock: real time plus an offset the test moves by hand, so deadlines come
+/// without sleeping while the runner's time never falls behind what a `signoff import` process
+/// (real time) writes.
 final class MovableClock: Sendable {
-    private let time: Mutex<Date>
-    init(start: Date = Date()) { time = Mutex(start) }
-    func now() -> Date { time.withLock { $0 } }
-    func advance(_ seconds: Double) { time.withLock { $0 = $0.addingTimeInterval(seconds) } }
+    private let offset: Mutex<Double>
+    init(offset: Double = 0) { self.offset = Mutex(offset) }
+    func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
+    func advance(_ seconds: Double) { offset.withLock { $0 += seconds } }
 }
 
 /// `scripts/smtp_server.py` (aiosmtpd) on a free loopback port, delivering into a Maildir with
@@ -71,6 +73,8 @@ struct ReceivedMail: CustomStringConvertible {
     var text: String
 
     func header(_ name: String) -> String? { headers[name.lowercased()] }
+    /// `text` with every run of white space as one space (mail bodies are wrapped).
+    var flat: String { text.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
     var to: String { header("Delivered-To") ?? "" }
     var messageID: String { header("Message-ID") ?? "" }
     var subject: String { header("Subject") ?? "" }

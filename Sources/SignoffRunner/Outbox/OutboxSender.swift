@@ -169,9 +169,10 @@ public struct OutboxSender: Sendable {
     /// The token in the `Reply-To` sub-address (`local+TOKEN@domain`) of a stored mail, if any.
     static func replyToken(in raw: Data) -> String? {
         let head = raw.prefix(16_384)
-        let text = String(decoding: head, as: UTF8.self)
+        // "\r\n" is one Character in Swift: split lines on LF after normalising.
+        let text = String(decoding: head, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.isEmpty || line == "\r" { break }
+            if line.isEmpty { break }
             guard line.lowercased().hasPrefix("reply-to:") else { continue }
             let value = line.dropFirst("reply-to:".count)
             guard let at = value.firstIndex(of: "@"), let plus = value[..<at].lastIndex(of: "+") else { return nil }
