@@ -36,7 +36,7 @@ final class SQLRunStore: RunStore {
                 }
             }
         }
-        let pool = ConnectionPool(handles: handles)
+        let pool = ConnectionPool(handles: handles, groupCommit: target.backend == .sqlite)
         let store = SQLRunStore(target: target, pool: pool, logger: logger)
         do {
             try await handles[0].connect()
