@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(name: "EngineBenchmark", dependencies: ["SignoffEngine"],
                           path: "Benchmarks/EngineBenchmark", swiftSettings: swiftSettings),
         .executableTarget(name: "StoreBenchmark", dependencies: ["SignoffStore", "SignoffEngine"],
-                          path: "Benchmarks/StoreBenchmark", swiftSettings: swiftSettings),
+                          path: "Benchmarks/StoreBenchmark", exclude: ["run.sh"], swiftSettings: swiftSettings),
         .executableTarget(name: "MailBenchmark", dependencies: ["SignoffMail"],
                           path: "Benchmarks/MailBenchmark", swiftSettings: swiftSettings),
 

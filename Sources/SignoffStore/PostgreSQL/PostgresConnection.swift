@@ -26,7 +26,11 @@ final class PostgresConnection: SQLConnection {
     deinit { close() }
 
     static func connectError(_ target: String, _ detail: String) -> StoreError {
-        StoreError(.connectionFailed, "could not connect to PostgreSQL at \(target): \(detail); is the server running? check `database:` in signoff.yaml or $SIGNOFF_DATABASE")
+        let lower = detail.lowercased()
+        let unreachable = ["connection refused", "no such file or directory", "timeout", "timed out", "could not translate host",
+                           "network is unreachable", "no route to host", "the database system is"].contains { lower.contains($0) }
+        let hint = unreachable ? "is the server running? check" : "check"
+        return StoreError(.connectionFailed, "could not connect to PostgreSQL at \(target): \(detail); \(hint) `database:` in signoff.yaml or $SIGNOFF_DATABASE")
     }
 
     static func firstLine(_ text: String) -> String {

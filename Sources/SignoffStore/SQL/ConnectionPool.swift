@@ -10,6 +10,11 @@ final class ConnectionHandle: @unchecked Sendable {
     private var connection: (any SQLConnection)?
     private let factory: @Sendable () throws -> any SQLConnection
     let inFlight = Atomic<Int>(0)
+    /// Write transactions waiting for a group commit (SQLite).
+    private let groupQueue = Mutex<[GroupedWrite]>([])
+    private let drainScheduled = Atomic<Bool>(false)
+    /// Most operations one group commit takes.
+    static let maxGroup = 64
 
     init(label: String, factory: @escaping @Sendable () throws -> any SQLConnection) {
         self.queue = DispatchQueue(label: label)
@@ -59,6 +64,118 @@ final class ConnectionHandle: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` as its own write transaction, committed together with the other write
+    /// transactions queued on this connection at the same moment (group commit).
+    ///
+    /// Each operation runs inside its own SAVEPOINT, so one that throws is rolled back alone and
+    /// the others still commit; callers hear back only after the shared COMMIT. With one writer
+    /// connection (SQLite) this turns many small commits (each writing the same B-tree pages to
+    /// the WAL) into one.
+    func groupedWrite<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        inFlight.add(1, ordering: .relaxed)
+        defer { inFlight.subtract(1, ordering: .relaxed) }
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let box = ResultBox<T>()
+            let op = GroupedWrite(
+                execute: { conn in
+                    box.result = Result { try body(conn) }
+                    if case .success = box.result { return true }
+                    return false
+                },
+                complete: { commitError in
+                    if let commitError, case .success = box.result {
+                        continuation.resume(throwing: commitError)
+                    } else {
+                        continuation.resume(with: box.result ?? .failure(StoreError(.queryFailed, "the operation did not run")))
+                    }
+                })
+            groupQueue.withLock { $0.append(op) }
+            scheduleDrain()
+        }
+    }
+
+    private func scheduleDrain() {
+        if drainScheduled.exchange(true, ordering: .acquiringAndReleasing) { return }
+        queue.async { self.drain() }
+    }
+
+    /// On the queue: commits everything queued so far, in groups.
+    private func drain() {
+        while true {
+            drainScheduled.store(false, ordering: .sequentiallyConsistent)
+            let ops: [GroupedWrite] = groupQueue.withLock { pending in
+                let taken = Array(pending.prefix(Self.maxGroup))
+                pending.removeFirst(taken.count)
+                return taken
+            }
+            if ops.isEmpty { return }
+            runGroup(ops)
+            // More arrived while we worked: keep going unless someone else scheduled a drain.
+            if groupQueue.withLock({ $0.isEmpty }) { return }
+            if drainScheduled.exchange(true, ordering: .acquiringAndReleasing) { return }
+        }
+    }
+
+    private func runGroup(_ ops: [GroupedWrite]) {
+        let conn: any SQLConnection
+        do {
+            if let existing = connection {
+                conn = existing
+                if conn.isBroken() { try conn.reset() }
+            } else {
+                conn = try factory()
+                connection = conn
+            }
+        } catch {
+            for op in ops { op.failBeforeRun(error) }
+            return
+        }
+        if ops.count == 1 {
+            do {
+                try conn.begin(write: true)
+            } catch {
+                ops[0].failBeforeRun(error)
+                return
+            }
+            if ops[0].execute(conn) {
+                do { try conn.commit(); ops[0].complete(nil) } catch { conn.rollback(); ops[0].complete(error) }
+            } else {
+                conn.rollback()
+                ops[0].complete(nil)
+            }
+            return
+        }
+        do {
+            try conn.begin(write: true)
+        } catch {
+            for op in ops { op.failBeforeRun(error) }
+            return
+        }
+        for op in ops {
+            do {
+                try conn.exec("SAVEPOINT signoff_op")
+                if op.execute(conn) {
+                    try conn.exec("RELEASE signoff_op")
+                } else {
+                    try conn.exec("ROLLBACK TO signoff_op")
+                    try conn.exec("RELEASE signoff_op")
+                }
+            } catch {
+                // The savepoint machinery itself failed: give up the whole group.
+                conn.rollback()
+                for op in ops { op.complete(error) }
+                return
+            }
+        }
+        do {
+            try conn.commit()
+            for op in ops { op.complete(nil) }
+        } catch {
+            conn.rollback()
+            for op in ops { op.complete(error) }
+        }
+    }
+
     /// Closes the connection (after anything queued before it). Idempotent.
     func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -69,6 +186,40 @@ final class ConnectionHandle: @unchecked Sendable {
             }
         }
     }
+}
+
+/// One operation waiting for a group commit.
+struct GroupedWrite: Sendable {
+    /// Runs the operation; false when it threw (its savepoint is rolled back).
+    let execute: @Sendable (any SQLConnection) -> Bool
+    /// Reports back: nil when the shared COMMIT succeeded, else its error.
+    let complete: @Sendable ((any Error)?) -> Void
+
+    func failBeforeRun(_ error: any Error) {
+        _ = execute(FailingConnection(error: error))
+        complete(nil)
+    }
+}
+
+/// Stands in for a connection that could not be opened: every call throws its error.
+private final class FailingConnection: SQLConnection {
+    let error: any Error
+    init(error: any Error) { self.error = error }
+    var dialect: SQLDialect { .sqlite }
+    func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] { throw error }
+    func exec(_ sql: String) throws { throw error }
+    func begin(write: Bool) throws { throw error }
+    func commit() throws { throw error }
+    func rollback() {}
+    func isBroken() -> Bool { true }
+    func reset() throws { throw error }
+    func close() {}
+}
+
+/// A result slot written and read only on a connection's serial queue.
+final class ResultBox<T>: @unchecked Sendable {
+    // @unchecked Sendable: written by `execute` and read by `complete`, both on the same serial queue.
+    var result: Result<T, any Error>?
 }
 
 /// The connection broke during COMMIT: never retried, since it may have been applied.
@@ -106,9 +257,10 @@ final class ConnectionPool: Sendable {
     let handles: [ConnectionHandle]
     private let closed = Atomic<Bool>(false)
 
-    init(handles: [ConnectionHandle]) {
+    init(handles: [ConnectionHandle], groupCommit: Bool = false) {
         precondition(!handles.isEmpty)
         self.handles = handles
+        self.groupCommit = groupCommit
     }
 
     private func pick() throws -> ConnectionHandle {
@@ -123,9 +275,14 @@ final class ConnectionPool: Sendable {
         return best
     }
 
-    /// Runs `body` in a write transaction (BEGIN IMMEDIATE on SQLite).
+    /// Whether concurrent write transactions share one commit (SQLite's single writer).
+    let groupCommit: Bool
+
+    /// Runs `body` in a write transaction (BEGIN IMMEDIATE on SQLite, group-committed there).
     func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        try await pick().perform { conn in try conn.transaction(write: true) { try body(conn) } }
+        let handle = try pick()
+        if groupCommit { return try await handle.groupedWrite(body) }
+        return try await handle.perform { conn in try conn.transaction(write: true) { try body(conn) } }
     }
 
     /// Runs `body` in a read transaction.

@@ -183,17 +183,23 @@ extension SQLRunStore {
             let createdSet = Set(created)
             try Self.insertMail(conn, mail.filter { $0.requestID.map(createdSet.contains) ?? true }, now: now)
             // A run whose requests were all decided already (re-emitted after a restore) goes straight back to the queue.
-            let pending = try conn.query("SELECT count(*) FROM requests WHERE run_id = $1 AND status = 'pending'", .text(lease.runID))
-            let undelivered = try conn.query("SELECT count(*) FROM requests WHERE run_id = $1 AND status = 'answered' AND delivered_at IS NULL", .text(lease.runID))
-            let nextStatus = (pending.first?.int(0) ?? 0) == 0 && (undelivered.first?.int(0) ?? 0) > 0 ? "queued" : "waiting"
-            try conn.query("UPDATE runs SET status = $2, lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
-                           .text(lease.runID), .text(nextStatus))
+            var nextStatus = "waiting"
+            if requests.isEmpty || created.count < requests.count {
+                let counts = try conn.query("""
+                    SELECT count(CASE WHEN status = 'pending' THEN 1 END),
+                           count(CASE WHEN status = 'answered' AND delivered_at IS NULL THEN 1 END)
+                    FROM requests WHERE run_id = $1
+                    """, .text(lease.runID))
+                if (counts.first?.int(0) ?? 0) == 0 && (counts.first?.int(1) ?? 0) > 0 { nextStatus = "queued" }
+            }
             var pausedData = ["requests": created.joined(separator: ","), "status": nextStatus]
             if let sequence { pausedData["checkpoint_seq"] = String(sequence) }
             events.append(NewEvent(kind: "paused", actor: lease.owner, data: pausedData))
             let (rows, newHead) = Self.chain(runID: lease.runID, head: head, events: events, at: now)
             try Self.insertEvents(conn, rows)
-            try Self.updateHeads(conn, [(lease.runID, newHead)])
+            try conn.query("""
+                UPDATE runs SET status = $2, lease_owner = NULL, lease_expires_at = NULL, event_seq = $3, last_hash = $4 WHERE id = $1
+                """, .text(lease.runID), .text(nextStatus), .int(newHead.sequence), .text(newHead.hash))
             head = newHead
             return PauseResult(createdRequestIDs: created, checkpointSequence: sequence)
         }

@@ -63,22 +63,27 @@ extension SQLRunStore {
                 throw StoreError(.alreadyDecided, "request \(request.id) is already \(request.status.rawValue)\(request.answeredBy.map { " (by \($0))" } ?? ""); this answer changed nothing")
             }
             if let hash = answer.tokenHash {
-                guard let tokenRow = try conn.query("SELECT \(Self.tokenColumns) FROM request_tokens WHERE token_hash = $1" + self.forUpdate,
-                                                    .text(hash)).first else {
-                    throw StoreError(.notFound, "the reply token is unknown; the answer changed nothing")
+                let used = try conn.query("""
+                    UPDATE request_tokens SET state = 'used', used_at = $3
+                    WHERE token_hash = $1 AND request_id = $2 AND state = 'active' AND (expires_at IS NULL OR expires_at >= $3)
+                    RETURNING token_hash
+                    """, .text(hash), .text(request.id), .time(answer.at))
+                if used.isEmpty {
+                    // Say exactly why the token cannot answer.
+                    guard let tokenRow = try conn.query("SELECT \(Self.tokenColumns) FROM request_tokens WHERE token_hash = $1",
+                                                        .text(hash)).first else {
+                        throw StoreError(.notFound, "the reply token is unknown; the answer changed nothing")
+                    }
+                    let token = try Self.decodeToken(tokenRow)
+                    guard token.requestID == request.id else {
+                        throw StoreError(.invalidState, "the reply token belongs to another request (\(token.requestID)); the answer changed nothing")
+                    }
+                    guard token.state == .active else {
+                        throw StoreError(token.state == .used ? .alreadyVoted : .alreadyDecided,
+                                         "the reply token for \(token.reviewer) is \(token.state.rawValue); the answer changed nothing")
+                    }
+                    throw StoreError(.invalidState, "the reply token for \(token.reviewer) expired at \(token.expiresAt.map { "\($0)" } ?? "?"); the answer changed nothing")
                 }
-                let token = try Self.decodeToken(tokenRow)
-                guard token.requestID == request.id else {
-                    throw StoreError(.invalidState, "the reply token belongs to another request (\(token.requestID)); the answer changed nothing")
-                }
-                guard token.state == .active else {
-                    throw StoreError(token.state == .used ? .alreadyVoted : .alreadyDecided,
-                                     "the reply token for \(token.reviewer) is \(token.state.rawValue); the answer changed nothing")
-                }
-                if let expiry = token.expiresAt, expiry < answer.at {
-                    throw StoreError(.invalidState, "the reply token for \(token.reviewer) expired at \(expiry); the answer changed nothing")
-                }
-                try conn.query("UPDATE request_tokens SET state = 'used', used_at = $2 WHERE token_hash = $1", .text(hash), .time(answer.at))
             }
             let inserted = try conn.query("""
                 INSERT INTO votes (request_id, reviewer, verdict, response, reason, channel, via, token_hash, answered_at)
@@ -89,14 +94,19 @@ extension SQLRunStore {
             guard !inserted.isEmpty else {
                 throw StoreError(.alreadyVoted, "\(answer.reviewer) already answered request \(request.id); the second answer changed nothing")
             }
-            let votes = try conn.query("SELECT \(Self.voteColumns) FROM votes WHERE request_id = $1 ORDER BY answered_at, reviewer",
-                                       .text(request.id)).map { try Self.decodeVote($0) }
+            let thisVote = VoteRecord(requestID: request.id, reviewer: answer.reviewer, verdict: answer.verdict, response: answer.response,
+                                      reason: answer.reason, channel: answer.channel, via: answer.via, tokenHash: answer.tokenHash, at: answer.at)
+            // Under `any` the first vote always decides, so there are no earlier votes to read.
+            let votes = request.quorum == .any ? [thisVote]
+                : try conn.query("SELECT \(Self.voteColumns) FROM votes WHERE request_id = $1 ORDER BY answered_at, reviewer",
+                                 .text(request.id)).map { try Self.decodeVote($0) }
             var voteData = ["request_id": request.id, "verdict": answer.verdict.rawValue, "channel": answer.channel.rawValue]
             if let via = answer.via { voteData["via"] = via }
             if let hash = answer.tokenHash { voteData["token_prefix"] = String(hash.prefix(12)) }
             if let reason = answer.reason { voteData["reason"] = String(reason.prefix(500)) }
             var events = [NewEvent(kind: "vote", actor: answer.reviewer, data: voteData)]
             var revoked: [String] = []
+            var head: ChainHead?
             let verdict = Self.decision(for: request, votes: votes, latest: answer)
             if let verdict {
                 // The conditional update is what makes two simultaneous deciders impossible.
@@ -111,8 +121,10 @@ extension SQLRunStore {
                 request = try Self.decodeRequest(decidedRow)
                 revoked = try conn.query("UPDATE request_tokens SET state = 'revoked' WHERE request_id = $1 AND state = 'active' RETURNING reviewer",
                                          .text(request.id)).compactMap { $0.string(0) }
-                let queued = try conn.query("UPDATE runs SET status = 'queued', updated_at = $2 WHERE id = $1 AND status = 'waiting' RETURNING id",
-                                            .text(request.runID), .time(answer.at))
+                let queued = try conn.query("""
+                    UPDATE runs SET status = 'queued', updated_at = $2 WHERE id = $1 AND status = 'waiting' RETURNING event_seq, last_hash
+                    """, .text(request.runID), .time(answer.at))
+                if let row = queued.first { head = ChainHead(sequence: try row.requiredInt(0), hash: row.string(1) ?? "") }
                 var data = ["request_id": request.id, "decision": verdict.rawValue, "votes": String(votes.count)]
                 if let via = answer.via { data["via"] = via }
                 events.append(NewEvent(kind: "answered", actor: answer.reviewer, data: data))
@@ -124,7 +136,7 @@ extension SQLRunStore {
                 if inbound.requestID == nil { inbound.requestID = request.id }
                 try Self.insertInbound(conn, inbound)
             }
-            try self.appendEvents(conn, runID: request.runID, events: events, now: answer.at)
+            try self.appendEvents(conn, runID: request.runID, events: events, now: answer.at, head: head)
             return AnswerResult(request: request, decided: verdict != nil, votes: votes, revokedReviewers: revoked)
         }
     }

@@ -36,7 +36,9 @@ final class SQLRunStore: RunStore {
                 }
             }
         }
-        let pool = ConnectionPool(handles: handles)
+        // SIGNOFF_STORE_GROUP_COMMIT=off turns SQLite group commit off (for measurements).
+        let groupCommit = target.backend == .sqlite && ProcessInfo.processInfo.environment["SIGNOFF_STORE_GROUP_COMMIT"] != "off"
+        let pool = ConnectionPool(handles: handles, groupCommit: groupCommit)
         let store = SQLRunStore(target: target, pool: pool, logger: logger)
         do {
             try await handles[0].connect()
@@ -149,6 +151,10 @@ final class SQLRunStore: RunStore {
     }
 
     static func jsonString(_ s: String) -> String {
+        // Fast path: nothing to escape.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + s + "\""
+        }
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -176,13 +182,13 @@ final class SQLRunStore: RunStore {
 
     static func sha256Hex(_ text: String) -> String {
         let digest = SHA256.hash(data: Data(text.utf8))
-        var out = ""
-        out.reserveCapacity(64)
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(64)
         for byte in digest {
-            let hex = String(byte, radix: 16)
-            if hex.count == 1 { out += "0" }
-            out += hex
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0f)])
         }
-        return out
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every store benchmark with a release build: SQLite in a temporary folder, and PostgreSQL on
+# two throwaway clusters, one with the test settings (fsync=off) and one with the defaults (fsync=on).
+# Prints one JSON object per line.   Usage: Benchmarks/StoreBenchmark/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+source scripts/lib/postgres.sh
+find_postgres
+swift build -c release --product StoreBenchmark >&2
+bench=.build/release/StoreBenchmark
+work=$(mktemp -d /tmp/signoff-bench.XXXXXX)
+clusters=()
+cleanup() {
+    for d in "${clusters[@]}"; do as_pg "$pg_bin/pg_ctl" -D "$d/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$d"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# cluster FSYNC -> sets $url to a fresh cluster
+cluster() {
+    local dir port
+    dir=$(mktemp -d /tmp/signoff-benchpg.XXXXXX); chmod 755 "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    port=$(free_port)
+    as_pg "$pg_bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null
+    as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+        -o "-k $dir -p $port -c listen_addresses='' -c fsync=$1 -c max_connections=200" start >/dev/null
+    clusters+=("$dir")
+    url="postgresql://postgres@/postgres?host=$dir&port=$port"
+}
+
+fresh() { # fresh URL -> a new empty database on that cluster, prints its URL
+    local name="bench_$RANDOM$RANDOM"
+    "$pg_bin/psql" "$1" -qc "CREATE DATABASE $name" >/dev/null
+    echo "${1/@\/postgres?/@/$name?}"
+}
+
+echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+"$bench" supersteps --database "sqlite:$work/a.db" --runs 16 --steps 200
+"$bench" cycles --database "sqlite:$work/b.db" --runs 4000 --tasks 64 --batch 8
+for fsync in off on; do
+    cluster $fsync
+    echo "# PostgreSQL fsync=$fsync" >&2
+    "$bench" supersteps --database "$(fresh "$url")" --runs 16 --steps 200 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
+    "$bench" cycles --database "$(fresh "$url")" --runs 4000 --tasks 16 --connections 8 --batch 8 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
+    "$bench" claims --database "$(fresh "$url")" --runs 50000 --processes 2 --batch 500 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
+done
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
