@@ -19,9 +19,29 @@ public enum ImportPolicyRuling: Sendable {
 
 /// Request policies the importer applies (the runner's `forbid:` and `delegates:`). Optional: an
 /// importer without one records every decision the interpreter accepts.
+///
+/// Two steps, so a batched importer can check in its read-only phase and leave the rare message
+/// the policy acts on to the one-by-one path: `refusal` only reads; `act` writes (in one
+/// transaction, with the message's inbound row) and is called only when `acts(on:)` is true and
+/// `refusal` said nothing.
 public protocol ImportPolicy: Sendable {
-    /// Rules on `decision` from `reviewer` (the token's owner) for the pending `request`.
-    /// `inbound` is the message's log row as it would be written, for a policy that handles it.
-    func rule(on decision: Decision, request: RequestRecord, reviewer: String, tokenHash: String?, via: String,
-              inbound: InboundRecord, now: Date) async throws -> ImportPolicyRuling
+    /// Why `decision` from `reviewer` (the token's owner) may not be recorded for the pending
+    /// `request`, or nil. Reads only.
+    func refusal(for decision: Decision, request: RequestRecord, reviewer: String) async throws -> String?
+    /// True when the policy records `decision` itself instead of a vote (a delegation).
+    func acts(on decision: Decision) -> Bool
+    /// Records `decision` (e.g. hands the request to a delegate) with `inbound`, the message's log
+    /// row as it would be written, in one transaction.
+    func act(on decision: Decision, request: RequestRecord, reviewer: String, tokenHash: String?, via: String,
+             inbound: InboundRecord, now: Date) async throws -> ImportPolicyRuling
+}
+
+extension ImportPolicy {
+    /// Both steps for the one-by-one path.
+    public func rule(on decision: Decision, request: RequestRecord, reviewer: String, tokenHash: String?, via: String,
+                     inbound: InboundRecord, now: Date) async throws -> ImportPolicyRuling {
+        if let reason = try await refusal(for: decision, request: request, reviewer: reviewer) { return .refuse(reason: reason) }
+        guard acts(on: decision) else { return .proceed }
+        return try await act(on: decision, request: request, reviewer: reviewer, tokenHash: tokenHash, via: via, inbound: inbound, now: now)
+    }
 }

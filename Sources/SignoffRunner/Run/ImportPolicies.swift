@@ -8,17 +8,38 @@ import SignoffStore
 struct RunnerImportPolicy: ImportPolicy {
     let environment: RunnerEnvironment
 
-    func rule(on decision: Decision, request: RequestRecord, reviewer: String, tokenHash: String?, via: String,
-              inbound: InboundRecord, now: Date) async throws -> ImportPolicyRuling {
+    func refusal(for decision: Decision, request: RequestRecord, reviewer: String) async throws -> String? {
         let policy = RequestMail.Policy.of(request)
         if case .delegate(let deputy) = decision {
-            return try await delegate(request, from: reviewer, to: deputy, policy: policy, tokenHash: tokenHash, via: via,
-                                      inbound: inbound, now: now)
+            return Self.delegationRefusal(request, to: deputy, policy: policy)
         }
-        if let reason = try await Self.forbidden(reviewer, request: request, policy: policy, store: environment.store) {
-            return .refuse(reason: reason)
+        return try await Self.forbidden(reviewer, request: request, policy: policy, store: environment.store)
+    }
+
+    func acts(on decision: Decision) -> Bool {
+        if case .delegate = decision { return true }
+        return false
+    }
+
+    func act(on decision: Decision, request: RequestRecord, reviewer: String, tokenHash: String?, via: String,
+             inbound: InboundRecord, now: Date) async throws -> ImportPolicyRuling {
+        guard case .delegate(let deputy) = decision else { return .proceed }
+        return try await delegate(request, from: reviewer, to: deputy, policy: RequestMail.Policy.of(request), tokenHash: tokenHash,
+                                  via: via, inbound: inbound, now: now)
+    }
+
+    /// Why `DELEGATE: deputy` is refused for `request`, or nil when `delegates:` lists the deputy.
+    static func delegationRefusal(_ request: RequestRecord, to deputy: EmailAddress, policy: RequestMail.Policy?) -> String? {
+        let allowed = policy?.delegates ?? []
+        guard allowed.contains(where: { $0.lowercased() == deputy.address.lowercased() }) else {
+            let listed = allowed.isEmpty ? "the job lists no `delegates:` for this step"
+                : "it may be handed only to \(allowed.joined(separator: ", ")) (`delegates:`)"
+            return "DELEGATE to \(deputy.address) is not allowed: \(listed); answer APPROVE or REJECT yourself"
         }
-        return .proceed
+        if request.reviewers.contains(where: { $0.lowercased() == deputy.address.lowercased() }) {
+            return "\(deputy.address) is already a reviewer of this request; answer APPROVE or REJECT yourself"
+        }
+        return nil
     }
 
     /// Why `reviewer` may not answer `request` under its `forbid:` list, or nil.
@@ -43,15 +64,7 @@ struct RunnerImportPolicy: ImportPolicy {
     /// inbound row and a `delegated` audit event, all in one transaction.
     func delegate(_ request: RequestRecord, from reviewer: String, to deputy: EmailAddress, policy: RequestMail.Policy?,
                   tokenHash: String?, via: String, inbound: InboundRecord, now: Date) async throws -> ImportPolicyRuling {
-        let allowed = policy?.delegates ?? []
-        guard allowed.contains(where: { $0.lowercased() == deputy.address.lowercased() }) else {
-            let listed = allowed.isEmpty ? "the job lists no `delegates:` for this step"
-                : "it may be handed only to \(allowed.joined(separator: ", ")) (`delegates:`)"
-            return .refuse(reason: "DELEGATE to \(deputy.address) is not allowed: \(listed); answer APPROVE or REJECT yourself")
-        }
-        if request.reviewers.contains(where: { $0.lowercased() == deputy.address.lowercased() }) {
-            return .refuse(reason: "\(deputy.address) is already a reviewer of this request; answer APPROVE or REJECT yourself")
-        }
+        if let reason = Self.delegationRefusal(request, to: deputy, policy: policy) { return .refuse(reason: reason) }
         guard let tokenHash, let human = try? HumanRequest.decode(request.requestData) else {
             return .refuse(reason: "this request cannot be delegated by this message; answer APPROVE or REJECT yourself")
         }
