@@ -74,6 +74,23 @@ struct PolicyTests {
                 "the three reminders nobody needed are withdrawn, not sent")
     }
 
+    @Test(arguments: Backend.allCases)
+    func remindersMissedWhileNothingRanComeOnceAsTheLatestRound(_ backend: Backend) async throws {
+        let p = try await PolicyLoop.make(backend, job: Self.job(reviewers: [Self.a], [
+            "expires_after: 2h", "remind_every: 10m", "reminders: 3"]))
+        defer { Task { await p.close() } }
+        let run = try await p.enqueue("gate")
+        try await p.tick()
+        p.clock.advance(35 * 60)  // three rounds fell due while no runner ran
+        let report = try await p.tick()
+        #expect(report.mailSent == 1, "one reminder, not three: \(report)")
+        let reminders = p.received(Self.a).filter(\.isReminder)
+        #expect(reminders.count == 1 && reminders.first?.flat.contains("Reminder 3:") == true)
+        #expect(try await p.request(of: run).remindersSent == 3)
+        #expect(try await p.request(of: run).remindAt == nil, "no round left")
+        #expect(try await p.tick().mailSent == 0)
+    }
+
     // MARK: Expiry
 
     @Test(arguments: Backend.allCases, ["reject", "approve", "fail"])
