@@ -197,7 +197,8 @@ final class PolicyLoop: @unchecked Sendable {  // @unchecked: used from one test
     }
 
     /// `reviewer` replies to `mail` with `body` on top, sent over SMTP to the reply address.
-    func reply(to mail: ReceivedMail, from reviewer: String, _ body: String) throws {
+    /// With `inReplyToOnly`, the reply names its parent in `In-Reply-To` alone, as some clients do.
+    func reply(to mail: ReceivedMail, from reviewer: String, _ body: String, inReplyToOnly: Bool = false) throws {
         let replyTo = (mail.header("Reply-To") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "<> "))
         try #require(replyTo.contains("+"), "the mail to \(mail.to) has no reply token: \(mail.subject)")
         // As mail clients do (RFC 5322): the parent's References, then the parent's Message-ID.
@@ -206,7 +207,7 @@ final class PolicyLoop: @unchecked Sendable {  // @unchecked: used from one test
         let raw = [
             "From: Reviewer <\(reviewer)>", "To: \(replyTo)", "Subject: Re: \(mail.subject)",
             "Date: Sat, 21 Nov 2026 07:00:00 +0000", "Message-ID: <reply-\(UUID().uuidString)@example.org>",
-            "In-Reply-To: \(mail.messageID)", "References: \(references)", "MIME-Version: 1.0",
+            "In-Reply-To: \(mail.messageID)", inReplyToOnly ? "X-Client: minimal" : "References: \(references)", "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=utf-8", "", body, "", "On Sat, 21 Nov 2026, Signoff <signoff@example.org> wrote:", quoted, "",
         ].joined(separator: "\r\n")
         try mx.send(raw, envelopeFrom: reviewer, to: replyTo)

@@ -45,8 +45,9 @@ struct PolicyTests {
         report = try await p.tick()
         #expect(report.timersFired == 0 && report.mailSent == 0, "a reminder went out twice: \(report)")
 
-        // a answers by replying to the reminder (same token); the vote counts, the request stays open.
-        try p.reply(to: reminderToA, from: Self.a, "APPROVE: fine by me")
+        // a answers by replying to the reminder (same token; a client that sends In-Reply-To only);
+        // the vote counts, the request stays open.
+        try p.reply(to: reminderToA, from: Self.a, "APPROVE: fine by me", inReplyToOnly: true)
         #expect(p.importReplies() == ["applied": 1])
         #expect(try await p.request(of: run).status == .pending)
         try await p.tick()  // a's confirmation

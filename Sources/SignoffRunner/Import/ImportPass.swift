@@ -229,7 +229,7 @@ public struct ImportPass: Sendable {
         }
         return InboundTokenInfo(requestID: record.requestID, runID: record.runID, reviewer: EmailAddress(record.reviewer),
                                 expiresAt: record.expiresAt, state: state, expected: expected,
-                                issuedMessageIDs: record.messageID.map { [MessageID.normalize($0)] } ?? [])
+                                issuedMessageIDs: record.messageID.map { [MessageID.normalize($0)] + Self.reminderIDs(record, request) } ?? [])
     }
 
     static func verdict(_ d: Decision) -> Verdict {

@@ -45,3 +45,12 @@ extension ImportPolicy {
         return try await act(on: decision, request: request, reviewer: reviewer, tokenHash: tokenHash, via: via, inbound: inbound, now: now)
     }
 }
+
+extension ImportPass {
+    /// The Message-IDs of the reminders sent with `token` (replies to them are in the request's thread).
+    static func reminderIDs(_ token: TokenRecord, _ request: RequestRecord) -> [String] {
+        guard request.policy != nil, let messageID = token.messageID,
+              let rounds = RequestMail.Policy.of(request)?.reminders, rounds > 0 else { return [] }
+        return ReminderMessageID.all(tokenHash: token.tokenHash, rounds: rounds, requestMessageID: messageID)
+    }
+}

@@ -133,8 +133,9 @@ struct ReviewerMail {
         var mail = [NewMail(messageID: message.messageID, kind: kind, recipient: reviewer.address,
                             raw: Data(message.rfc5322()), requestID: requestID, runID: run.id)]
         for (i, at) in reminders.enumerated() {
+            let id = ReminderMessageID.make(tokenHash: token.sha256Hex, round: i + 1, requestMessageID: message.messageID)
             let reminder = try composer.compose(.reminder, context: context(for: reviewer, dueAt: dueAt, reminder: i + 1),
-                                                token: token, inReplyTo: message.messageID, date: at)
+                                                token: token, inReplyTo: message.messageID, date: at, messageID: id)
             mail.append(NewMail(messageID: reminder.messageID, kind: .reminder, recipient: reviewer.address,
                                 raw: Data(reminder.rfc5322()), requestID: requestID, runID: run.id, notBefore: at))
         }
