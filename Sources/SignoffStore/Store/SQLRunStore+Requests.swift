@@ -127,6 +127,7 @@ extension SQLRunStore {
                 if let row = queued.first { head = ChainHead(sequence: try row.requiredInt(0), hash: row.string(1) ?? "") }
                 var data = ["request_id": request.id, "decision": verdict.rawValue, "votes": String(votes.count)]
                 if let via = answer.via { data["via"] = via }
+                if let hash = answer.tokenHash { data["token_prefix"] = String(hash.prefix(12)) }
                 events.append(NewEvent(kind: "answered", actor: answer.reviewer, data: data))
                 if !queued.isEmpty {
                     events.append(NewEvent(kind: "resumable", actor: answer.reviewer, data: ["request_id": request.id]))
