@@ -322,6 +322,9 @@ struct PolicyTests {
         #expect(vote.actor == Self.a)
         #expect(data["token_prefix"] == String(ReplyToken.sha256Hex(of: try #require(mail.token)).prefix(12)))
         #expect(data["via"]?.hasPrefix("reply-") == true && data["channel"] == "mail")
+        let answered = try #require(try await events(p, run).first { $0.kind == "answered" })
+        let decided = try #require(try JSONSerialization.jsonObject(with: Data(answered.data.utf8)) as? [String: String])
+        #expect(answered.actor == Self.a && decided["token_prefix"] == data["token_prefix"] && decided["via"] == data["via"])
 
         _ = try p.sql("UPDATE events SET actor = 'mallory@evil.example' WHERE run_id = '\(run)' AND kind = 'vote'")
         let broken = p.product.signoff("audit", "verify", run)
