@@ -8,6 +8,10 @@ final class PostgresConnection: SQLConnection {
     private var conn: OpaquePointer?
     private var prepared: [String: String] = [:]
     private var lastBroken = false
+    /// BEGIN not sent yet: it goes out in one pipeline with the transaction's first statement.
+    private var pendingBegin = false
+    /// Send `NOTIFY signoff_work` with this transaction's COMMIT (one round trip).
+    private var notifyOnCommit = false
     let redactedTarget: String
 
     init(conninfo: String, redactedTarget: String) throws {
@@ -63,6 +67,8 @@ final class PostgresConnection: SQLConnection {
     func reset() throws {
         let conn = try handle()
         prepared.removeAll()
+        pendingBegin = false
+        notifyOnCommit = false
         PQreset(conn)
         guard PQstatus(conn) == CONNECTION_OK else {
             let detail = Self.firstLine(String(cString: PQerrorMessage(conn)))
@@ -94,7 +100,9 @@ final class PostgresConnection: SQLConnection {
 
     func exec(_ sql: String) throws {
         let conn = try handle()
-        let res = PQexec(conn, sql)
+        let text = pendingBegin ? "BEGIN; " + sql : sql
+        pendingBegin = false
+        let res = PQexec(conn, text)
         defer { PQclear(res) }
         if let error = check(res, sql) { throw error }
     }
@@ -134,8 +142,11 @@ final class PostgresConnection: SQLConnection {
                 buffers.append(bytes); lengths.append(Int32(d.count)); formats.append(1)
             }
         }
+        let begin = pendingBegin
+        pendingBegin = false
         let res = Self.withPointers(buffers) { pointers in
-            PQexecPrepared(conn, name, Int32(params.count), pointers, lengths, formats, 0)
+            begin ? pipelinedWithBegin(conn, name, Int32(params.count), pointers, lengths, formats)
+                : PQexecPrepared(conn, name, Int32(params.count), pointers, lengths, formats, 0)
         }
         defer { PQclear(res) }
         if let error = check(res, sql) { throw error }
@@ -170,6 +181,47 @@ final class PostgresConnection: SQLConnection {
             rows.append(SQLRow(values: values))
         }
         return rows
+    }
+
+    /// Sends BEGIN and the prepared statement in one pipeline (one round trip) and returns the
+    /// statement's result, or BEGIN's if BEGIN failed.
+    private func pipelinedWithBegin(_ conn: OpaquePointer, _ name: String, _ count: Int32, _ values: [UnsafePointer<CChar>?],
+                                    _ lengths: [Int32], _ formats: [Int32]) -> OpaquePointer? {
+        guard PQenterPipelineMode(conn) == 1 else {
+            let begin = PQexec(conn, "BEGIN")
+            guard PQresultStatus(begin) == PGRES_COMMAND_OK else { return begin }
+            PQclear(begin)
+            return PQexecPrepared(conn, name, count, values, lengths, formats, 0)
+        }
+        guard PQsendQueryParams(conn, "BEGIN", 0, nil, nil, nil, nil, 0) == 1,
+              PQsendQueryPrepared(conn, name, count, values, lengths, formats, 0) == 1,
+              PQpipelineSync(conn) == 1 else {
+            lastBroken = true
+            return nil
+        }
+        /// The first result of the next command in the pipeline (the rest, up to its NULL, cleared).
+        func next() -> OpaquePointer? {
+            let first = PQgetResult(conn)
+            if first == nil || PQresultStatus(first) == PGRES_PIPELINE_SYNC { return first }
+            while let extra = PQgetResult(conn) { PQclear(extra) }
+            return first
+        }
+        let beginResult = next()
+        let result = next()
+        var sync = next()
+        while let r = sync, PQresultStatus(r) != PGRES_PIPELINE_SYNC {
+            PQclear(r)
+            sync = next()
+        }
+        if let sync { PQclear(sync) }
+        if PQexitPipelineMode(conn) != 1 { lastBroken = true }
+        let beginFailed = beginResult.map { PQresultStatus($0) != PGRES_COMMAND_OK } ?? true
+        if beginFailed {
+            PQclear(result)
+            return beginResult
+        }
+        PQclear(beginResult)
+        return result
     }
 
     private static func withPointers<R>(_ buffers: [ContiguousArray<CChar>?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
@@ -227,9 +279,31 @@ final class PostgresConnection: SQLConnection {
         return data
     }
 
-    func begin(write: Bool) throws { try exec("BEGIN") }
-    func commit() throws { try exec("COMMIT") }
+    func begin(write: Bool) throws {
+        _ = try handle()
+        pendingBegin = true
+        notifyOnCommit = false
+    }
+
+    func commit() throws {
+        let notify = notifyOnCommit
+        notifyOnCommit = false
+        if pendingBegin {
+            // Nothing ran in this transaction: nothing to commit (and no work was made).
+            pendingBegin = false
+            return
+        }
+        try exec(notify ? "NOTIFY \(workChannel); COMMIT" : "COMMIT")
+    }
+
+    func notifyWork() { notifyOnCommit = true }
+
     func rollback() {
+        notifyOnCommit = false
+        if pendingBegin {
+            pendingBegin = false
+            return
+        }
         guard let conn, PQstatus(conn) == CONNECTION_OK else { return }
         if PQtransactionStatus(conn) != PQTRANS_IDLE {
             let res = PQexec(conn, "ROLLBACK")

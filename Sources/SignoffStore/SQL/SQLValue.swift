@@ -107,9 +107,15 @@ protocol SQLConnection: AnyObject {
     func reset() throws
     /// Closes the handle; idempotent.
     func close()
+    /// See the extension: PostgreSQL notifies waiting workers when this transaction commits.
+    func notifyWork()
 }
 
 extension SQLConnection {
+    /// Marks the open transaction as one that made work (a runnable run, queued mail): PostgreSQL
+    /// sends `NOTIFY signoff_work` with its COMMIT. Nothing on SQLite (waiters poll a change counter).
+    func notifyWork() {}
+
     @discardableResult
     func query(_ sql: String, _ params: SQLValue...) throws -> [SQLRow] { try query(sql, params) }
 }

@@ -192,6 +192,7 @@ extension SQLRunStore {
                     """, .text(lease.runID))
                 if (counts.first?.int(0) ?? 0) == 0 && (counts.first?.int(1) ?? 0) > 0 { nextStatus = "queued" }
             }
+            if nextStatus == "queued" { conn.notifyWork() }
             var pausedData = ["requests": created.joined(separator: ","), "status": nextStatus]
             if let sequence { pausedData["checkpoint_seq"] = String(sequence) }
             events.append(NewEvent(kind: "paused", actor: lease.owner, data: pausedData))
@@ -216,6 +217,7 @@ extension SQLRunStore {
 
     static func insertMail(_ conn: any SQLConnection, _ mail: [NewMail], now: Date) throws {
         guard !mail.isEmpty else { return }
+        conn.notifyWork()
         try insertMany(conn, "INSERT INTO outbox (message_id, kind, recipient, sender, raw, request_id, run_id, status, attempts, next_attempt_at, created_at)",
                        columns: 11, rows: mail.map {
                            [.text($0.messageID), .text($0.kind.rawValue), .text($0.recipient), .optional($0.sender), .blob($0.raw),
@@ -293,6 +295,7 @@ extension SQLRunStore {
                 WHERE \(Self.fence) RETURNING event_seq, last_hash
                 """, Self.fenceParams(lease) + [.time(now)])
             guard let row = rows.first else { throw Self.leaseLost(lease) }
+            conn.notifyWork()
             try self.appendEvents(conn, runID: lease.runID, events: [NewEvent(kind: "released", actor: lease.owner, data: [:])],
                                   now: now, head: ChainHead(sequence: try row.requiredInt(0), hash: row.string(1) ?? ""))
         }

@@ -129,6 +129,7 @@ extension SQLRunStore {
                 if let via = answer.via { data["via"] = via }
                 events.append(NewEvent(kind: "answered", actor: answer.reviewer, data: data))
                 if !queued.isEmpty {
+                    conn.notifyWork()
                     events.append(NewEvent(kind: "resumable", actor: answer.reviewer, data: ["request_id": request.id]))
                 }
             }

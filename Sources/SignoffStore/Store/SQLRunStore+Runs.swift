@@ -33,6 +33,7 @@ extension SQLRunStore {
                 row)
             if let first = inserted.first {
                 try Self.insertEvents(conn, [event])
+                conn.notifyWork()
                 return (try Self.decodeRun(first), true)
             }
             guard let key = run.uniqueKey,
@@ -65,6 +66,7 @@ extension SQLRunStore {
                 let rows = try conn.query(sql + " ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)", params)
                 let created = try rows.map { try Self.decodeRun($0) }
                 let createdIDs = Set(created.map(\.id))
+                if !created.isEmpty { conn.notifyWork() }
                 try Self.insertEvents(conn, prepared[start..<end].filter { createdIDs.contains($0.0) }.map(\.2))
                 records += created
                 start = end
