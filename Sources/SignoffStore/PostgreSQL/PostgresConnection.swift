@@ -69,6 +69,7 @@ final class PostgresConnection: SQLConnection {
         prepared.removeAll()
         pendingBegin = false
         notifyOnCommit = false
+        committedEarly = false
         PQreset(conn)
         guard PQstatus(conn) == CONNECTION_OK else {
             let detail = Self.firstLine(String(cString: PQerrorMessage(conn)))
@@ -118,38 +119,129 @@ final class PostgresConnection: SQLConnection {
         return name
     }
 
-    func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] {
-        let conn = try handle()
-        let name = try statementName(sql, parameterCount: params.count)
-        // Text format for everything but bytes; the buffers live until PQexecPrepared returns.
+    /// Parameters in libpq's form: text for everything but bytes (binary).
+    private struct EncodedParams {
         var buffers: [ContiguousArray<CChar>?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
-        buffers.reserveCapacity(params.count)
-        for value in params {
-            switch value {
-            case .null:
-                buffers.append(nil); lengths.append(0); formats.append(0)
-            case .int(let v):
-                buffers.append(ContiguousArray(String(v).utf8CString)); lengths.append(0); formats.append(0)
-            case .double(let v):
-                buffers.append(ContiguousArray("\(v)".utf8CString)); lengths.append(0); formats.append(0)
-            case .text(let s):
-                buffers.append(ContiguousArray(s.utf8CString)); lengths.append(0); formats.append(0)
-            case .blob(let d):
-                var bytes = ContiguousArray<CChar>(repeating: 0, count: max(d.count, 1))
-                _ = bytes.withUnsafeMutableBytes { dst in d.copyBytes(to: dst.bindMemory(to: UInt8.self), count: d.count) }
-                buffers.append(bytes); lengths.append(Int32(d.count)); formats.append(1)
+
+        init(_ params: [SQLValue]) {
+            buffers.reserveCapacity(params.count)
+            for value in params {
+                switch value {
+                case .null:
+                    buffers.append(nil); lengths.append(0); formats.append(0)
+                case .int(let v):
+                    buffers.append(ContiguousArray(String(v).utf8CString)); lengths.append(0); formats.append(0)
+                case .double(let v):
+                    buffers.append(ContiguousArray("\(v)".utf8CString)); lengths.append(0); formats.append(0)
+                case .text(let s):
+                    buffers.append(ContiguousArray(s.utf8CString)); lengths.append(0); formats.append(0)
+                case .blob(let d):
+                    var bytes = ContiguousArray<CChar>(repeating: 0, count: max(d.count, 1))
+                    _ = bytes.withUnsafeMutableBytes { dst in d.copyBytes(to: dst.bindMemory(to: UInt8.self), count: d.count) }
+                    buffers.append(bytes); lengths.append(Int32(d.count)); formats.append(1)
+                }
             }
         }
+    }
+
+    func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] {
+        let conn = try handle()
+        let name = try statementName(sql, parameterCount: params.count)
+        let encoded = EncodedParams(params)
         let begin = pendingBegin
         pendingBegin = false
-        let res = Self.withPointers(buffers) { pointers in
-            begin ? pipelinedWithBegin(conn, name, Int32(params.count), pointers, lengths, formats)
-                : PQexecPrepared(conn, name, Int32(params.count), pointers, lengths, formats, 0)
+        let res = Self.withPointers(encoded.buffers) { pointers in
+            begin ? pipelinedWithBegin(conn, name, Int32(params.count), pointers, encoded.lengths, encoded.formats)
+                : PQexecPrepared(conn, name, Int32(params.count), pointers, encoded.lengths, encoded.formats, 0)
         }
         defer { PQclear(res) }
         if let error = check(res, sql) { throw error }
+        return Self.rows(res)
+    }
+
+    /// Set when a pipeline carried the transaction's COMMIT: the wrapper's `commit()` then does nothing.
+    private var committedEarly = false
+
+    /// Sends BEGIN (if pending), every statement, and with `commit` NOTIFY (if asked for) and COMMIT,
+    /// in one pipeline: one round trip for the lot. Results are read in order; the first failure is
+    /// thrown (the statements after it were not run).
+    func pipeline(_ statements: [SQLStatement], commit: Bool) throws -> [[SQLRow]] {
+        let conn = try handle()
+        let names = try statements.map { try statementName($0.sql, parameterCount: $0.params.count) }
+        let begin = pendingBegin
+        pendingBegin = false
+        let notify = commit && notifyOnCommit
+        guard PQenterPipelineMode(conn) == 1 else {
+            // Not possible in this state: plain round trips.
+            if begin { try exec("BEGIN") }
+            let rows = try statements.map { try query($0.sql, $0.params) }
+            if commit { try self.commit(); committedEarly = true }
+            return rows
+        }
+        var labels: [String] = []
+        var sentOK = true
+        func sendSimple(_ sql: String) {
+            if sentOK { sentOK = PQsendQueryParams(conn, sql, 0, nil, nil, nil, nil, 0) == 1 }
+            labels.append(sql)
+        }
+        if begin { sendSimple("BEGIN") }
+        for (i, statement) in statements.enumerated() where sentOK {
+            let encoded = EncodedParams(statement.params)
+            sentOK = Self.withPointers(encoded.buffers) { pointers in
+                PQsendQueryPrepared(conn, names[i], Int32(statement.params.count), pointers, encoded.lengths, encoded.formats, 0) == 1
+            }
+            labels.append(statement.sql)
+        }
+        if commit {
+            if notify { sendSimple("NOTIFY \(workChannel)") }
+            sendSimple("COMMIT")
+        }
+        if sentOK { sentOK = PQpipelineSync(conn) == 1 }
+        var results: [OpaquePointer?] = []
+        if sentOK {
+            for _ in labels { results.append(Self.nextPipelineResult(conn)) }
+            var sync = Self.nextPipelineResult(conn)
+            while let r = sync, PQresultStatus(r) != PGRES_PIPELINE_SYNC {
+                PQclear(r)
+                sync = Self.nextPipelineResult(conn)
+            }
+            if let sync { PQclear(sync) }
+        }
+        if PQexitPipelineMode(conn) != 1 { lastBroken = true }
+        defer { for r in results { PQclear(r) } }
+        if !sentOK {
+            lastBroken = true
+            throw StoreError(.connectionLost, "lost the connection to PostgreSQL at \(redactedTarget): \(Self.firstLine(String(cString: PQerrorMessage(conn))))")
+        }
+        var output: [[SQLRow]] = []
+        for (i, res) in results.enumerated() {
+            if let error = check(res, labels[i]) {
+                // Nothing ran if the first command never answered; past that, a COMMIT sent in this
+                // pipeline may or may not have been applied.
+                if error.code == .connectionLost && commit && i > 0 {
+                    throw CommitOutcomeUnknown(error: StoreError(.connectionLost, error.message + "; the outcome of the last commit is unknown, check the run before retrying"))
+                }
+                throw error
+            }
+            let first = begin ? 1 : 0
+            if i >= first && i < first + statements.count { output.append(Self.rows(res)) }
+        }
+        if commit { committedEarly = true }
+        return output
+    }
+
+    /// The first result of the next command in a pipeline (the rest, up to its NULL, cleared).
+    private static func nextPipelineResult(_ conn: OpaquePointer) -> OpaquePointer? {
+        let first = PQgetResult(conn)
+        if first == nil || PQresultStatus(first) == PGRES_PIPELINE_SYNC { return first }
+        while let extra = PQgetResult(conn) { PQclear(extra) }
+        return first
+    }
+
+    /// Decodes a successful result's rows.
+    private static func rows(_ res: OpaquePointer?) -> [SQLRow] {
         guard let res else { return [] }
         let rowCount = PQntuples(res)
         let columnCount = PQnfields(res)
@@ -167,13 +259,13 @@ final class PostgresConnection: SQLConnection {
                 let length = Int(PQgetlength(res, r, c))
                 switch types[Int(c)] {
                 case 20, 21, 23:
-                    values.append(.int(Self.parseInt(raw, length)))
+                    values.append(.int(parseInt(raw, length)))
                 case 16:
                     values.append(.int(raw[0] == CChar(UInt8(ascii: "t")) ? 1 : 0))
                 case 700, 701:
                     values.append(.double(Double(String(cString: raw)) ?? 0))
                 case 17:
-                    values.append(.blob(Self.decodeHexBytea(raw, length)))
+                    values.append(.blob(decodeHexBytea(raw, length)))
                 default:
                     values.append(.text(String(cString: raw)))
                 }
@@ -199,13 +291,7 @@ final class PostgresConnection: SQLConnection {
             lastBroken = true
             return nil
         }
-        /// The first result of the next command in the pipeline (the rest, up to its NULL, cleared).
-        func next() -> OpaquePointer? {
-            let first = PQgetResult(conn)
-            if first == nil || PQresultStatus(first) == PGRES_PIPELINE_SYNC { return first }
-            while let extra = PQgetResult(conn) { PQclear(extra) }
-            return first
-        }
+        func next() -> OpaquePointer? { Self.nextPipelineResult(conn) }
         let beginResult = next()
         let result = next()
         var sync = next()
@@ -283,11 +369,16 @@ final class PostgresConnection: SQLConnection {
         _ = try handle()
         pendingBegin = true
         notifyOnCommit = false
+        committedEarly = false
     }
 
     func commit() throws {
         let notify = notifyOnCommit
         notifyOnCommit = false
+        if committedEarly {
+            committedEarly = false
+            return
+        }
         if pendingBegin {
             // Nothing ran in this transaction: nothing to commit (and no work was made).
             pendingBegin = false
@@ -300,6 +391,7 @@ final class PostgresConnection: SQLConnection {
 
     func rollback() {
         notifyOnCommit = false
+        committedEarly = false
         if pendingBegin {
             pendingBegin = false
             return

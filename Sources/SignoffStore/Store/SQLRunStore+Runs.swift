@@ -126,13 +126,21 @@ extension SQLRunStore {
     /// Cancels (or expires) the pending requests of runs and revokes their active tokens.
     static func closeRequests(_ conn: any SQLConnection, runIDs: [String], status: RequestStatus, now: Date) throws {
         guard !runIDs.isEmpty else { return }
+        for statement in closeRequestStatements(runIDs: runIDs, status: status) { try conn.query(statement.sql, statement.params) }
+    }
+
+    /// The statements of `closeRequests` (for a pipeline).
+    static func closeRequestStatements(runIDs: [String], status: RequestStatus) -> [SQLStatement] {
+        guard !runIDs.isEmpty else { return [] }
         let ids = runIDs.map { SQLValue.text($0) }
-        try conn.query("""
-            UPDATE request_tokens SET state = 'revoked' WHERE state = 'active' AND request_id IN
-              (SELECT id FROM requests WHERE run_id IN (\(placeholders(runIDs.count, from: 1))) AND status = 'pending')
-            """, ids)
-        try conn.query("UPDATE requests SET status = $1 WHERE run_id IN (\(placeholders(runIDs.count, from: 2))) AND status = 'pending'",
-                       [.text(status.rawValue)] + ids)
+        return [
+            SQLStatement("""
+                UPDATE request_tokens SET state = 'revoked' WHERE state = 'active' AND request_id IN
+                  (SELECT id FROM requests WHERE run_id IN (\(placeholders(runIDs.count, from: 1))) AND status = 'pending')
+                """, ids),
+            SQLStatement("UPDATE requests SET status = $1 WHERE run_id IN (\(placeholders(runIDs.count, from: 2))) AND status = 'pending'",
+                         [.text(status.rawValue)] + ids),
+        ]
     }
 
     func rerun(runID: String, requestedBy: String?, now: Date) async throws -> RunRecord {
