@@ -18,13 +18,23 @@ extension SQLRunStore {
         let skipLocked = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         return try await pool.write { conn in
             // Round trip 1 (PostgreSQL): the runnable runs, locked, with their audit chain heads.
-            let candidates = try conn.pipeline([SQLStatement("""
+            var reads: [SQLStatement] = []
+            if self.dialect == .postgres {
+                // Walk the runnable index in order, never read every runnable run and sort them: with
+                // stale statistics (a queue that just filled up) the planner would otherwise pick that.
+                reads.append(SQLStatement("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)", []))
+            }
+            reads.append(SQLStatement("""
                 SELECT \(Self.runColumns), event_seq, last_hash FROM runs
                 WHERE status IN ('queued', 'running')
                   AND ((status = 'queued' AND (not_before IS NULL OR not_before <= $1))
                        OR (status = 'running' AND lease_expires_at < $1))
-                ORDER BY created_at LIMIT $2\(skipLocked)
-                """, [.time(now), .int(limit)])], commit: false)[0]
+                ORDER BY created_at LIMIT \(limit)\(skipLocked)
+                """, [.time(now)]))
+            if self.dialect == .postgres {
+                reads.append(SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true)", []))
+            }
+            let candidates = try conn.pipeline(reads, commit: false)[self.dialect == .postgres ? 1 : 0]
             if candidates.isEmpty { return [] }
             let nowStored = date(millis: millis(now))
             let expiresStored = date(millis: millis(expires))
@@ -71,10 +81,12 @@ extension SQLRunStore {
                 let list = Self.placeholders(resumable.count, from: 1)
                 let ids = resumable.map { SQLValue.text($0) }
                 let cpColumns = Self.checkpointColumns.split(separator: ",").map { "c." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+                let latest = claimed.filter { $0.run.checkpointSequence > 0 }
+                let pairs = latest.indices.map { "($\($0 * 2 + 1), CAST($\($0 * 2 + 2) AS integer))" }.joined(separator: ",")
                 statements.append(SQLStatement("""
-                    SELECT \(cpColumns) FROM checkpoints c JOIN runs r ON r.id = c.run_id AND c.seq = r.checkpoint_seq
-                    WHERE r.id IN (\(list))
-                    """, ids))
+                    SELECT \(cpColumns) FROM checkpoints c
+                    JOIN (SELECT column1 AS run_id, column2 AS seq FROM (VALUES \(pairs)) AS t) AS v ON c.run_id = v.run_id AND c.seq = v.seq
+                    """, latest.flatMap { [SQLValue.text($0.run.id), .int($0.run.checkpointSequence)] }))
                 statements.append(SQLStatement("""
                     SELECT \(Self.requestColumns) FROM requests
                     WHERE run_id IN (\(list)) AND status = 'answered' AND delivered_at IS NULL ORDER BY answered_at, id
@@ -174,15 +186,10 @@ extension SQLRunStore {
     func pause(_ lease: Lease, checkpoint: NewCheckpoint?, requests: [NewRequest], mail: [NewMail],
                delivered: [String], now: Date) async throws -> PauseResult {
         try await pool.write { conn in
-            // Round trip 1 (PostgreSQL): the run under the fence (row locked), its open requests, and
-            // which of these requests are already known (re-emitted by a restored checkpoint).
-            var reads = [
-                SQLStatement("SELECT checkpoint_seq, event_seq, last_hash FROM runs WHERE \(Self.fence)" + self.forUpdate, Self.fenceParams(lease)),
-                SQLStatement("""
-                    SELECT id, status FROM requests
-                    WHERE run_id = $1 AND (status = 'pending' OR (status = 'answered' AND delivered_at IS NULL))
-                    """, [.text(lease.runID)]),
-            ]
+            // Round trip 1 (PostgreSQL): the run under the fence (row locked) and which of these requests
+            // are already known (re-emitted by a restored checkpoint; only then are its open requests read).
+            var reads = [SQLStatement("SELECT checkpoint_seq, event_seq, last_hash FROM runs WHERE \(Self.fence)" + self.forUpdate,
+                                      Self.fenceParams(lease))]
             if !requests.isEmpty {
                 reads.append(SQLStatement("SELECT id, run_id FROM requests WHERE id IN (\(Self.placeholders(requests.count, from: 1)))",
                                           requests.map { .text($0.id) }))
@@ -192,7 +199,7 @@ extension SQLRunStore {
             let head = ChainHead(sequence: try runRow.requiredInt(1), hash: runRow.string(2) ?? "")
             var known: [String: String] = [:]
             if !requests.isEmpty {
-                for row in found[2] { known[try row.requiredString(0)] = try row.requiredString(1) }
+                for row in found[1] { known[try row.requiredString(0)] = try row.requiredString(1) }
             }
             var created: [String] = []
             var newRequests: [NewRequest] = []
@@ -220,7 +227,11 @@ extension SQLRunStore {
                 let deliveredNow = Set(delivered)
                 var pending = created.count
                 var undelivered = 0
-                for row in found[1] {
+                let open = try conn.query("""
+                    SELECT id, status FROM requests
+                    WHERE run_id = $1 AND (status = 'pending' OR (status = 'answered' AND delivered_at IS NULL))
+                    """, .text(lease.runID))
+                for row in open {
                     if row.string(1) == "pending" { pending += 1 } else if !deliveredNow.contains(row.string(0) ?? "") { undelivered += 1 }
                 }
                 if pending == 0 && undelivered > 0 { nextStatus = "queued" }
