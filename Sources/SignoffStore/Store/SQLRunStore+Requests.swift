@@ -54,33 +54,36 @@ extension SQLRunStore {
 
     func answer(_ answer: Answer) async throws -> AnswerResult {
         try await pool.write { conn in
-            // Round trip 1 (PostgreSQL): the request and its run (both rows locked, request first),
-            // the votes so far, the request's active tokens, and the token used.
+            // Round trip 1 (PostgreSQL): the request and its run (both rows locked), the votes so far,
+            // and the request's tokens with the one used (which may belong to another request).
+            let requestColumns = Self.requestColumns.split(separator: ",").map { "q." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
             var reads = [
-                SQLStatement("SELECT \(Self.requestColumns) FROM requests WHERE id = $1" + self.forUpdate, [.text(answer.requestID)]),
-                SQLStatement("SELECT event_seq, last_hash, status FROM runs WHERE id = (SELECT run_id FROM requests WHERE id = $1)" + self.forUpdate,
-                             [.text(answer.requestID)]),
+                SQLStatement("""
+                    SELECT \(requestColumns), r.event_seq, r.last_hash, r.status FROM requests q JOIN runs r ON r.id = q.run_id
+                    WHERE q.id = $1\(self.forUpdate)
+                    """, [.text(answer.requestID)]),
                 SQLStatement("SELECT \(Self.voteColumns) FROM votes WHERE request_id = $1 ORDER BY answered_at, reviewer", [.text(answer.requestID)]),
-                SQLStatement("SELECT reviewer, token_hash FROM request_tokens WHERE request_id = $1 AND state = 'active' ORDER BY issued_at, reviewer",
-                             [.text(answer.requestID)]),
             ]
             if let hash = answer.tokenHash {
-                reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE token_hash = $1", [.text(hash)]))
+                reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE request_id = $1 OR token_hash = $2",
+                                          [.text(answer.requestID), .text(hash)]))
+            } else {
+                reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE request_id = $1", [.text(answer.requestID)]))
             }
             let found = try conn.pipeline(reads, commit: false)
             guard let row = found[0].first else {
                 throw StoreError(.notFound, "no request \(answer.requestID); check the id with `signoff pending`")
             }
+            let tokens = try found[2].map { try Self.decodeToken($0) }
             var request = try Self.decodeRequest(row)
             guard request.status == .pending else {
                 throw StoreError(.alreadyDecided, "request \(request.id) is already \(request.status.rawValue)\(request.answeredBy.map { " (by \($0))" } ?? ""); this answer changed nothing")
             }
-            if answer.tokenHash != nil {
+            if let hash = answer.tokenHash {
                 // Say exactly why a token cannot answer.
-                guard let tokenRow = found[4].first else {
+                guard let token = tokens.first(where: { $0.tokenHash == hash }) else {
                     throw StoreError(.notFound, "the reply token is unknown; the answer changed nothing")
                 }
-                let token = try Self.decodeToken(tokenRow)
                 guard token.requestID == request.id else {
                     throw StoreError(.invalidState, "the reply token belongs to another request (\(token.requestID)); the answer changed nothing")
                 }
@@ -92,12 +95,12 @@ extension SQLRunStore {
                     throw StoreError(.invalidState, "the reply token for \(token.reviewer) expired at \(expires); the answer changed nothing")
                 }
             }
-            let earlier = try found[2].map { try Self.decodeVote($0) }
+            let earlier = try found[1].map { try Self.decodeVote($0) }
             guard !earlier.contains(where: { $0.reviewer == answer.reviewer }) else {
                 throw StoreError(.alreadyVoted, "\(answer.reviewer) already answered request \(request.id); the second answer changed nothing")
             }
-            guard let runRow = found[1].first else { throw StoreError(.notFound, "no run \(request.runID)") }
-            let head = ChainHead(sequence: try runRow.requiredInt(0), hash: runRow.string(1) ?? "")
+            let runColumn = Self.requestColumnCount
+            let head = ChainHead(sequence: try row.requiredInt(runColumn), hash: row.string(runColumn + 1) ?? "")
             let at = date(millis: millis(answer.at))
             let thisVote = VoteRecord(requestID: request.id, reviewer: answer.reviewer, verdict: answer.verdict, response: answer.response,
                                       reason: answer.reason, channel: answer.channel, via: answer.via, tokenHash: answer.tokenHash, at: at)
@@ -138,12 +141,13 @@ extension SQLRunStore {
                 request.answeredBy = answer.reviewer
                 request.answeredVia = via
                 request.answeredAt = at
-                revoked = found[3].filter { $0.string(1) != answer.tokenHash }.compactMap { $0.string(0) }
+                revoked = tokens.filter { $0.requestID == request.id && $0.state == .active && $0.tokenHash != answer.tokenHash }
+                    .sorted { ($0.issuedAt, $0.reviewer) < ($1.issuedAt, $1.reviewer) }.map(\.reviewer)
                 if !revoked.isEmpty {
                     writes.append(SQLStatement("UPDATE request_tokens SET state = 'revoked' WHERE request_id = $1 AND state = 'active'",
                                                [.text(request.id)]))
                 }
-                queued = runRow.string(2) == RunStatus.waiting.rawValue
+                queued = row.string(runColumn + 2) == RunStatus.waiting.rawValue
                 var data = ["request_id": request.id, "decision": verdict.rawValue, "votes": String(votes.count)]
                 if let via = answer.via { data["via"] = via }
                 // The run's status change (waiting → queued) is recorded in this same event.

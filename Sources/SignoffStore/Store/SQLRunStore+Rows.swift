@@ -26,6 +26,9 @@ extension SQLRunStore {
 
     static let requestColumns = "id, run_id, executor_id, step_id, request_type, request_data, response_type, status, reviewers, quorum, reject_on, due_at, remind_at, reminders_sent, policy, response, decision, answered_by, answered_via, answered_at, delivered_at, created_at"
 
+    /// Number of columns in `requestColumns`.
+    static let requestColumnCount = 22
+
     static func decodeRequest(_ row: SQLRow) throws -> RequestRecord {
         let statusText = try row.requiredString(7)
         guard let status = RequestStatus(rawValue: statusText) else {
