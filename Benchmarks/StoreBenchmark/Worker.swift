@@ -6,6 +6,11 @@ import SignoffStore
 /// "supersteps" (each sleeping `step-ms`), pauses on an approval request at step `pause-at`,
 /// resumes when it is answered, and finishes. Prints one line per thing it does:
 /// `claimed ID FROM_STEP`, `step ID N`, `paused ID`, `finished ID`, `lost ID`, `error TEXT`.
+///
+/// `--hold-at N` makes superstep N block after it began (before its checkpoint), printing
+/// `holding ID N` and heartbeating, until `--hold-file` exists: the tests kill it there, so the kill
+/// lands mid-superstep whatever the machine's load. `--go-file PATH` prints `ready` and waits for
+/// PATH before the first claim (lines racing processes up without a clock).
 struct Worker {
     var database: String
     var owner: String
@@ -17,6 +22,11 @@ struct Worker {
     var idleExitSeconds: Double
     /// Seconds since 1970 to wait for before the first claim (lines racing processes up).
     var startAt: Double?
+    /// Superstep that blocks mid-way (see above), and the file that lets it go on.
+    var holdAt: Int
+    var holdFile: String?
+    /// A file whose existence starts the first claim.
+    var goFile: String?
 
     init(_ o: Options) throws {
         database = try o.string("database")
@@ -28,6 +38,9 @@ struct Worker {
         stepMilliseconds = try o.int("step-ms", default: 0)
         idleExitSeconds = try o.double("idle-exit", default: 1)
         startAt = o.values["start-at"].flatMap(Double.init)
+        holdAt = try o.int("hold-at", default: -1)
+        holdFile = o.values["hold-file"]
+        goFile = o.values["go-file"]
     }
 
     struct State: Codable {
@@ -45,6 +58,10 @@ struct Worker {
         if let startAt {
             let wait = startAt - Date().timeIntervalSince1970
             if wait > 0 { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+        }
+        if let goFile {
+            emit("ready \(owner)")
+            while !FileManager.default.fileExists(atPath: goFile) { try await Task.sleep(for: .milliseconds(10)) }
         }
         var idleSince = Date()
         while true {
@@ -115,6 +132,15 @@ struct Worker {
                 return nil
             }
             if stepMilliseconds > 0 { try await Task.sleep(for: .milliseconds(stepMilliseconds)) }
+            if state.step + 1 == holdAt {
+                emit("holding \(claim.run.id) \(holdAt)")
+                while !(holdFile.map { FileManager.default.fileExists(atPath: $0) } ?? false) {
+                    try await Task.sleep(for: .milliseconds(20))
+                    if lease.expiresAt.timeIntervalSinceNow < leaseSeconds * 0.75 {
+                        lease = try await store.heartbeat(lease, until: Date().addingTimeInterval(leaseSeconds))
+                    }
+                }
+            }
             if lease.expiresAt.timeIntervalSinceNow < leaseSeconds / 2 {
                 lease = try await store.heartbeat(lease, until: Date().addingTimeInterval(leaseSeconds))
             }

@@ -147,6 +147,19 @@ public protocol RunStore: Sendable {
     /// An outbox row by Message-ID.
     func mail(messageID: String) async throws -> OutboxMail?
 
+    // MARK: Waiting for work
+
+    /// Waits up to `timeout` seconds for work to appear: a run becoming runnable (enqueued, answered,
+    /// released) or mail being queued, by this process or any other. Returns true when woken by such
+    /// a change (look for work now), false when the timeout passed or the task was cancelled.
+    ///
+    /// PostgreSQL: `LISTEN signoff_work` on a connection of its own (the store sends `NOTIFY` in the
+    /// transactions that make work). SQLite: a 50 ms poll of `PRAGMA data_version`, which moves on
+    /// any commit by another connection, so it may also wake for changes that made no work.
+    /// Listening starts with the first call: call it once with a zero timeout before the first pass
+    /// so nothing made during that pass is missed. A wake-up is a hint; callers check for work.
+    func waitForWork(timeout: Double) async throws -> Bool
+
     // MARK: Audit
 
     /// Appends an event to a run's chain.
@@ -155,6 +168,14 @@ public protocol RunStore: Sendable {
     func events(runID: String) async throws -> [EventRecord]
     /// Recomputes a run's hash chain and reports the first broken link.
     func verifyAudit(runID: String) async throws -> AuditReport
+}
+
+extension RunStore {
+    /// Default for stores that cannot be notified: sleeps for the timeout and returns false.
+    public func waitForWork(timeout: Double) async throws -> Bool {
+        try? await Task.sleep(for: .milliseconds(Int64(max(0, timeout) * 1000)))
+        return false
+    }
 }
 
 /// Opens a store from a database setting and applies pending migrations.

@@ -43,30 +43,46 @@ struct MultiProcessTests {
         }
     }
 
+    /// A file path nobody has created yet (the worker's hold and start signals).
+    static func signalFile() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("signoff-signal-\(UUID().uuidString)").path
+    }
+
     @Test(arguments: Backend.allCases)
     func aRunnerKilledMidSuperstepLosesNothingAndTheRunFinishesAfterItsLeaseExpires(_ backend: Backend) async throws {
         try await withStore(backend) { store, db in
             let (run, _) = try await store.enqueue(NewRun(job: "slow"), now: Date())
+            // The victim blocks inside superstep 3 (heartbeating, so its lease never lapses on a slow
+            // machine) until it is killed: the kill lands mid-superstep however late the test gets to it.
             let victim = try ChildProcess("runner A", arguments: Self.workerArguments(db.url, owner: "A", steps: 6, pauseAt: 4,
-                                                                                      stepMilliseconds: 400, lease: 2))
-            try await victim.waitForLine("step \(run.id) 2") { $0 == "step \(run.id) 2" }
+                                                                                      lease: 4) + ["--hold-at", "3", "--hold-file", Self.signalFile()])
+            try await victim.waitForLine("holding \(run.id) 3") { $0 == "holding \(run.id) 3" }
             victim.kill()
             _ = try await victim.waitForExit()
             #expect(victim.process.terminationReason == .uncaughtSignal)
-            let killedAt = try await Self.supersteps(store, run.id).last ?? 0
-            #expect(try await store.run(id: run.id)?.status == .running)
+            #expect(try await Self.supersteps(store, run.id) == [1, 2], "superstep 3 began but was never checkpointed")
+            let orphan = try #require(try await store.run(id: run.id))
+            #expect(orphan.status == .running)
+            #expect(orphan.leaseOwner == "A")
+            let expiry = try #require(orphan.leaseExpiresAt)
 
             let rescuer = try ChildProcess("runner B", arguments: Self.workerArguments(db.url, owner: "B", steps: 6, pauseAt: 4,
-                                                                                       stepMilliseconds: 50, lease: 2, idleExit: 10))
-            try await rescuer.waitForLine("paused \(run.id)", timeout: 30) { $0 == "paused \(run.id)" }
-            #expect(rescuer.output.first { $0.hasPrefix("claimed \(run.id)") } == "claimed \(run.id) \(killedAt)")
+                                                                                       stepMilliseconds: 50, lease: 30, idleExit: 30))
+            try await rescuer.waitForLine("paused \(run.id)", timeout: 60) { $0 == "paused \(run.id)" }
+            #expect(rescuer.output.first { $0.hasPrefix("claimed \(run.id)") } == "claimed \(run.id) 2")
+            // B took the run over only once A's lease had run out, and says whose it was.
+            let takeover = try #require(try await store.events(runID: run.id).first { $0.kind == "lease_expired_reclaimed" })
+            #expect(takeover.actor == "B")
+            #expect(takeover.at >= expiry)
+            #expect(takeover.data.contains(#""previous_owner":"A""#))
             let requests = try await store.requests(runID: run.id)
             #expect(requests.count == 1)
             let request = try #require(requests.first)
             _ = try await store.answer(Answer(requestID: request.id, reviewer: "ann@example.org", verdict: .approve,
                                               response: json("true"), channel: .mail, tokenHash: "token-\(request.id)", at: Date()))
-            try await rescuer.waitForLine("finished \(run.id)", timeout: 30) { $0 == "finished \(run.id)" }
-            #expect(try await rescuer.waitForExit(timeout: 30) == 0)
+            try await rescuer.waitForLine("finished \(run.id)", timeout: 60) { $0 == "finished \(run.id)" }
+            rescuer.process.terminate() // rather than waiting out its idle time
+            _ = try await rescuer.waitForExit()
 
             #expect(try await store.run(id: run.id)?.status == .succeeded)
             #expect(try await Self.supersteps(store, run.id) == [1, 2, 3, 4, 5, 6])
@@ -75,7 +91,7 @@ struct MultiProcessTests {
             let mail = try await TestDatabase.sql(store, "SELECT count(*) FROM outbox WHERE run_id = '\(run.id)'")
             #expect(mail.first?.first == "1")
             let kinds = try await store.events(runID: run.id).map(\.kind)
-            #expect(kinds.contains("lease_expired_reclaimed"))
+            #expect(kinds.filter { $0 == "lease_expired_reclaimed" }.count == 1)
             #expect(try await store.verifyAudit(runID: run.id).isIntact)
         }
     }
@@ -84,11 +100,17 @@ struct MultiProcessTests {
     func twoRunnerProcessesRacingOverAThousandRunsExecuteEachExactlyOnce(_ backend: Backend) async throws {
         try await withStore(backend) { store, db in
             let runs = try await store.enqueueMany((0..<1000).map { _ in NewRun(job: "empty") }, now: Date())
-            // Both processes start claiming at the same moment, whatever their start-up time; each run
-            // does one checkpointed millisecond of work, as real runs do work outside the store.
-            let go = ["--start-at", String(Date().timeIntervalSince1970 + 2)]
+            // Both processes start claiming at the same moment, whatever their start-up time (they wait
+            // for a file the test creates once both are ready); each run does one checkpointed
+            // millisecond of work, as real runs do work outside the store.
+            let goFile = Self.signalFile()
+            defer { try? FileManager.default.removeItem(atPath: goFile) }
+            let go = ["--go-file", goFile]
             let a = try ChildProcess("runner A", arguments: Self.workerArguments(db.url, owner: "A", steps: 1, stepMilliseconds: 1, batch: 25) + go)
             let b = try ChildProcess("runner B", arguments: Self.workerArguments(db.url, owner: "B", steps: 1, stepMilliseconds: 1, batch: 25) + go)
+            try await a.waitForLine("ready A") { $0 == "ready A" }
+            try await b.waitForLine("ready B") { $0 == "ready B" }
+            #expect(FileManager.default.createFile(atPath: goFile, contents: nil))
             #expect(try await a.waitForExit(timeout: 120) == 0)
             #expect(try await b.waitForExit(timeout: 120) == 0)
             let finishedA = a.output.filter { $0.hasPrefix("finished ") }.map { String($0.dropFirst(9)) }
@@ -109,10 +131,16 @@ struct MultiProcessTests {
         defer { cluster.stop() }
         let store = try await openStore(url: cluster.url, logger: quietLogger, connections: 1)
         let (run, _) = try await store.enqueue(NewRun(job: "slow"), now: Date())
+        // The runner holds inside superstep 3 until the server has restarted, so the restart always
+        // lands while it is connected and mid-run, however slow the machine.
+        let holdFile = Self.signalFile()
+        defer { try? FileManager.default.removeItem(atPath: holdFile) }
         let runner = try ChildProcess("runner", arguments: Self.workerArguments(cluster.url, owner: "A", steps: 8,
-                                                                                stepMilliseconds: 300, lease: 3, idleExit: 20))
-        try await runner.waitForLine("step \(run.id) 2") { $0 == "step \(run.id) 2" }
+                                                                                stepMilliseconds: 100, lease: 3, idleExit: 20)
+                                      + ["--hold-at", "3", "--hold-file", holdFile])
+        try await runner.waitForLine("holding \(run.id) 3") { $0 == "holding \(run.id) 3" }
         try cluster.restart()
+        #expect(FileManager.default.createFile(atPath: holdFile, contents: nil))
         try await runner.waitForLine("finished \(run.id)", timeout: 90) { $0 == "finished \(run.id)" }
         runner.process.terminate()
         _ = try await runner.waitForExit()

@@ -599,7 +599,9 @@ struct RunStoreTests {
                                               reason: "no", channel: .mail, via: "<r@x>", tokenHash: tokenHash("ann@example.org", "au-1"),
                                               at: t0.addingTimeInterval(9)))
             let events = try await store.events(runID: run.id)
-            #expect(events.count == 7)
+            // enqueued, claimed, request, paused, vote, answered (which records the run's return to the queue)
+            #expect(events.map(\.kind) == ["enqueued", "claimed", "request", "paused", "vote", "answered"])
+            #expect(events.last?.data.contains(#""run_status":"queued""#) == true)
             #expect(events.first?.prevHash == "")
             for (a, b) in zip(events, events.dropFirst()) { #expect(b.prevHash == a.hash) }
             #expect(try await store.verifyAudit(runID: run.id).isIntact)

@@ -39,6 +39,8 @@ struct WorkerCommand: AsyncParsableCommand {
             let runner = BatchRunner(environment: environment)
             let seconds = DurationText.seconds(interval) ?? 5
             environment.logger.info("worker started", metadata: ["owner": "\(environment.owner)"])
+            // Start listening for new work (NOTIFY on PostgreSQL) before the first pass, so nothing is missed.
+            _ = try? await environment.store.waitForWork(timeout: 0)
             while !stop.isSet {
                 var busy = false
                 do {
@@ -51,10 +53,13 @@ struct WorkerCommand: AsyncParsableCommand {
                     environment.logger.error("pass failed; retrying after the interval", metadata: ["error": "\(error)"])
                 }
                 if busy { continue }
+                // Wait out the interval, but wake at once when the store reports new work (a run
+                // enqueued or answered, mail queued), checking for a stop signal every 0.2 s.
                 var waited = 0.0
                 while waited < seconds, !stop.isSet {
-                    try? await Task.sleep(nanoseconds: 200_000_000)
-                    waited += 0.2
+                    let started = Date()
+                    if (try? await environment.store.waitForWork(timeout: 0.2)) == true { break }
+                    waited += max(0.2, Date().timeIntervalSince(started))
                 }
             }
             environment.logger.info("worker stopping: no new work taken")

@@ -8,6 +8,10 @@ final class PostgresConnection: SQLConnection {
     private var conn: OpaquePointer?
     private var prepared: [String: String] = [:]
     private var lastBroken = false
+    /// BEGIN not sent yet: it goes out in one pipeline with the transaction's first statement.
+    private var pendingBegin = false
+    /// Send `NOTIFY signoff_work` with this transaction's COMMIT (one round trip).
+    private var notifyOnCommit = false
     let redactedTarget: String
 
     init(conninfo: String, redactedTarget: String) throws {
@@ -63,6 +67,9 @@ final class PostgresConnection: SQLConnection {
     func reset() throws {
         let conn = try handle()
         prepared.removeAll()
+        pendingBegin = false
+        notifyOnCommit = false
+        committedEarly = false
         PQreset(conn)
         guard PQstatus(conn) == CONNECTION_OK else {
             let detail = Self.firstLine(String(cString: PQerrorMessage(conn)))
@@ -94,7 +101,9 @@ final class PostgresConnection: SQLConnection {
 
     func exec(_ sql: String) throws {
         let conn = try handle()
-        let res = PQexec(conn, sql)
+        let text = pendingBegin ? "BEGIN; " + sql : sql
+        pendingBegin = false
+        let res = PQexec(conn, text)
         defer { PQclear(res) }
         if let error = check(res, sql) { throw error }
     }
@@ -110,35 +119,129 @@ final class PostgresConnection: SQLConnection {
         return name
     }
 
-    func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] {
-        let conn = try handle()
-        let name = try statementName(sql, parameterCount: params.count)
-        // Text format for everything but bytes; the buffers live until PQexecPrepared returns.
+    /// Parameters in libpq's form: text for everything but bytes (binary).
+    private struct EncodedParams {
         var buffers: [ContiguousArray<CChar>?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
-        buffers.reserveCapacity(params.count)
-        for value in params {
-            switch value {
-            case .null:
-                buffers.append(nil); lengths.append(0); formats.append(0)
-            case .int(let v):
-                buffers.append(ContiguousArray(String(v).utf8CString)); lengths.append(0); formats.append(0)
-            case .double(let v):
-                buffers.append(ContiguousArray("\(v)".utf8CString)); lengths.append(0); formats.append(0)
-            case .text(let s):
-                buffers.append(ContiguousArray(s.utf8CString)); lengths.append(0); formats.append(0)
-            case .blob(let d):
-                var bytes = ContiguousArray<CChar>(repeating: 0, count: max(d.count, 1))
-                _ = bytes.withUnsafeMutableBytes { dst in d.copyBytes(to: dst.bindMemory(to: UInt8.self), count: d.count) }
-                buffers.append(bytes); lengths.append(Int32(d.count)); formats.append(1)
+
+        init(_ params: [SQLValue]) {
+            buffers.reserveCapacity(params.count)
+            for value in params {
+                switch value {
+                case .null:
+                    buffers.append(nil); lengths.append(0); formats.append(0)
+                case .int(let v):
+                    buffers.append(ContiguousArray(String(v).utf8CString)); lengths.append(0); formats.append(0)
+                case .double(let v):
+                    buffers.append(ContiguousArray("\(v)".utf8CString)); lengths.append(0); formats.append(0)
+                case .text(let s):
+                    buffers.append(ContiguousArray(s.utf8CString)); lengths.append(0); formats.append(0)
+                case .blob(let d):
+                    var bytes = ContiguousArray<CChar>(repeating: 0, count: max(d.count, 1))
+                    _ = bytes.withUnsafeMutableBytes { dst in d.copyBytes(to: dst.bindMemory(to: UInt8.self), count: d.count) }
+                    buffers.append(bytes); lengths.append(Int32(d.count)); formats.append(1)
+                }
             }
         }
-        let res = Self.withPointers(buffers) { pointers in
-            PQexecPrepared(conn, name, Int32(params.count), pointers, lengths, formats, 0)
+    }
+
+    func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] {
+        let conn = try handle()
+        let name = try statementName(sql, parameterCount: params.count)
+        let encoded = EncodedParams(params)
+        let begin = pendingBegin
+        pendingBegin = false
+        let res = Self.withPointers(encoded.buffers) { pointers in
+            begin ? pipelinedWithBegin(conn, name, Int32(params.count), pointers, encoded.lengths, encoded.formats)
+                : PQexecPrepared(conn, name, Int32(params.count), pointers, encoded.lengths, encoded.formats, 0)
         }
         defer { PQclear(res) }
         if let error = check(res, sql) { throw error }
+        return Self.rows(res)
+    }
+
+    /// Set when a pipeline carried the transaction's COMMIT: the wrapper's `commit()` then does nothing.
+    private var committedEarly = false
+
+    /// Sends BEGIN (if pending), every statement, and with `commit` NOTIFY (if asked for) and COMMIT,
+    /// in one pipeline: one round trip for the lot. Results are read in order; the first failure is
+    /// thrown (the statements after it were not run).
+    func pipeline(_ statements: [SQLStatement], commit: Bool) throws -> [[SQLRow]] {
+        let conn = try handle()
+        let names = try statements.map { try statementName($0.sql, parameterCount: $0.params.count) }
+        let begin = pendingBegin
+        pendingBegin = false
+        let notify = commit && notifyOnCommit
+        guard PQenterPipelineMode(conn) == 1 else {
+            // Not possible in this state: plain round trips.
+            if begin { try exec("BEGIN") }
+            let rows = try statements.map { try query($0.sql, $0.params) }
+            if commit { try self.commit(); committedEarly = true }
+            return rows
+        }
+        var labels: [String] = []
+        var sentOK = true
+        func sendSimple(_ sql: String) {
+            if sentOK { sentOK = PQsendQueryParams(conn, sql, 0, nil, nil, nil, nil, 0) == 1 }
+            labels.append(sql)
+        }
+        if begin { sendSimple("BEGIN") }
+        for (i, statement) in statements.enumerated() where sentOK {
+            let encoded = EncodedParams(statement.params)
+            sentOK = Self.withPointers(encoded.buffers) { pointers in
+                PQsendQueryPrepared(conn, names[i], Int32(statement.params.count), pointers, encoded.lengths, encoded.formats, 0) == 1
+            }
+            labels.append(statement.sql)
+        }
+        if commit {
+            if notify { sendSimple("NOTIFY \(workChannel)") }
+            sendSimple("COMMIT")
+        }
+        if sentOK { sentOK = PQpipelineSync(conn) == 1 }
+        var results: [OpaquePointer?] = []
+        if sentOK {
+            for _ in labels { results.append(Self.nextPipelineResult(conn)) }
+            var sync = Self.nextPipelineResult(conn)
+            while let r = sync, PQresultStatus(r) != PGRES_PIPELINE_SYNC {
+                PQclear(r)
+                sync = Self.nextPipelineResult(conn)
+            }
+            if let sync { PQclear(sync) }
+        }
+        if PQexitPipelineMode(conn) != 1 { lastBroken = true }
+        defer { for r in results { PQclear(r) } }
+        if !sentOK {
+            lastBroken = true
+            throw StoreError(.connectionLost, "lost the connection to PostgreSQL at \(redactedTarget): \(Self.firstLine(String(cString: PQerrorMessage(conn))))")
+        }
+        var output: [[SQLRow]] = []
+        for (i, res) in results.enumerated() {
+            if let error = check(res, labels[i]) {
+                // Nothing ran if the first command never answered; past that, a COMMIT sent in this
+                // pipeline may or may not have been applied.
+                if error.code == .connectionLost && commit && i > 0 {
+                    throw CommitOutcomeUnknown(error: StoreError(.connectionLost, error.message + "; the outcome of the last commit is unknown, check the run before retrying"))
+                }
+                throw error
+            }
+            let first = begin ? 1 : 0
+            if i >= first && i < first + statements.count { output.append(Self.rows(res)) }
+        }
+        if commit { committedEarly = true }
+        return output
+    }
+
+    /// The first result of the next command in a pipeline (the rest, up to its NULL, cleared).
+    private static func nextPipelineResult(_ conn: OpaquePointer) -> OpaquePointer? {
+        let first = PQgetResult(conn)
+        if first == nil || PQresultStatus(first) == PGRES_PIPELINE_SYNC { return first }
+        while let extra = PQgetResult(conn) { PQclear(extra) }
+        return first
+    }
+
+    /// Decodes a successful result's rows.
+    private static func rows(_ res: OpaquePointer?) -> [SQLRow] {
         guard let res else { return [] }
         let rowCount = PQntuples(res)
         let columnCount = PQnfields(res)
@@ -156,13 +259,13 @@ final class PostgresConnection: SQLConnection {
                 let length = Int(PQgetlength(res, r, c))
                 switch types[Int(c)] {
                 case 20, 21, 23:
-                    values.append(.int(Self.parseInt(raw, length)))
+                    values.append(.int(parseInt(raw, length)))
                 case 16:
                     values.append(.int(raw[0] == CChar(UInt8(ascii: "t")) ? 1 : 0))
                 case 700, 701:
                     values.append(.double(Double(String(cString: raw)) ?? 0))
                 case 17:
-                    values.append(.blob(Self.decodeHexBytea(raw, length)))
+                    values.append(.blob(decodeHexBytea(raw, length)))
                 default:
                     values.append(.text(String(cString: raw)))
                 }
@@ -170,6 +273,41 @@ final class PostgresConnection: SQLConnection {
             rows.append(SQLRow(values: values))
         }
         return rows
+    }
+
+    /// Sends BEGIN and the prepared statement in one pipeline (one round trip) and returns the
+    /// statement's result, or BEGIN's if BEGIN failed.
+    private func pipelinedWithBegin(_ conn: OpaquePointer, _ name: String, _ count: Int32, _ values: [UnsafePointer<CChar>?],
+                                    _ lengths: [Int32], _ formats: [Int32]) -> OpaquePointer? {
+        guard PQenterPipelineMode(conn) == 1 else {
+            let begin = PQexec(conn, "BEGIN")
+            guard PQresultStatus(begin) == PGRES_COMMAND_OK else { return begin }
+            PQclear(begin)
+            return PQexecPrepared(conn, name, count, values, lengths, formats, 0)
+        }
+        guard PQsendQueryParams(conn, "BEGIN", 0, nil, nil, nil, nil, 0) == 1,
+              PQsendQueryPrepared(conn, name, count, values, lengths, formats, 0) == 1,
+              PQpipelineSync(conn) == 1 else {
+            lastBroken = true
+            return nil
+        }
+        func next() -> OpaquePointer? { Self.nextPipelineResult(conn) }
+        let beginResult = next()
+        let result = next()
+        var sync = next()
+        while let r = sync, PQresultStatus(r) != PGRES_PIPELINE_SYNC {
+            PQclear(r)
+            sync = next()
+        }
+        if let sync { PQclear(sync) }
+        if PQexitPipelineMode(conn) != 1 { lastBroken = true }
+        let beginFailed = beginResult.map { PQresultStatus($0) != PGRES_COMMAND_OK } ?? true
+        if beginFailed {
+            PQclear(result)
+            return beginResult
+        }
+        PQclear(beginResult)
+        return result
     }
 
     private static func withPointers<R>(_ buffers: [ContiguousArray<CChar>?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
@@ -227,9 +365,37 @@ final class PostgresConnection: SQLConnection {
         return data
     }
 
-    func begin(write: Bool) throws { try exec("BEGIN") }
-    func commit() throws { try exec("COMMIT") }
+    func begin(write: Bool) throws {
+        _ = try handle()
+        pendingBegin = true
+        notifyOnCommit = false
+        committedEarly = false
+    }
+
+    func commit() throws {
+        let notify = notifyOnCommit
+        notifyOnCommit = false
+        if committedEarly {
+            committedEarly = false
+            return
+        }
+        if pendingBegin {
+            // Nothing ran in this transaction: nothing to commit (and no work was made).
+            pendingBegin = false
+            return
+        }
+        try exec(notify ? "NOTIFY \(workChannel); COMMIT" : "COMMIT")
+    }
+
+    func notifyWork() { notifyOnCommit = true }
+
     func rollback() {
+        notifyOnCommit = false
+        committedEarly = false
+        if pendingBegin {
+            pendingBegin = false
+            return
+        }
         guard let conn, PQstatus(conn) == CONNECTION_OK else { return }
         if PQtransactionStatus(conn) != PQTRANS_IDLE {
             let res = PQexec(conn, "ROLLBACK")

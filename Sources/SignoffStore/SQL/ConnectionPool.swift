@@ -263,6 +263,8 @@ final class ConnectionPool: Sendable {
         self.groupCommit = groupCommit
     }
 
+    var isClosed: Bool { closed.load(ordering: .relaxed) }
+
     private func pick() throws -> ConnectionHandle {
         if closed.load(ordering: .relaxed) { throw StoreError(.closed, "the store is closed") }
         var best = handles[0]

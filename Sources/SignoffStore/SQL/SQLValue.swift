@@ -107,9 +107,34 @@ protocol SQLConnection: AnyObject {
     func reset() throws
     /// Closes the handle; idempotent.
     func close()
+    /// See the extension: PostgreSQL notifies waiting workers when this transaction commits.
+    func notifyWork()
+    /// Runs statements in order and returns each one's rows. PostgreSQL sends them all at once (one
+    /// round trip); with `commit`, the open transaction's COMMIT goes in the same round trip and the
+    /// transaction wrapper's `commit()` then has nothing left to do. SQLite runs them one by one and
+    /// leaves the commit to the wrapper (or the group commit).
+    func pipeline(_ statements: [SQLStatement], commit: Bool) throws -> [[SQLRow]]
+}
+
+/// One statement and its parameters, for `SQLConnection.pipeline`.
+struct SQLStatement: Sendable {
+    var sql: String
+    var params: [SQLValue]
+    init(_ sql: String, _ params: [SQLValue]) {
+        self.sql = sql
+        self.params = params
+    }
 }
 
 extension SQLConnection {
+    /// Marks the open transaction as one that made work (a runnable run, queued mail): PostgreSQL
+    /// sends `NOTIFY signoff_work` with its COMMIT. Nothing on SQLite (waiters poll a change counter).
+    func notifyWork() {}
+
+    func pipeline(_ statements: [SQLStatement], commit: Bool) throws -> [[SQLRow]] {
+        try statements.map { try query($0.sql, $0.params) }
+    }
+
     @discardableResult
     func query(_ sql: String, _ params: SQLValue...) throws -> [SQLRow] { try query(sql, params) }
 }

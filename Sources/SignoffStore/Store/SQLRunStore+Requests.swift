@@ -54,90 +54,122 @@ extension SQLRunStore {
 
     func answer(_ answer: Answer) async throws -> AnswerResult {
         try await pool.write { conn in
-            guard let row = try conn.query("SELECT \(Self.requestColumns) FROM requests WHERE id = $1" + self.forUpdate,
-                                           .text(answer.requestID)).first else {
+            // Round trip 1 (PostgreSQL): the request and its run (both rows locked), the votes so far,
+            // and the request's tokens with the one used (which may belong to another request).
+            let requestColumns = Self.requestColumns.split(separator: ",").map { "q." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+            var reads = [
+                SQLStatement("""
+                    SELECT \(requestColumns), r.event_seq, r.last_hash, r.status FROM requests q JOIN runs r ON r.id = q.run_id
+                    WHERE q.id = $1\(self.forUpdate)
+                    """, [.text(answer.requestID)]),
+                SQLStatement("SELECT \(Self.voteColumns) FROM votes WHERE request_id = $1 ORDER BY answered_at, reviewer", [.text(answer.requestID)]),
+            ]
+            if let hash = answer.tokenHash {
+                reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE request_id = $1 OR token_hash = $2",
+                                          [.text(answer.requestID), .text(hash)]))
+            } else {
+                reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE request_id = $1", [.text(answer.requestID)]))
+            }
+            let found = try conn.pipeline(reads, commit: false)
+            guard let row = found[0].first else {
                 throw StoreError(.notFound, "no request \(answer.requestID); check the id with `signoff pending`")
             }
+            let tokens = try found[2].map { try Self.decodeToken($0) }
             var request = try Self.decodeRequest(row)
             guard request.status == .pending else {
                 throw StoreError(.alreadyDecided, "request \(request.id) is already \(request.status.rawValue)\(request.answeredBy.map { " (by \($0))" } ?? ""); this answer changed nothing")
             }
             if let hash = answer.tokenHash {
-                let used = try conn.query("""
-                    UPDATE request_tokens SET state = 'used', used_at = $3
-                    WHERE token_hash = $1 AND request_id = $2 AND state = 'active' AND (expires_at IS NULL OR expires_at >= $3)
-                    RETURNING token_hash
-                    """, .text(hash), .text(request.id), .time(answer.at))
-                if used.isEmpty {
-                    // Say exactly why the token cannot answer.
-                    guard let tokenRow = try conn.query("SELECT \(Self.tokenColumns) FROM request_tokens WHERE token_hash = $1",
-                                                        .text(hash)).first else {
-                        throw StoreError(.notFound, "the reply token is unknown; the answer changed nothing")
-                    }
-                    let token = try Self.decodeToken(tokenRow)
-                    guard token.requestID == request.id else {
-                        throw StoreError(.invalidState, "the reply token belongs to another request (\(token.requestID)); the answer changed nothing")
-                    }
-                    guard token.state == .active else {
-                        throw StoreError(token.state == .used ? .alreadyVoted : .alreadyDecided,
-                                         "the reply token for \(token.reviewer) is \(token.state.rawValue); the answer changed nothing")
-                    }
-                    throw StoreError(.invalidState, "the reply token for \(token.reviewer) expired at \(token.expiresAt.map { "\($0)" } ?? "?"); the answer changed nothing")
+                // Say exactly why a token cannot answer.
+                guard let token = tokens.first(where: { $0.tokenHash == hash }) else {
+                    throw StoreError(.notFound, "the reply token is unknown; the answer changed nothing")
+                }
+                guard token.requestID == request.id else {
+                    throw StoreError(.invalidState, "the reply token belongs to another request (\(token.requestID)); the answer changed nothing")
+                }
+                guard token.state == .active else {
+                    throw StoreError(token.state == .used ? .alreadyVoted : .alreadyDecided,
+                                     "the reply token for \(token.reviewer) is \(token.state.rawValue); the answer changed nothing")
+                }
+                if let expires = token.expiresAt, millis(expires) < millis(answer.at) {
+                    throw StoreError(.invalidState, "the reply token for \(token.reviewer) expired at \(expires); the answer changed nothing")
                 }
             }
-            let inserted = try conn.query("""
-                INSERT INTO votes (request_id, reviewer, verdict, response, reason, channel, via, token_hash, answered_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (request_id, reviewer) DO NOTHING RETURNING reviewer
-                """, .text(request.id), .text(answer.reviewer), .text(answer.verdict.rawValue), Self.json(answer.response),
-                .optional(answer.reason), .text(answer.channel.rawValue), .optional(answer.via), .optional(answer.tokenHash),
-                .time(answer.at))
-            guard !inserted.isEmpty else {
+            let earlier = try found[1].map { try Self.decodeVote($0) }
+            guard !earlier.contains(where: { $0.reviewer == answer.reviewer }) else {
                 throw StoreError(.alreadyVoted, "\(answer.reviewer) already answered request \(request.id); the second answer changed nothing")
             }
+            let runColumn = Self.requestColumnCount
+            let head = ChainHead(sequence: try row.requiredInt(runColumn), hash: row.string(runColumn + 1) ?? "")
+            let at = date(millis: millis(answer.at))
             let thisVote = VoteRecord(requestID: request.id, reviewer: answer.reviewer, verdict: answer.verdict, response: answer.response,
-                                      reason: answer.reason, channel: answer.channel, via: answer.via, tokenHash: answer.tokenHash, at: answer.at)
-            // Under `any` the first vote always decides, so there are no earlier votes to read.
+                                      reason: answer.reason, channel: answer.channel, via: answer.via, tokenHash: answer.tokenHash, at: at)
+            // Under `any` the first vote always decides, so earlier votes do not matter.
             let votes = request.quorum == .any ? [thisVote]
-                : try conn.query("SELECT \(Self.voteColumns) FROM votes WHERE request_id = $1 ORDER BY answered_at, reviewer",
-                                 .text(request.id)).map { try Self.decodeVote($0) }
+                : (earlier + [thisVote]).sorted { ($0.at, $0.reviewer) < ($1.at, $1.reviewer) }
             var voteData = ["request_id": request.id, "verdict": answer.verdict.rawValue, "channel": answer.channel.rawValue]
             if let via = answer.via { voteData["via"] = via }
             if let hash = answer.tokenHash { voteData["token_prefix"] = String(hash.prefix(12)) }
             if let reason = answer.reason { voteData["reason"] = String(reason.prefix(500)) }
             var events = [NewEvent(kind: "vote", actor: answer.reviewer, data: voteData)]
+
+            // Round trip 2: every write, with the COMMIT.
+            var writes: [SQLStatement] = []
+            if let hash = answer.tokenHash {
+                writes.append(SQLStatement("UPDATE request_tokens SET state = 'used', used_at = $2 WHERE token_hash = $1",
+                                           [.text(hash), .time(answer.at)]))
+            }
+            writes.append(SQLStatement("""
+                INSERT INTO votes (request_id, reviewer, verdict, response, reason, channel, via, token_hash, answered_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                """, [.text(request.id), .text(answer.reviewer), .text(answer.verdict.rawValue), Self.json(answer.response),
+                      .optional(answer.reason), .text(answer.channel.rawValue), .optional(answer.via), .optional(answer.tokenHash),
+                      .time(answer.at)]))
             var revoked: [String] = []
-            var head: ChainHead?
+            var queued = false
             let verdict = Self.decision(for: request, votes: votes, latest: answer)
             if let verdict {
-                // The conditional update is what makes two simultaneous deciders impossible.
-                let decided = try conn.query("""
+                let via = answer.via ?? answer.channel.rawValue
+                writes.append(SQLStatement("""
                     UPDATE requests SET status = 'answered', response = $2, decision = $3, answered_by = $4, answered_via = $5,
-                        answered_at = $6 WHERE id = $1 AND status = 'pending' RETURNING \(Self.requestColumns)
-                    """, .text(request.id), Self.json(answer.response), .text(verdict.rawValue), .text(answer.reviewer),
-                    .text(answer.via ?? answer.channel.rawValue), .time(answer.at))
-                guard let decidedRow = decided.first else {
-                    throw StoreError(.alreadyDecided, "request \(request.id) was decided by someone else a moment ago; this answer changed nothing")
+                        answered_at = $6 WHERE id = $1
+                    """, [.text(request.id), Self.json(answer.response), .text(verdict.rawValue), .text(answer.reviewer),
+                          .text(via), .time(answer.at)]))
+                request.status = .answered
+                request.response = answer.response
+                request.decision = verdict.rawValue
+                request.answeredBy = answer.reviewer
+                request.answeredVia = via
+                request.answeredAt = at
+                revoked = tokens.filter { $0.requestID == request.id && $0.state == .active && $0.tokenHash != answer.tokenHash }
+                    .sorted { ($0.issuedAt, $0.reviewer) < ($1.issuedAt, $1.reviewer) }.map(\.reviewer)
+                if !revoked.isEmpty {
+                    writes.append(SQLStatement("UPDATE request_tokens SET state = 'revoked' WHERE request_id = $1 AND state = 'active'",
+                                               [.text(request.id)]))
                 }
-                request = try Self.decodeRequest(decidedRow)
-                revoked = try conn.query("UPDATE request_tokens SET state = 'revoked' WHERE request_id = $1 AND state = 'active' RETURNING reviewer",
-                                         .text(request.id)).compactMap { $0.string(0) }
-                let queued = try conn.query("""
-                    UPDATE runs SET status = 'queued', updated_at = $2 WHERE id = $1 AND status = 'waiting' RETURNING event_seq, last_hash
-                    """, .text(request.runID), .time(answer.at))
-                if let row = queued.first { head = ChainHead(sequence: try row.requiredInt(0), hash: row.string(1) ?? "") }
+                queued = row.string(runColumn + 2) == RunStatus.waiting.rawValue
                 var data = ["request_id": request.id, "decision": verdict.rawValue, "votes": String(votes.count)]
                 if let via = answer.via { data["via"] = via }
                 if let hash = answer.tokenHash { data["token_prefix"] = String(hash.prefix(12)) }
+                // The run's status change (waiting → queued) is recorded in this same event.
+                if queued { data["run_status"] = RunStatus.queued.rawValue }
                 events.append(NewEvent(kind: "answered", actor: answer.reviewer, data: data))
-                if !queued.isEmpty {
-                    events.append(NewEvent(kind: "resumable", actor: answer.reviewer, data: ["request_id": request.id]))
-                }
+            }
+            let (eventRows, newHead) = Self.chain(runID: request.runID, head: head, events: events, at: answer.at)
+            if queued {
+                writes.append(SQLStatement("UPDATE runs SET status = 'queued', updated_at = $2, event_seq = $3, last_hash = $4 WHERE id = $1",
+                                           [.text(request.runID), .time(answer.at), .int(newHead.sequence), .text(newHead.hash)]))
+                conn.notifyWork()
+            } else {
+                writes.append(SQLStatement("UPDATE runs SET event_seq = $2, last_hash = $3 WHERE id = $1",
+                                           [.text(request.runID), .int(newHead.sequence), .text(newHead.hash)]))
             }
             if var inbound = answer.inbound {
                 if inbound.requestID == nil { inbound.requestID = request.id }
-                try Self.insertInbound(conn, inbound)
+                writes.append(Self.inboundStatement(inbound))
             }
-            try self.appendEvents(conn, runID: request.runID, events: events, now: answer.at, head: head)
+            writes += Self.eventStatements(eventRows)
+            _ = try conn.pipeline(writes, commit: true)
             return AnswerResult(request: request, decided: verdict != nil, votes: votes, revokedReviewers: revoked)
         }
     }
@@ -226,12 +258,17 @@ extension SQLRunStore {
 
     // MARK: Inbound
 
-    static func insertInbound(_ conn: any SQLConnection, _ r: InboundRecord) throws {
-        try conn.query("""
+    static func inboundStatement(_ r: InboundRecord) -> SQLStatement {
+        SQLStatement("""
             INSERT INTO inbound (dedupe_key, path, sender, outcome, reason, request_id, received_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING
-            """, .text(r.dedupeKey), .optional(r.path), .optional(r.sender), .text(r.outcome.rawValue),
-            .optional(r.reason.map { String($0.prefix(4000)) }), .optional(r.requestID), .time(r.receivedAt))
+            """, [.text(r.dedupeKey), .optional(r.path), .optional(r.sender), .text(r.outcome.rawValue),
+                  .optional(r.reason.map { String($0.prefix(4000)) }), .optional(r.requestID), .time(r.receivedAt)])
+    }
+
+    static func insertInbound(_ conn: any SQLConnection, _ r: InboundRecord) throws {
+        let statement = inboundStatement(r)
+        try conn.query(statement.sql, statement.params)
     }
 
     func recordInbound(_ record: InboundRecord) async throws -> Bool {

@@ -26,6 +26,9 @@ extension SQLRunStore {
 
     static let requestColumns = "id, run_id, executor_id, step_id, request_type, request_data, response_type, status, reviewers, quorum, reject_on, due_at, remind_at, reminders_sent, policy, response, decision, answered_by, answered_via, answered_at, delivered_at, created_at"
 
+    /// Number of columns in `requestColumns`.
+    static let requestColumnCount = 22
+
     static func decodeRequest(_ row: SQLRow) throws -> RequestRecord {
         let statusText = try row.requiredString(7)
         guard let status = RequestStatus(rawValue: statusText) else {
@@ -127,6 +130,15 @@ extension SQLRunStore {
     /// Inserts rows in multi-row statements of at most `chunk` rows.
     static func insertMany(_ conn: any SQLConnection, _ prefix: String, columns: Int, rows: [[SQLValue]],
                            suffix: String = "", chunk: Int = 400) throws {
+        for statement in insertStatements(prefix, columns: columns, rows: rows, suffix: suffix, chunk: chunk) {
+            try conn.query(statement.sql, statement.params)
+        }
+    }
+
+    /// The multi-row INSERT statements for `rows` (for a pipeline).
+    static func insertStatements(_ prefix: String, columns: Int, rows: [[SQLValue]], suffix: String = "",
+                                 chunk: Int = 400) -> [SQLStatement] {
+        var statements: [SQLStatement] = []
         var start = 0
         while start < rows.count {
             let end = min(start + chunk, rows.count)
@@ -138,9 +150,16 @@ extension SQLRunStore {
                 sql += "(" + placeholders(columns, from: i * columns + 1) + ")"
                 params += row
             }
-            try conn.query(sql + suffix, params)
+            statements.append(SQLStatement(sql + suffix, params))
             start = end
         }
+        return statements
+    }
+
+    static let insertEventsPrefix = "INSERT INTO events (run_id, seq, kind, actor, data, at, prev_hash, hash)"
+
+    static func eventStatements(_ rows: [[SQLValue]]) -> [SQLStatement] {
+        insertStatements(insertEventsPrefix, columns: 8, rows: rows)
     }
 
     static func insertEvents(_ conn: any SQLConnection, _ rows: [[SQLValue]]) throws {

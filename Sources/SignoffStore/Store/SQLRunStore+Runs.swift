@@ -33,6 +33,7 @@ extension SQLRunStore {
                 row)
             if let first = inserted.first {
                 try Self.insertEvents(conn, [event])
+                conn.notifyWork()
                 return (try Self.decodeRun(first), true)
             }
             guard let key = run.uniqueKey,
@@ -65,6 +66,7 @@ extension SQLRunStore {
                 let rows = try conn.query(sql + " ON CONFLICT DO NOTHING RETURNING \(Self.runColumns)", params)
                 let created = try rows.map { try Self.decodeRun($0) }
                 let createdIDs = Set(created.map(\.id))
+                if !created.isEmpty { conn.notifyWork() }
                 try Self.insertEvents(conn, prepared[start..<end].filter { createdIDs.contains($0.0) }.map(\.2))
                 records += created
                 start = end
@@ -124,13 +126,21 @@ extension SQLRunStore {
     /// Cancels (or expires) the pending requests of runs and revokes their active tokens.
     static func closeRequests(_ conn: any SQLConnection, runIDs: [String], status: RequestStatus, now: Date) throws {
         guard !runIDs.isEmpty else { return }
+        for statement in closeRequestStatements(runIDs: runIDs, status: status) { try conn.query(statement.sql, statement.params) }
+    }
+
+    /// The statements of `closeRequests` (for a pipeline).
+    static func closeRequestStatements(runIDs: [String], status: RequestStatus) -> [SQLStatement] {
+        guard !runIDs.isEmpty else { return [] }
         let ids = runIDs.map { SQLValue.text($0) }
-        try conn.query("""
-            UPDATE request_tokens SET state = 'revoked' WHERE state = 'active' AND request_id IN
-              (SELECT id FROM requests WHERE run_id IN (\(placeholders(runIDs.count, from: 1))) AND status = 'pending')
-            """, ids)
-        try conn.query("UPDATE requests SET status = $1 WHERE run_id IN (\(placeholders(runIDs.count, from: 2))) AND status = 'pending'",
-                       [.text(status.rawValue)] + ids)
+        return [
+            SQLStatement("""
+                UPDATE request_tokens SET state = 'revoked' WHERE state = 'active' AND request_id IN
+                  (SELECT id FROM requests WHERE run_id IN (\(placeholders(runIDs.count, from: 1))) AND status = 'pending')
+                """, ids),
+            SQLStatement("UPDATE requests SET status = $1 WHERE run_id IN (\(placeholders(runIDs.count, from: 2))) AND status = 'pending'",
+                         [.text(status.rawValue)] + ids),
+        ]
     }
 
     func rerun(runID: String, requestedBy: String?, now: Date) async throws -> RunRecord {

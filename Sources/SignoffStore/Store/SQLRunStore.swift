@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import Synchronization
 
 /// The run store over SQLite or PostgreSQL: one SQL implementation, two dialects.
 ///
@@ -12,8 +13,12 @@ final class SQLRunStore: RunStore {
     let dialect: SQLDialect
     let pool: ConnectionPool
     let logger: Logger
+    let target: DatabaseTarget
+    /// Opened by the first `waitForWork`.
+    private let waiter = Mutex<(any WorkWaiter)?>(nil)
 
     private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger) {
+        self.target = target
         self.backend = target.backend
         self.redactedTarget = target.redacted
         self.dialect = target.backend == .postgres ? .postgres : .sqlite
@@ -52,7 +57,29 @@ final class SQLRunStore: RunStore {
         return store
     }
 
-    func close() async { await pool.close() }
+    func close() async {
+        await pool.close()
+        if let waiter = waiter.withLock({ w -> (any WorkWaiter)? in defer { w = nil }; return w }) { await waiter.close() }
+    }
+
+    func waitForWork(timeout: Double) async throws -> Bool {
+        if pool.isClosed { throw StoreError(.closed, "the store is closed") }
+        let target = self.target
+        let waiter: (any WorkWaiter)? = try self.waiter.withLock { w in
+            if w == nil {
+                switch target.backend {
+                case .postgres: w = try PostgresWorkListener(conninfo: target.location)
+                case .sqlite: w = target.location == ":memory:" ? nil : SQLiteChangeWatcher(path: target.location)
+                }
+            }
+            return w
+        }
+        guard let waiter else {
+            try? await Task.sleep(for: .milliseconds(Int64(max(0, timeout) * 1000)))
+            return false
+        }
+        return try await waiter.wait(timeout: timeout)
+    }
 
     // MARK: Migrations
 
