@@ -54,13 +54,14 @@ public struct HumanRequestInterpreter: ImportRequestInterpreter {
 
     public func response(for decision: Decision, request: RequestRecord, by reviewer: String, via: String?) -> Data? {
         guard let human = try? HumanRequest.decode(request.requestData) else { return nil }
-        if case .delegate = decision { return nil }  // delegation needs the store's token re-issue (issue 8)
+        if case .delegate = decision { return nil }  // a delegation is not a vote: `RunnerImportPolicy` acts on it
         if Self.isForbidden(reviewer, request: request, human: human) { return nil }
         return human.response(for: decision, by: reviewer, via: via)
     }
 
     /// Separation of duties: `forbid: [requester]` refuses the address that enqueued the run, and
-    /// listed addresses are refused outright.
+    /// listed addresses are refused outright. (A safety net: with `RunnerImportPolicy` set, such an
+    /// answer is refused earlier, with the reason told to the reviewer.)
     public static func isForbidden(_ reviewer: String, request: RequestRecord, human: HumanRequest?) -> Bool {
         guard let data = request.policy, let policy = try? JSONDecoder().decode(RequestMail.Policy.self, from: data) else { return false }
         let who = reviewer.lowercased()
