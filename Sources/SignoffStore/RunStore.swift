@@ -128,6 +128,8 @@ public protocol RunStore: Sendable {
     func recordInbound(_ record: InboundRecord) async throws -> Bool
     /// The outcome recorded for a dedupe key, if it was seen.
     func inboundSeen(dedupeKey: String) async throws -> InboundOutcome?
+    /// Records many inbound messages (answers or plain rows) in one transaction; see RunStore+Batch.swift.
+    func recordInboundBatch(_ writes: [InboundWrite], now: Date) async throws -> [InboundWriteResult]
 
     // MARK: Outbox
 

@@ -53,7 +53,12 @@ extension SQLRunStore {
     }
 
     func answer(_ answer: Answer) async throws -> AnswerResult {
-        try await pool.write { conn in
+        try await pool.write { conn in try self.answer(answer, on: conn) }
+    }
+
+    /// `answer(_:)` inside an open write transaction (also used by `recordInboundBatch`).
+    func answer(_ answer: Answer, on conn: any SQLConnection) throws -> AnswerResult {
+        do {
             guard let row = try conn.query("SELECT \(Self.requestColumns) FROM requests WHERE id = $1" + self.forUpdate,
                                            .text(answer.requestID)).first else {
                 throw StoreError(.notFound, "no request \(answer.requestID); check the id with `signoff pending`")
