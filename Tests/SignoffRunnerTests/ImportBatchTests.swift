@@ -146,4 +146,36 @@ struct ImportBatchTests {
         #expect(f.files("archive").count == 5 && f.files("cur").isEmpty)
         #expect(try await f.store.votes(requestID: f.requestID).count == 1)
     }
+    @Test(arguments: ImportBackend.allCases)
+    func theStoreBatchRecordsOneDecisionForTwoAnswersAndSkipsADuplicate(backend: ImportBackend) async throws {
+        let f = try await ImportFixture.make(backend, reviewers: ["editor@example.org", "deputy@example.org"])
+        defer { Task { await f.close() } }
+        let tag = UUID().uuidString
+        func answer(_ reviewer: String, _ verdict: Verdict, token: String, key: String) -> InboundWrite {
+            InboundWrite(.answer(Answer(requestID: f.requestID, reviewer: reviewer, verdict: verdict, response: Data("{}".utf8),
+                                        channel: .mail, via: key, tokenHash: InboundClassifier.tokenHash(token), at: f.clock,
+                                        inbound: InboundRecord(dedupeKey: key, sender: reviewer, outcome: .applied, receivedAt: f.clock))))
+        }
+        let writes = [
+            answer("editor@example.org", .approve, token: f.token, key: "mid:a-\(tag)"),
+            answer("deputy@example.org", .reject, token: f.token + "1", key: "mid:b-\(tag)"),
+            answer("editor@example.org", .approve, token: f.token, key: "mid:a-\(tag)"),     // the first one again
+            InboundWrite(.record(InboundRecord(dedupeKey: "mid:c-\(tag)", outcome: .automatic, receivedAt: f.clock))),
+        ]
+        let results = try await f.store.recordInboundBatch(writes, now: f.clock)
+        try #require(results.count == 4)
+        guard case .answered(let first) = results[0] else { Issue.record("first: \(results[0])"); return }
+        #expect(first.decided)
+        guard case .refused(let error) = results[1] else { Issue.record("second: \(results[1])"); return }
+        #expect(error.code == .alreadyDecided)
+        guard case .duplicate(let seen) = results[2] else { Issue.record("third: \(results[2])"); return }
+        #expect(seen == .applied)
+        guard case .recorded = results[3] else { Issue.record("fourth: \(results[3])"); return }
+        #expect(try await f.store.votes(requestID: f.requestID).map(\.reviewer) == ["editor@example.org"])
+        #expect(try await f.store.inboundSeen(dedupeKey: "mid:b-\(tag)") == .alreadyDecided)
+        #expect(try await f.store.inboundSeen(dedupeKey: "mid:c-\(tag)") == .automatic)
+        // A later batch with the same keys writes nothing new.
+        let again = try await f.store.recordInboundBatch(writes, now: f.clock)
+        #expect(again.allSatisfy { if case .duplicate = $0 { return true } else { return false } })
+    }
 }
