@@ -80,3 +80,31 @@ extension StringProtocol {
     /// Without leading and trailing spaces and tabs, as a String.
     var trimmedSpaces: String { String(TextFast.trimSpaces(self)) }
 }
+
+extension TextFast {
+    /// `s.trimmingCharacters(in: .whitespaces)`, exactly: spaces and tabs are trimmed here; a
+    /// non-ASCII scalar at either end (it may be a Unicode space) is left to Foundation.
+    static func trimWhitespaces(_ s: String) -> String {
+        let u = s.utf8
+        guard let first = u.first, let last = u.last else { return s }
+        if first < 0x80, last < 0x80, first != 0x20, first != 0x09, last != 0x20, last != 0x09 { return s }
+        var start = u.startIndex, end = u.endIndex
+        while start != end, u[start] == 0x20 || u[start] == 0x09 { start = u.index(after: start) }
+        if start != end, u[start] >= 0x80 { return s.trimmingCharacters(in: .whitespaces) }
+        while end != start {
+            let before = u.index(before: end)
+            let b = u[before]
+            if b == 0x20 || b == 0x09 { end = before; continue }
+            if b >= 0x80 { return s.trimmingCharacters(in: .whitespaces) }
+            break
+        }
+        return String(s[start..<end])
+    }
+
+    /// Whether every byte of `s` is ASCII.
+    @inline(__always)
+    static func isASCII(_ s: String) -> Bool {
+        var copy = s
+        return copy.withUTF8 { u in u.allSatisfy { $0 < 0x80 } }
+    }
+}
