@@ -77,6 +77,7 @@ struct ReplyPatternsTests {
 
     @Test func theExactWhitespaceTrimAgreesWithFoundation() {
         let samples = Self.lines.prefix(5_000) + [" \u{00A0}x\u{2003} ", "\t\t", "", " é ", "é", " a\u{3000}", "\u{3000}a ", "x\u{0301} "]
+            + (0..<0x10000).compactMap { Unicode.Scalar($0) }.filter { !$0.properties.isWhitespace || $0.value > 0x0D }.map { " \($0)x\($0)\t" }
         for s in samples {
             #expect(TextFast.trimWhitespaces(s) == s.trimmingCharacters(in: .whitespaces), "\(s.debugDescription)")
         }

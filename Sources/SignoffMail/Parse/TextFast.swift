@@ -82,23 +82,25 @@ extension StringProtocol {
 }
 
 extension TextFast {
-    /// `s.trimmingCharacters(in: .whitespaces)`, exactly: spaces and tabs are trimmed here; a
-    /// non-ASCII scalar at either end (it may be a Unicode space) is left to Foundation.
+    /// `s.trimmingCharacters(in: .whitespaces)`, exactly: `.whitespaces` is tab and the
+    /// Unicode space separators (Zs), trimmed here scalar by scalar.
     static func trimWhitespaces(_ s: String) -> String {
         let u = s.utf8
         guard let first = u.first, let last = u.last else { return s }
         if first < 0x80, last < 0x80, first != 0x20, first != 0x09, last != 0x20, last != 0x09 { return s }
-        var start = u.startIndex, end = u.endIndex
-        while start != end, u[start] == 0x20 || u[start] == 0x09 { start = u.index(after: start) }
-        if start != end, u[start] >= 0x80 { return s.trimmingCharacters(in: .whitespaces) }
-        while end != start {
-            let before = u.index(before: end)
-            let b = u[before]
-            if b == 0x20 || b == 0x09 { end = before; continue }
-            if b >= 0x80 { return s.trimmingCharacters(in: .whitespaces) }
-            break
+        var v = Substring(s).unicodeScalars
+        while let c = v.first, isWhitespace(c) { v.removeFirst() }
+        while let c = v.last, isWhitespace(c) { v.removeLast() }
+        return String(v)
+    }
+
+    /// Tab, the space separators (general category Zs) and U+200B, as Foundation has them.
+    @inline(__always)
+    static func isWhitespace(_ c: Unicode.Scalar) -> Bool {
+        switch c.value {
+        case 0x09, 0x20, 0xA0, 0x1680, 0x2000...0x200B, 0x202F, 0x205F, 0x3000: return true
+        default: return false
         }
-        return String(s[start..<end])
     }
 
     /// Whether every byte of `s` is ASCII.
