@@ -30,6 +30,9 @@ public struct ImportPass: Sendable {
     public var concurrency = 8
     /// Messages committed together in one store transaction.
     public var batchSize = 256
+    /// Batches committed at the same time (nil: 3 on PostgreSQL, whose commits wait on round
+    /// trips, 1 on SQLite, which has one writer). Batches in flight never share a request.
+    public var commitsInFlight: Int?
 
     public init(store: any RunStore, maildir: Maildir?, inbox: Maildir?, config: InboundConfig,
                 interpreter: any ImportRequestInterpreter, notices: any ImportNoticeComposer = SilentNoticeComposer(),
@@ -69,10 +72,11 @@ public struct ImportPass: Sendable {
             }
             var names = try folder.pending().filter { !$0.hasPrefix(".") }[...]
             let size = max(1, batchSize)
-            var committing: Task<BatchOutcome, Never>?
-            // Requests answered by the batch being committed: a message for one of them is
-            // classified again after that commit, so it reads the state the one-by-one path would.
-            var inFlight: Set<String> = []
+            // Batches being committed, with the requests they answer: a message for one of those
+            // requests is classified again after that commit, so it reads the state the
+            // one-by-one path would have read.
+            var committing: [(task: Task<BatchOutcome, Never>, requests: Set<String>)] = []
+            let maxCommitting = max(1, commitsInFlight ?? (store.backend == .postgres ? 3 : 1))
             var deferred: [Maildir.Claimed] = []
             while true {
                 // Claim one batch (cheap renames); losing a race is normal.
@@ -82,22 +86,31 @@ public struct ImportPass: Sendable {
                 while claims.count < size, let name = names.popFirst() {
                     if let claimed = try folder.claim(name) { claims.append(claimed) } else { summary.lostRaces += 1 }
                 }
-                if claims.isEmpty && committing == nil { break }
+                if claims.isEmpty {
+                    if committing.isEmpty { break }
+                    summary.add(await committing.removeFirst().task.value)
+                    continue
+                }
                 let (prepared, failed) = await prepareAll(claims, in: folder, isMail: isMail)
                 summary.errors += failed
+                let busy = committing.reduce(into: Set<String>()) { $0.formUnion($1.requests) }
                 var batch: [Prepared] = []
                 var answering: Set<String> = []
                 for p in prepared {
-                    if let id = p.result.requestID, inFlight.contains(id) || answering.contains(id) {
+                    if let id = p.result.requestID, busy.contains(id) || answering.contains(id) {
                         deferred.append(p.claimed)
                         continue
                     }
                     if case .answer = p.write.kind, let id = p.result.requestID { answering.insert(id) }
                     batch.append(p)
                 }
-                if let previous = committing { summary.add(await previous.value) }
-                committing = batch.isEmpty ? nil : Task { await commit(batch, in: folder, isMail: isMail) }
-                inFlight = answering
+                if batch.isEmpty {
+                    // Everything waits for a batch being committed.
+                    if !committing.isEmpty { summary.add(await committing.removeFirst().task.value) }
+                    continue
+                }
+                while committing.count >= maxCommitting { summary.add(await committing.removeFirst().task.value) }
+                committing.append((Task { await commit(batch, in: folder, isMail: isMail) }, answering))
             }
         }
         return summary
