@@ -48,7 +48,26 @@ public enum InboundWriteResult: Sendable {
     case failed(StoreError)
 }
 
+/// A reply token and the request it was issued for (`RunStore.tokenLookups`).
+public struct TokenMatch: Sendable {
+    public var token: TokenRecord
+    public var request: RequestRecord
+    public init(token: TokenRecord, request: RequestRecord) { self.token = token; self.request = request }
+}
+
 extension RunStore {
+    /// The one-read-per-token fallback: `tokenLookup` and `request(id:)` for each hash. Hashes
+    /// without a token (or whose request is gone) are absent from the result.
+    public func tokenLookups(tokenHashes: [String]) async throws -> [String: TokenMatch] {
+        var out: [String: TokenMatch] = [:]
+        for hash in Set(tokenHashes) {
+            if let token = try await tokenLookup(tokenHash: hash), let request = try await request(id: token.requestID) {
+                out[hash] = TokenMatch(token: token, request: request)
+            }
+        }
+        return out
+    }
+
     /// The one-transaction-per-message fallback: the same results as the batch, written by the
     /// single-message calls one after the other.
     public func recordInboundBatch(_ writes: [InboundWrite], now: Date) async throws -> [InboundWriteResult] {

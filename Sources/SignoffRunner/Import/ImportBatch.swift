@@ -32,14 +32,23 @@ extension ImportPass {
 
     /// Reads and classifies one claimed message (no writes). The dedupe check happens in the
     /// batch's transaction.
-    func prepare(_ claimed: Maildir.Claimed, in folder: Maildir, isMail: Bool, at: Date) async throws -> Prepared {
-        let bytes = try folder.read(claimed, limit: isMail ? config.limits.maxRawBytes + 1 : InboxResponseFile.maxBytes + 1)
+    func prepare(_ claimed: Maildir.Claimed, in folder: Maildir, isMail: Bool, at: Date,
+                 read: [UInt8]? = nil, prefetched: Prefetched? = nil) async throws -> Prepared {
+        let bytes = try read ?? folder.read(claimed, limit: isMail ? config.limits.maxRawBytes + 1 : InboxResponseFile.maxBytes + 1)
         let store = self.store
         let interpreter = self.interpreter
         let found = LookupCache()
         let classifier = InboundClassifier(
             config: config,
-            lookup: { token in try await Self.tokenInfo(token: token, store: store, interpreter: interpreter, cache: found) })
+            lookup: { token in
+                let hash = InboundClassifier.tokenHash(token)
+                if let prefetched, prefetched.asked.contains(hash) {
+                    guard let match = prefetched.found[hash] else { return nil }
+                    found.store(match.token, match.request)
+                    return Self.tokenInfo(record: match.token, request: match.request, interpreter: interpreter)
+                }
+                return try await Self.tokenInfo(token: token, store: store, interpreter: interpreter, cache: found)
+            })
         var result = isMail ? try await classifier.classify(bytes, now: at) : try await classifier.classifyResponseFile(bytes, now: at)
         let (tokenRecord, cachedRequest) = found.value
         var request = cachedRequest
@@ -72,18 +81,43 @@ extension ImportPass {
 
     /// Prepares `claims` concurrently (`concurrency` at a time); a message that fails stays
     /// claimed for the repair pass and is counted as an error.
+    /// Token rows and requests read in one go for a batch.
+    struct Prefetched: Sendable {
+        /// The token hashes looked up (a hash asked and not found has no token).
+        var asked: Set<String>
+        var found: [String: TokenMatch]
+    }
+
     func prepareAll(_ claims: [Maildir.Claimed], in folder: Maildir, isMail: Bool) async -> ([Prepared], Int) {
         let at = now()
         var slots = [Prepared?](repeating: nil, count: claims.count)
         var errors = 0
+        // Read the messages and the tokens their headers name, then look all tokens up in one read.
+        var contents = [[UInt8]?](repeating: nil, count: claims.count)
+        var prefetched: Prefetched?
+        if isMail {
+            var hashes: Set<String> = []
+            for (i, claimed) in claims.enumerated() {
+                guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { continue }
+                contents[i] = bytes
+                if bytes.count <= config.limits.maxRawBytes,
+                   let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) {
+                    hashes.insert(InboundClassifier.tokenHash(token))
+                }
+            }
+            if let found = try? await store.tokenLookups(tokenHashes: Array(hashes)) {
+                prefetched = Prefetched(asked: hashes, found: found)
+            }
+        }
+        let lookups = prefetched
         await withTaskGroup(of: (Int, Prepared?).self) { group in
             var next = 0
             func add() {
                 guard next < claims.count else { return }
-                let index = next, claimed = claims[index]
+                let index = next, claimed = claims[index], bytes = contents[index]
                 next += 1
                 group.addTask {
-                    do { return (index, try await prepare(claimed, in: folder, isMail: isMail, at: at)) } catch {
+                    do { return (index, try await prepare(claimed, in: folder, isMail: isMail, at: at, read: bytes, prefetched: lookups)) } catch {
                         logger.error("import failed; the message stays claimed and is retried by a later pass",
                                      metadata: ["import.path": "\(claimed.path.path)", "error": "\(error)"])
                         return (index, nil)

@@ -230,6 +230,11 @@ public struct ImportPass: Sendable {
         guard let record = try await store.tokenLookup(tokenHash: InboundClassifier.tokenHash(token)),
               let request = try await store.request(id: record.requestID) else { return nil }
         cache?.store(record, request)
+        return tokenInfo(record: record, request: request, interpreter: interpreter)
+    }
+
+    /// What the classifier needs, from a token row and its request.
+    static func tokenInfo(record: TokenRecord, request: RequestRecord, interpreter: any ImportRequestInterpreter) -> InboundTokenInfo? {
         guard let expected = interpreter.expectedResponse(for: request) else { return nil }
         let state: InboundTokenInfo.State
         switch (record.state, request.status) {

@@ -15,6 +15,32 @@ extension SQLRunStore {
         }
     }
 
+    func tokenLookups(tokenHashes: [String]) async throws -> [String: TokenMatch] {
+        let hashes = Array(Set(tokenHashes))
+        if hashes.isEmpty { return [:] }
+        return try await pool.read { conn in
+            var tokens: [TokenRecord] = []
+            for start in stride(from: 0, to: hashes.count, by: 500) {
+                let chunk = Array(hashes[start..<min(hashes.count, start + 500)])
+                tokens += try conn.query("SELECT \(Self.tokenColumns) FROM request_tokens WHERE token_hash IN (\(Self.placeholders(chunk.count, from: 1)))",
+                                         chunk.map { .text($0) }).map { try Self.decodeToken($0) }
+            }
+            let ids = Array(Set(tokens.map(\.requestID)))
+            var requests: [String: RequestRecord] = [:]
+            for start in stride(from: 0, to: ids.count, by: 500) {
+                let chunk = Array(ids[start..<min(ids.count, start + 500)])
+                for row in try conn.query("SELECT \(Self.requestColumns) FROM requests WHERE id IN (\(Self.placeholders(chunk.count, from: 1)))",
+                                          chunk.map { .text($0) }) {
+                    let r = try Self.decodeRequest(row)
+                    requests[r.id] = r
+                }
+            }
+            var out: [String: TokenMatch] = [:]
+            for t in tokens { if let r = requests[t.requestID] { out[t.tokenHash] = TokenMatch(token: t, request: r) } }
+            return out
+        }
+    }
+
     /// One write of a batch, inside a savepoint of the batch's transaction.
     private func recordInbound(_ write: InboundWrite, on conn: any SQLConnection, now: Date) throws -> InboundWriteResult {
         let key = write.dedupeKey
