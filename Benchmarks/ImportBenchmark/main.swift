@@ -3,7 +3,7 @@
 // a Python script that only parses the same files with `email` and extracts the text part.
 //
 //   ImportBenchmark [--messages 10000] [--database sqlite:PATH | postgres://…]… [--python PATH]
-//                   [--batch-size N] [--classify-rounds N]
+//                   [--batch-size N] [--commits-in-flight N] [--classify-rounds N]
 //
 // Without --database it measures SQLite (a temporary file) and, when SIGNOFF_BENCH_POSTGRES or
 // SIGNOFF_TEST_POSTGRES is set, that PostgreSQL database too. Python is $SIGNOFF_PYTHON or
@@ -66,6 +66,7 @@ func loadAverage() -> Double {
 var messages = 10_000
 var classifyRounds = 1
 var batchSize: Int? = nil
+var commitsInFlight: Int? = nil
 var databases: [String] = []
 let env = ProcessInfo.processInfo.environment
 var python = env["SIGNOFF_PYTHON"] ?? "/usr/bin/python3"
@@ -76,9 +77,10 @@ while let a = it.next() {
     case "--database": if let d = it.next() { databases.append(d) }
     case "--python": python = it.next() ?? python
     case "--batch-size": batchSize = Int(it.next() ?? "")
+    case "--commits-in-flight": commitsInFlight = Int(it.next() ?? "")
     case "--classify-rounds": classifyRounds = max(1, Int(it.next() ?? "") ?? 1)
     default:
-        FileHandle.standardError.write(Data("usage: ImportBenchmark [--messages N] [--database URL]... [--python PATH] [--batch-size N] [--classify-rounds N]\n".utf8))
+        FileHandle.standardError.write(Data("usage: ImportBenchmark [--messages N] [--database URL]... [--python PATH] [--batch-size N] [--commits-in-flight N] [--classify-rounds N]\n".utf8))
         exit(64)
     }
 }
@@ -190,6 +192,7 @@ for (n, url) in databases.enumerated() {
     var pass = ImportPass(store: store, maildir: maildir, inbox: nil, config: config,
                           interpreter: ApprovalInterpreter(), logger: logger, now: { now })
     if let batchSize { pass.batchSize = batchSize }
+    pass.commitsInFlight = commitsInFlight
     let start = Date()
     let summary = try await pass.run()
     let elapsed = Date().timeIntervalSince(start)
