@@ -45,7 +45,10 @@ public enum TransferEncoding {
                     out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])); i = j
                 }
             } else {
-                out.append(b); i += 1
+                // A run of plain bytes is copied at once.
+                var j = i + 1
+                while j < end, bytes[j] != 0x3D, bytes[j] != 0x20, bytes[j] != 0x09 { j += 1 }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])); i = j
             }
         }
         return out
