@@ -133,6 +133,10 @@ public protocol RunStore: Sendable {
     func recordInbound(_ record: InboundRecord) async throws -> Bool
     /// The outcome recorded for a dedupe key, if it was seen.
     func inboundSeen(dedupeKey: String) async throws -> InboundOutcome?
+    /// Records many inbound messages (answers or plain rows) in one transaction; see RunStore+Batch.swift.
+    func recordInboundBatch(_ writes: [InboundWrite], now: Date) async throws -> [InboundWriteResult]
+    /// `tokenLookup` and the token's request for many token hashes in one read; see RunStore+Batch.swift.
+    func tokenLookups(tokenHashes: [String]) async throws -> [String: TokenMatch]
 
     // MARK: Outbox
 

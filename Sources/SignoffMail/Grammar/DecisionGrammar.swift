@@ -39,17 +39,17 @@ public enum DecisionGrammar {
             guard l.unicodeScalars.contains(where: { zeroWidth.contains($0) }) else { return l }
             return String(String.UnicodeScalarView(l.unicodeScalars.filter { !zeroWidth.contains($0) }))
         }
-        guard let first = rawLines.firstIndex(where: { !normalize($0).trimmingCharacters(in: .whitespaces).isEmpty }) else {
+        guard let first = rawLines.firstIndex(where: { !TextFast.trimWhitespaces(normalize($0)).isEmpty }) else {
             return .ambiguous(reason: "the reply is empty; write APPROVE or REJECT: reason on the first line")
         }
         let lines = rawLines
-        let line = stripEmphasis(normalize(String(rawLines[first].prefix(maxReason + 200))).trimmingCharacters(in: .whitespaces))
+        let line = stripEmphasis(TextFast.trimWhitespaces(normalize(String(rawLines[first].prefix(maxReason + 200)))))
         let (keyword, rest) = splitKeyword(line)
 
         guard let keyword else {
             return bareLiteral(line, lines: lines, first: first, expected: expected)
         }
-        var after = rest.trimmingCharacters(in: .whitespaces)
+        var after = TextFast.trimWhitespaces(String(rest))
         if after.hasPrefix("?") || line.hasSuffix("?") {
             return .ambiguous(reason: "the first line asks a question (\"\(clip(line))\"); write the command without a question mark")
         }
@@ -57,7 +57,7 @@ public enum DecisionGrammar {
             guard let sep = after.first, separators.contains(sep) else {
                 return .ambiguous(reason: "\"\(clip(line))\" is not a command: put a separator such as \":\" after \(keyword.rawValue.uppercased())")
             }
-            after = String(after.dropFirst()).trimmingCharacters(in: .whitespaces)
+            after = TextFast.trimWhitespaces(String(after.dropFirst()))
             after = stripTrailingEmphasis(after)
         }
         // The comment/reason: the rest of the first line plus the following lines up to a quote
@@ -71,8 +71,8 @@ public enum DecisionGrammar {
             if length > maxReason + 2 && !rawLines[i].isEmpty { break }   // long enough to be over the limit
             i += 1
         }
-        while bodyLines.last?.trimmingCharacters(in: .whitespaces).isEmpty == true { bodyLines.removeLast() }
-        while bodyLines.first?.trimmingCharacters(in: .whitespaces).isEmpty == true { bodyLines.removeFirst() }
+        while let l = bodyLines.last, TextFast.trimWhitespaces(l).isEmpty { bodyLines.removeLast() }
+        while let l = bodyLines.first, TextFast.trimWhitespaces(l).isEmpty { bodyLines.removeFirst() }
         var body = bodyLines.joined(separator: "\n")
         while body.last?.isWhitespace == true { body.removeLast() }
 
@@ -113,6 +113,8 @@ public enum DecisionGrammar {
 
     /// NFKC, zero-width characters removed.
     static func normalize(_ s: String) -> String {
+        // ASCII is its own NFKC form and holds no zero-width characters.
+        if TextFast.isASCII(s) { return s }
         var scalars = String.UnicodeScalarView()
         for u in s.precomposedStringWithCompatibilityMapping.unicodeScalars where !zeroWidth.contains(u) { scalars.append(u) }
         return String(scalars)
@@ -133,7 +135,7 @@ public enum DecisionGrammar {
     static func stripTrailingEmphasis(_ s: String) -> String {
         var t = Substring(s)
         while let c = t.last, c == "*" || c == "_" { t = t.dropLast() }
-        return String(t).trimmingCharacters(in: .whitespaces)
+        return TextFast.trimWhitespaces(String(t))
     }
 
     /// The leading keyword (if the first word is one) and the text after it.

@@ -14,7 +14,9 @@ public enum Authenticity {
             return tag
         }
         // The topmost trace header (the one our own MTA added last) wins.
-        if let trace = headers.fields.first(where: { ["delivered-to", "x-original-to"].contains($0.name.lowercased()) }) {
+        if let trace = headers.fields.first(where: {
+            TextFast.asciiEqualsIgnoringCase($0.name, "Delivered-To") || TextFast.asciiEqualsIgnoringCase($0.name, "X-Original-To")
+        }) {
             if let t = EmailAddress.parseList(trace.value).lazy.compactMap(tokenOf).first { return t }
         }
         for name in ["To", "Cc"] {

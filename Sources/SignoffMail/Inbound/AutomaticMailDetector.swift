@@ -86,7 +86,7 @@ public enum AutomaticMailDetector {
     /// The out-of-office phrase that starts `subject`, if any. Only the start counts: a human
     /// reply starts with "Re:", and a request about vacations must not look automatic.
     public static func outOfOfficePhrase(_ subject: String) -> String? {
-        var s = subject.lowercased().trimmingCharacters(in: .whitespaces)
+        var s = TextFast.trimWhitespaces(subject.lowercased())
         while s.hasPrefix("["), let close = s.firstIndex(of: "]") {
             s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
         }
@@ -108,7 +108,7 @@ public enum MessageID {
         var ids: [String] = []
         var rest = Substring(raw)
         while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
-            let id = rest[rest.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
+            let id = TextFast.trimWhitespaces(String(rest[rest.index(after: open)..<close]))
             if !id.isEmpty { ids.append(id) }
             rest = rest[rest.index(after: close)...]
         }

@@ -5,6 +5,7 @@ extension EmailAddress {
     /// (quoted or RFC 2047 encoded), angle addresses, bare addresses, comments and groups.
     /// Entries without an `@` are dropped.
     public static func parseList(_ raw: String) -> [EmailAddress] {
+        if TextFast.isASCII(raw) { return parseListASCII(raw) }
         var result: [EmailAddress] = []
         var phrase = ""
         var angle: String? = nil
@@ -12,9 +13,9 @@ extension EmailAddress {
         var commentDepth = 0
         var angleBuf = ""
         func finish() {
-            let name = phrase.trimmingCharacters(in: .whitespaces)
+            let name = TextFast.trimWhitespaces(phrase)
             if let a = angle {
-                let addr = a.trimmingCharacters(in: .whitespaces)
+                let addr = TextFast.trimWhitespaces(a)
                 if addr.contains("@") {
                     result.append(EmailAddress(stripRoute(addr), displayName: name.isEmpty ? nil : EncodedWords.decode(name)))
                 }
@@ -49,6 +50,63 @@ extension EmailAddress {
                 // group "name: a, b;" — the phrase so far was the group name
                 if angle == nil && !phrase.contains("@") { phrase = "" } else { phrase.append(c) }
             default: phrase.append(c)
+            }
+        }
+        if inAngle { angle = angleBuf }
+        finish()
+        return result
+    }
+
+    /// `parseList` for ASCII text, on bytes (each ASCII byte is one character; a CR LF pair,
+    /// one character in Swift, is never a delimiter, so the result is the same).
+    private static func parseListASCII(_ raw: String) -> [EmailAddress] {
+        var result: [EmailAddress] = []
+        var phrase: [UInt8] = []
+        var angle: [UInt8]? = nil
+        var inQuote = false, inAngle = false
+        var commentDepth = 0
+        var angleBuf: [UInt8] = []
+        func finish() {
+            let name = TextFast.trimWhitespaces(String(decoding: phrase, as: UTF8.self))
+            if let a = angle {
+                let addr = TextFast.trimWhitespaces(String(decoding: a, as: UTF8.self))
+                if addr.utf8.contains(0x40) {
+                    result.append(EmailAddress(stripRoute(addr), displayName: name.isEmpty ? nil : EncodedWords.decode(name)))
+                }
+            } else if phrase.contains(0x40) {
+                result.append(EmailAddress(String(decoding: name.utf8.filter { $0 != 0x20 }, as: UTF8.self)))
+            }
+            phrase.removeAll(keepingCapacity: true); angle = nil; angleBuf.removeAll(keepingCapacity: true)
+        }
+        var copy = raw
+        copy.withUTF8 { u in
+            var i = 0
+            while i < u.count {
+                let c = u[i]
+                i += 1
+                if commentDepth > 0 {
+                    if c == 0x28 { commentDepth += 1 } else if c == 0x29 { commentDepth -= 1 } else if c == 0x5C { i += 1 }
+                    continue
+                }
+                if inQuote {
+                    if c == 0x5C { if i < u.count { phrase.append(u[i]); i += 1 } }
+                    else if c == 0x22 { inQuote = false }
+                    else { phrase.append(c) }
+                    continue
+                }
+                if inAngle {
+                    if c == 0x3E { inAngle = false; angle = angleBuf } else { angleBuf.append(c) }
+                    continue
+                }
+                switch c {
+                case 0x22: inQuote = true
+                case 0x28: commentDepth = 1
+                case 0x3C: inAngle = true; angleBuf.removeAll(keepingCapacity: true)
+                case 0x2C, 0x3B: finish()
+                case 0x3A:
+                    if angle == nil && !phrase.contains(0x40) { phrase.removeAll(keepingCapacity: true) } else { phrase.append(c) }
+                default: phrase.append(c)
+                }
             }
         }
         if inAngle { angle = angleBuf }

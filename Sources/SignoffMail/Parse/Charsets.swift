@@ -32,7 +32,12 @@ public enum Charsets {
     }
 
     static func normalize(_ charset: String?) -> String {
-        guard var c = charset?.trimmingCharacters(in: CharacterSet(charactersIn: " \t\"'")).lowercased() else { return "" }
+        guard let charset else { return "" }
+        // Trim spaces, tabs and quotes (as scalars, like Foundation's trimming with this set).
+        var t = Substring(charset).unicodeScalars
+        while let x = t.first, x == " " || x == "\t" || x == "\"" || x == "'" { t.removeFirst() }
+        while let x = t.last, x == " " || x == "\t" || x == "\"" || x == "'" { t.removeLast() }
+        var c = String(t).lowercased()
         if c.hasPrefix("x-mac-") { c = "mac" + c.dropFirst(6) }
         switch c {
         case "ks_c_5601-1987": return "cp949"

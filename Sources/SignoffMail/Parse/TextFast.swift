@@ -80,3 +80,33 @@ extension StringProtocol {
     /// Without leading and trailing spaces and tabs, as a String.
     var trimmedSpaces: String { String(TextFast.trimSpaces(self)) }
 }
+
+extension TextFast {
+    /// `s.trimmingCharacters(in: .whitespaces)`, exactly: `.whitespaces` is tab and the
+    /// Unicode space separators (Zs), trimmed here scalar by scalar.
+    static func trimWhitespaces(_ s: String) -> String {
+        let u = s.utf8
+        guard let first = u.first, let last = u.last else { return s }
+        if first < 0x80, last < 0x80, first != 0x20, first != 0x09, last != 0x20, last != 0x09 { return s }
+        var v = Substring(s).unicodeScalars
+        while let c = v.first, isWhitespace(c) { v.removeFirst() }
+        while let c = v.last, isWhitespace(c) { v.removeLast() }
+        return String(v)
+    }
+
+    /// Tab, the space separators (general category Zs) and U+200B, as Foundation has them.
+    @inline(__always)
+    static func isWhitespace(_ c: Unicode.Scalar) -> Bool {
+        switch c.value {
+        case 0x09, 0x20, 0xA0, 0x1680, 0x2000...0x200B, 0x202F, 0x205F, 0x3000: return true
+        default: return false
+        }
+    }
+
+    /// Whether every byte of `s` is ASCII.
+    @inline(__always)
+    static func isASCII(_ s: String) -> Bool {
+        var copy = s
+        return copy.withUTF8 { u in u.allSatisfy { $0 < 0x80 } }
+    }
+}

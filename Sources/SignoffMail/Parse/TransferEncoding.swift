@@ -5,7 +5,7 @@ public enum TransferEncoding {
     /// Decodes a body according to its `Content-Transfer-Encoding` (7bit, 8bit, binary and
     /// unknown values pass through unchanged).
     public static func decode(_ bytes: ArraySlice<UInt8>, encoding: String?) -> [UInt8] {
-        switch encoding?.trimmingCharacters(in: .whitespaces).lowercased() {
+        switch encoding.map({ TextFast.trimWhitespaces($0).lowercased() }) {
         case "quoted-printable": return decodeQuotedPrintable(bytes)
         case "base64": return decodeBase64(bytes)
         default: return Array(bytes)
@@ -15,6 +15,10 @@ public enum TransferEncoding {
     /// Quoted-printable: `=XX` escapes and `=` soft line breaks; a stray `=` stays literal,
     /// trailing whitespace before a line break is dropped (RFC 2045 §6.7 rule 3).
     public static func decodeQuotedPrintable(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        bytes.withUnsafeBufferPointer { decodeQuotedPrintable(buffer: $0) }
+    }
+
+    private static func decodeQuotedPrintable(buffer bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var i = bytes.startIndex
@@ -38,10 +42,13 @@ public enum TransferEncoding {
                 if j == end || bytes[j] == 0x0A || (bytes[j] == 0x0D && j + 1 < end && bytes[j + 1] == 0x0A) {
                     i = j
                 } else {
-                    out.append(contentsOf: bytes[i..<j]); i = j
+                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])); i = j
                 }
             } else {
-                out.append(b); i += 1
+                // A run of plain bytes is copied at once.
+                var j = i + 1
+                while j < end, bytes[j] != 0x3D, bytes[j] != 0x20, bytes[j] != 0x09 { j += 1 }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])); i = j
             }
         }
         return out

@@ -98,7 +98,7 @@ public enum ReplyExtractor {
 
     // MARK: signatures
 
-    private static let signatureRegex = try! NSRegularExpression(pattern: [
+    static let signatureRegex = try! NSRegularExpression(pattern: [
         #"^--\s*$"#,
         #"^__\s*$"#,
         #"^(sent|envoy[ée]|enviado|inviato|verzonden|gesendet|skickat|sendt|wys[lł]ane|отправлено|надіслано)\s+(from|with|via|using|on|de|depuis|desde|do|da|dal|dal mio|vanaf|met|von|från|fra|z|с|из)\b.{0,60}$"#,
@@ -112,36 +112,41 @@ public enum ReplyExtractor {
     static func isSignatureStart(_ trimmedLine: String) -> Bool {
         if trimmedLine == "--" || trimmedLine == "-- " { return true }
         if trimmedLine.count > 90 { return false }
+        if ReplyPatternsASCII.cannotBeSignature(trimmedLine) { return false }
         let r = NSRange(trimmedLine.startIndex..., in: trimmedLine)
         return signatureRegex.firstMatch(in: trimmedLine, range: r) != nil
     }
 
     // MARK: separators
 
-    private static let separatorRegex = try! NSRegularExpression(pattern:
+    static let separatorRegex = try! NSRegularExpression(pattern:
         #"^[>\s]*(-{2,}|_{2,}|={2,})?\s*(original message|original-nachricht|urspr[üu]ngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|originalmeddelande|opprinnelig melding|oprindelig meddelelse|alkuper[äa]inen viesti|wiadomo[śs][ćc] oryginalna|исходное сообщение|mensagem original|forwarded message|weitergeleitete nachricht|message transf[ée]r[ée]|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|пересылаемое сообщение|原始邮件|原始郵件)\s*(-{2,}|_{2,}|={2,})?\s*$|^begin forwarded message:?$|^anfang der weitergeleiteten nachricht:?$|^d[ée]but du message r[ée]exp[ée]di[ée]\s*:?$"#,
         options: [.caseInsensitive])
 
     static func isOriginalMessageSeparator(_ trimmedLine: String) -> Bool {
         guard trimmedLine.count < 120 else { return false }
-        let trimmedLine = trimmedLine.trimmingCharacters(in: CharacterSet(charactersIn: "* "))
+        var t = Substring(trimmedLine).unicodeScalars
+        while let c = t.first, c == "*" || c == " " { t.removeFirst() }
+        while let c = t.last, c == "*" || c == " " { t.removeLast() }
+        let trimmedLine = String(t)
+        if let fast = ReplyPatternsASCII.withPlainASCII(trimmedLine, ReplyPatternsASCII.separator) { return fast }
         let r = NSRange(trimmedLine.startIndex..., in: trimmedLine)
         return separatorRegex.firstMatch(in: trimmedLine, range: r) != nil
     }
 
     // MARK: quote headers
 
-    private static let wroteWord = try! NSRegularExpression(pattern:
+    static let wroteWord = try! NSRegularExpression(pattern:
         #"(^|[^\p{L}])(wrote|writes|a [ée]crit|schrieb|schreef|geschreven|skrev|escribi[óo]|ha scritto|scrisse|escreveu|napisa[lł](\(a\))?|написал(а|\(а\))?|написав(ла)?|пише|kirjoitti|[íi]rta|napsal(a)?|yazd[ıi]|έγραψε|kirjutas|rakstīja|parašė|a scris|pisze|skriver|skrifaði)($|[^\p{L}])|写道|寫道|のメッセージ"#,
         options: [.caseInsensitive])
-    private static let headerEnd = try! NSRegularExpression(pattern:
+    static let headerEnd = try! NSRegularExpression(pattern:
         #"([:：]|wrote|-{2,})\s*$"#, options: [.caseInsensitive])
-    private static let leadRegex = try! NSRegularExpression(pattern:
+    static let leadRegex = try! NSRegularExpression(pattern:
         #"^[>\s]*((on|le|am|el|il|op|den|d\.|på|em|w dniu|dnia|citando|quoting|в|у|на|el d[íi]a|in data|a las|-{2,}\s*on)(?![\p{L}])|在|於|\d)"#,
         options: [.caseInsensitive])
-    private static let dateFirst = try! NSRegularExpression(pattern:
+    static let dateFirst = try! NSRegularExpression(pattern:
         #"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.*(\d{1,2}:\d{2}|<|@)"#, options: [])
-    private static let shapeRegex = try! NSRegularExpression(pattern:
+    static let shapeRegex = try! NSRegularExpression(pattern:
         #"@|\d{1,2}:\d{2}|\b(19|20)\d{2}\b"#, options: [])
 
     /// How many lines the quote header at `i` spans (1…5), or nil when there is none.
@@ -152,11 +157,11 @@ public enum ReplyExtractor {
         let first = lines[i].trimmedSpaces
         guard !first.isEmpty, first.count < 300, !startsWithCommand(first) else { return nil }
         if isQuoted(first) { return nil }
-        if matches(dateFirst, first) { return 1 + continuationLines(lines, after: i, until: { $0.hasSuffix(":") || $0.hasSuffix(">") }) }
+        if !ReplyPatternsASCII.cannotBeDateFirst(first), matches(dateFirst, first) { return 1 + continuationLines(lines, after: i, until: { $0.hasSuffix(":") || $0.hasSuffix(">") }) }
         if isHeader(first) { return 1 }
         // Wrapped: a line that starts like a header ("On …", "Am …", a date) may continue over
         // up to five lines; a line that only names an address ("Name <a@b> schrieb am …") over two.
-        let strong = matches(leadRegex, first)
+        let strong = ReplyPatternsASCII.withPlainASCII(first, ReplyPatternsASCII.lead) ?? matches(leadRegex, first)
         let weak = first.contains("@") || first.hasSuffix("<")
         guard strong || weak else { return nil }
         let maxSpan = strong ? 5 : 1
@@ -169,7 +174,9 @@ public enum ReplyExtractor {
                 if startsWithCommand(next) { return nil }
                 joined += " " + next
                 if joined.count > 400 { return nil }
-                if matches(headerEnd, next) { return isHeader(joined) ? e - i + 1 : nil }
+                if ReplyPatternsASCII.withPlainASCII(next, ReplyPatternsASCII.headerEnd) ?? matches(headerEnd, next) {
+                    return isHeader(joined) ? e - i + 1 : nil
+                }
             }
             e += 1
         }
@@ -177,7 +184,8 @@ public enum ReplyExtractor {
     }
 
     private static func isHeader(_ s: String) -> Bool {
-        matches(wroteWord, s) && matches(headerEnd, s) && (matches(shapeRegex, s) || matches(leadRegex, s))
+        if let fast = ReplyPatternsASCII.withPlainASCII(s, ReplyPatternsASCII.isHeader) { return fast }
+        return matches(wroteWord, s) && matches(headerEnd, s) && (matches(shapeRegex, s) || matches(leadRegex, s))
     }
 
     private static func continuationLines(_ lines: [String], after i: Int, until done: (String) -> Bool) -> Int {
@@ -193,15 +201,16 @@ public enum ReplyExtractor {
 
     // MARK: Outlook header blocks
 
-    private static let fromKey = try! NSRegularExpression(pattern:
+    static let fromKey = try! NSRegularExpression(pattern:
         #"^[>\s]*\*?\s*(from|von|de|van|da|fra|från|od|от|від|mittente|l[äa]hett[äa]j[äa]|feladó|kimden|发件人|寄件者|差出人)\s*\*?\s*[:：]"#,
         options: [.caseInsensitive])
-    private static let otherKey = try! NSRegularExpression(pattern:
+    static let otherKey = try! NSRegularExpression(pattern:
         #"^[>\s]*\*?\s*(sent|date|gesendet|datum|envoy[ée]|enviado|fecha|data|inviato|verzonden|sendt|skickat|wys[lł]ano|отправлено|дата|надіслано|发送时间|日期|送信日時|l[äa]hetetty|to|an|à|a|para|aan|til|till|do|кому|subject|betreff|objet|asunto|oggetto|onderwerp|emne|[äa]mne|temat|тема|risposta|cc|收件人|主题)\s*\*?\s*[:：]"#,
         options: [.caseInsensitive])
 
     static func isHeaderBlock(_ lines: [String], at i: Int) -> Bool {
-        guard lines[i].utf8.count < 1000, matches(fromKey, lines[i]) else { return false }
+        guard lines[i].utf8.count < 1000,
+              ReplyPatternsASCII.withPlainASCII(lines[i], ReplyPatternsASCII.fromKey) ?? matches(fromKey, lines[i]) else { return false }
         var j = i + 1
         while j < lines.count, j <= i + 6 {
             if lines[j].utf8.count < 1000, matches(otherKey, lines[j]) { return true }

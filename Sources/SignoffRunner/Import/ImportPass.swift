@@ -28,8 +28,13 @@ public struct ImportPass: Sendable {
     /// A claim older than this (by the file system's clock) is treated as left by a crashed
     /// importer and processed again.
     public var staleClaimSeconds: TimeInterval = 600
-    /// Messages processed at the same time (parsing overlaps the store's commits).
+    /// Messages read and classified at the same time (token lookups overlap the parsing).
     public var concurrency = 8
+    /// Messages committed together in one store transaction.
+    public var batchSize = 256
+    /// Batches committed at the same time (nil: 3 on PostgreSQL, whose commits wait on round
+    /// trips, 1 on SQLite, which has one writer). Batches in flight never share a request.
+    public var commitsInFlight: Int?
 
     public init(store: any RunStore, maildir: Maildir?, inbox: Maildir?, config: InboundConfig,
                 interpreter: any ImportRequestInterpreter, notices: any ImportNoticeComposer = SilentNoticeComposer(),
@@ -47,42 +52,67 @@ public struct ImportPass: Sendable {
         /// Messages that failed with an error and stay claimed for the repair pass.
         public var errors = 0
         public var processed: Int { outcomes.values.reduce(0, +) }
+
+        mutating func add(_ batch: BatchOutcome) {
+            for (name, count) in batch.outcomes { outcomes[name, default: 0] += count }
+            errors += batch.errors
+        }
     }
 
-    /// Runs one pass over both folders.
+    /// Runs one pass over both folders: claims up to `batchSize` messages, classifies them
+    /// concurrently, commits them in one store transaction, then moves them; the next batch is
+    /// classified while the previous one commits.
     public func run() async throws -> Summary {
         var summary = Summary()
         for (folder, isMail) in [(maildir, true), (inbox, false)] {
             guard let folder else { continue }
             try folder.create()
-            var claims: [Maildir.Claimed] = []
+            var stale: [Maildir.Claimed] = []
             // File times are real time, so staleness uses the wall clock, not the injected one.
-            for stale in try folder.staleClaims(olderThan: staleClaimSeconds, now: Date()) {
-                if let mine = try folder.reclaim(stale) { claims.append(mine) }
+            for old in try folder.staleClaims(olderThan: staleClaimSeconds, now: Date()) {
+                if let mine = try folder.reclaim(old) { stale.append(mine) }
             }
-            for name in try folder.pending() where !name.hasPrefix(".") {
-                guard let claimed = try folder.claim(name) else { summary.lostRaces += 1; continue }
-                claims.append(claimed)
-            }
-            // Claimed one by one above (cheap renames); processed a few at a time.
-            await withTaskGroup(of: InboundResult.Outcome?.self) { group in
-                var next = claims.makeIterator()
-                func add() -> Bool {
-                    guard let claimed = next.next() else { return false }
-                    group.addTask {
-                        do { return try await process(claimed, in: folder, isMail: isMail) } catch {
-                            logger.error("import failed; the message stays claimed and is retried by a later pass",
-                                         metadata: ["import.path": "\(claimed.path.path)", "error": "\(error)"])
-                            return nil
-                        }
+            var names = try folder.pending().filter { !$0.hasPrefix(".") }[...]
+            let size = max(1, batchSize)
+            // Batches being committed, with the requests they answer: a message for one of those
+            // requests is classified again after that commit, so it reads the state the
+            // one-by-one path would have read.
+            var committing: [(task: Task<BatchOutcome, Never>, requests: Set<String>)] = []
+            let maxCommitting = max(1, commitsInFlight ?? (store.backend == .postgres ? 3 : 1))
+            var deferred: [Maildir.Claimed] = []
+            while true {
+                // Claim one batch (cheap renames); losing a race is normal.
+                var claims = deferred
+                deferred = []
+                while claims.count < size, !stale.isEmpty { claims.append(stale.removeFirst()) }
+                while claims.count < size, let name = names.popFirst() {
+                    if let claimed = try folder.claim(name) { claims.append(claimed) } else { summary.lostRaces += 1 }
+                }
+                if claims.isEmpty {
+                    if committing.isEmpty { break }
+                    summary.add(await committing.removeFirst().task.value)
+                    continue
+                }
+                let (prepared, failed) = await prepareAll(claims, in: folder, isMail: isMail)
+                summary.errors += failed
+                let busy = committing.reduce(into: Set<String>()) { $0.formUnion($1.requests) }
+                var batch: [Prepared] = []
+                var answering: Set<String> = []
+                for p in prepared {
+                    if let id = p.result.requestID, busy.contains(id) || answering.contains(id) {
+                        deferred.append(p.claimed)
+                        continue
                     }
-                    return true
+                    if case .answer = p.write.kind, let id = p.result.requestID { answering.insert(id) }
+                    batch.append(p)
                 }
-                for _ in 0..<max(1, concurrency) where add() {}
-                for await outcome in group {
-                    if let outcome { summary.outcomes[outcome.rawValue, default: 0] += 1 } else { summary.errors += 1 }
-                    _ = add()
+                if batch.isEmpty {
+                    // Everything waits for a batch being committed.
+                    if !committing.isEmpty { summary.add(await committing.removeFirst().task.value) }
+                    continue
                 }
+                while committing.count >= maxCommitting { summary.add(await committing.removeFirst().task.value) }
+                committing.append((Task { await commit(batch, in: folder, isMail: isMail) }, answering))
             }
         }
         return summary
@@ -202,12 +232,12 @@ public struct ImportPass: Sendable {
         if quarantine { try folder.quarantine(claimed, reason: reason) } else { try folder.archive(claimed) }
     }
 
-    private func inboundRecord(_ r: InboundResult, claimed: Maildir.Claimed, at: Date) -> InboundRecord {
+    func inboundRecord(_ r: InboundResult, claimed: Maildir.Claimed, at: Date) -> InboundRecord {
         InboundRecord(dedupeKey: r.dedupeKey, path: claimed.name, sender: r.sender?.address,
                       outcome: InboundOutcome(rawValue: r.outcome.rawValue), reason: r.reason, requestID: r.requestID, receivedAt: at)
     }
 
-    private func outboxMail(_ messageID: String) async throws -> OutboxMail? {
+    func outboxMail(_ messageID: String) async throws -> OutboxMail? {
         if let m = try await store.mail(messageID: messageID) { return m }
         return try await store.mail(messageID: "<\(messageID)>")
     }
@@ -218,6 +248,11 @@ public struct ImportPass: Sendable {
         guard let record = try await store.tokenLookup(tokenHash: InboundClassifier.tokenHash(token)),
               let request = try await store.request(id: record.requestID) else { return nil }
         cache?.store(record, request)
+        return tokenInfo(record: record, request: request, interpreter: interpreter)
+    }
+
+    /// What the classifier needs, from a token row and its request.
+    static func tokenInfo(record: TokenRecord, request: RequestRecord, interpreter: any ImportRequestInterpreter) -> InboundTokenInfo? {
         guard let expected = interpreter.expectedResponse(for: request) else { return nil }
         let state: InboundTokenInfo.State
         switch (record.state, request.status) {

@@ -53,7 +53,13 @@ extension SQLRunStore {
     }
 
     func answer(_ answer: Answer) async throws -> AnswerResult {
-        try await pool.write { conn in
+        try await pool.write { conn in try self.answer(answer, on: conn, commit: true) }
+    }
+
+    /// `answer(_:)` inside an open write transaction (also used by `recordInboundBatch`, which
+    /// commits the whole batch itself, so there `commit` is false).
+    func answer(_ answer: Answer, on conn: any SQLConnection, commit: Bool = false) throws -> AnswerResult {
+        do {
             // Round trip 1 (PostgreSQL): the request and its run (both rows locked), the votes so far,
             // and the request's tokens with the one used (which may belong to another request).
             let requestColumns = Self.requestColumns.split(separator: ",").map { "q." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
@@ -169,7 +175,7 @@ extension SQLRunStore {
                 writes.append(Self.inboundStatement(inbound))
             }
             writes += Self.eventStatements(eventRows)
-            _ = try conn.pipeline(writes, commit: true)
+            _ = try conn.pipeline(writes, commit: commit)
             return AnswerResult(request: request, decided: verdict != nil, votes: votes, revokedReviewers: revoked)
         }
     }

@@ -1,0 +1,246 @@
+import Foundation
+import Logging
+import SignoffMail
+import SignoffStore
+
+/// The batched import: a batch of claimed messages is read and classified concurrently, then
+/// their inbound rows and answers are committed in one store transaction
+/// (`RunStore.recordInboundBatch`), then notices are queued, and only then are the files moved.
+/// The outcomes are exactly those of `ImportPass.process` one message at a time.
+extension ImportPass {
+    /// One classified message, ready for the batch's transaction.
+    struct Prepared: Sendable {
+        var claimed: Maildir.Claimed
+        var result: InboundResult
+        var request: RequestRecord?
+        /// The token's reviewer (the sender when the token is unknown).
+        var tokenReviewer: String
+        /// The message decides: the answer is in `write`; nil otherwise.
+        var decision: Decision?
+        /// The interpreter refused the decision: an `invalid_value` row, clarification to the token's reviewer.
+        var refusedByInterpreter = false
+        /// A bounce of one of our mails.
+        var bounced: OutboxMail?
+        var write: InboundWrite
+    }
+
+    /// What one batch did.
+    struct BatchOutcome: Sendable {
+        var outcomes: [String: Int] = [:]
+        var errors = 0
+    }
+
+    /// Reads and classifies one claimed message (no writes). The dedupe check happens in the
+    /// batch's transaction.
+    func prepare(_ claimed: Maildir.Claimed, in folder: Maildir, isMail: Bool, at: Date,
+                 read: [UInt8]? = nil, prefetched: Prefetched? = nil) async throws -> Prepared {
+        let bytes = try read ?? folder.read(claimed, limit: isMail ? config.limits.maxRawBytes + 1 : InboxResponseFile.maxBytes + 1)
+        let store = self.store
+        let interpreter = self.interpreter
+        let found = LookupCache()
+        let classifier = InboundClassifier(
+            config: config,
+            lookup: { token in
+                let hash = InboundClassifier.tokenHash(token)
+                if let prefetched, prefetched.asked.contains(hash) {
+                    guard let match = prefetched.found[hash] else { return nil }
+                    found.store(match.token, match.request)
+                    return Self.tokenInfo(record: match.token, request: match.request, interpreter: interpreter)
+                }
+                return try await Self.tokenInfo(token: token, store: store, interpreter: interpreter, cache: found)
+            })
+        var result = isMail ? try await classifier.classify(bytes, now: at) : try await classifier.classifyResponseFile(bytes, now: at)
+        let (tokenRecord, cachedRequest) = found.value
+        var request = cachedRequest
+        if request == nil, let id = result.requestID { request = try await store.request(id: id) }
+        let tokenReviewer = tokenRecord?.reviewer ?? result.sender?.address ?? ""
+
+        if result.outcome == .applied, let decision = result.decision, let req = request {
+            let via = isMail ? (result.messageID ?? result.dedupeKey) : claimed.path.lastPathComponent
+            if let response = interpreter.response(for: decision, request: req, by: tokenReviewer, via: via) {
+                let answer = Answer(requestID: req.id, reviewer: tokenReviewer, verdict: Self.verdict(decision), response: response,
+                                    reason: Self.reasonText(decision), channel: isMail ? .mail : .file, via: via, tokenHash: result.tokenHash,
+                                    at: at, inbound: inboundRecord(result, claimed: claimed, at: at))
+                return Prepared(claimed: claimed, result: result, request: req, tokenReviewer: tokenReviewer, decision: decision,
+                                write: InboundWrite(.answer(answer)))
+            }
+            result.outcome = .invalidValue
+            result.reason = "\(decision.kind.uppercased()) is not accepted for request \(req.id)"
+            return Prepared(claimed: claimed, result: result, request: req, tokenReviewer: tokenReviewer, refusedByInterpreter: true,
+                            write: InboundWrite(.record(inboundRecord(result, claimed: claimed, at: at))))
+        }
+        var bounced: OutboxMail?
+        var failedMail: (id: Int64, error: String)?
+        if result.outcome == .bounce, let original = result.bouncedMessageID, let sent = try await outboxMail(original) {
+            bounced = sent
+            failedMail = (sent.id, "bounced: \(result.reason)")
+        }
+        return Prepared(claimed: claimed, result: result, request: request, tokenReviewer: tokenReviewer, bounced: bounced,
+                        write: InboundWrite(.record(inboundRecord(result, claimed: claimed, at: at)), bouncedMail: failedMail))
+    }
+
+    /// Prepares `claims` concurrently (`concurrency` at a time); a message that fails stays
+    /// claimed for the repair pass and is counted as an error.
+    /// Token rows and requests read in one go for a batch.
+    struct Prefetched: Sendable {
+        /// The token hashes looked up (a hash asked and not found has no token).
+        var asked: Set<String>
+        var found: [String: TokenMatch]
+    }
+
+    func prepareAll(_ claims: [Maildir.Claimed], in folder: Maildir, isMail: Bool) async -> ([Prepared], Int) {
+        let at = now()
+        var slots = [Prepared?](repeating: nil, count: claims.count)
+        var errors = 0
+        // Read the messages and the tokens their headers name, then look all tokens up in one read.
+        var contents = [[UInt8]?](repeating: nil, count: claims.count)
+        var prefetched: Prefetched?
+        if isMail {
+            var hashes: Set<String> = []
+            for (i, claimed) in claims.enumerated() {
+                guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { continue }
+                contents[i] = bytes
+                if bytes.count <= config.limits.maxRawBytes,
+                   let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) {
+                    hashes.insert(InboundClassifier.tokenHash(token))
+                }
+            }
+            if let found = try? await store.tokenLookups(tokenHashes: Array(hashes)) {
+                prefetched = Prefetched(asked: hashes, found: found)
+            }
+        }
+        let lookups = prefetched
+        await withTaskGroup(of: (Int, Prepared?).self) { group in
+            var next = 0
+            func add() {
+                guard next < claims.count else { return }
+                let index = next, claimed = claims[index], bytes = contents[index]
+                next += 1
+                group.addTask {
+                    do { return (index, try await prepare(claimed, in: folder, isMail: isMail, at: at, read: bytes, prefetched: lookups)) } catch {
+                        logger.error("import failed; the message stays claimed and is retried by a later pass",
+                                     metadata: ["import.path": "\(claimed.path.path)", "error": "\(error)"])
+                        return (index, nil)
+                    }
+                }
+            }
+            for _ in 0..<max(1, concurrency) { add() }
+            for await (index, prepared) in group {
+                if let prepared { slots[index] = prepared } else { errors += 1 }
+                add()
+            }
+        }
+        return (slots.compactMap { $0 }, errors)
+    }
+
+    /// Commits a prepared batch in one transaction, queues its notices, then moves its files.
+    func commit(_ batch: [Prepared], in folder: Maildir, isMail: Bool) async -> BatchOutcome {
+        var outcome = BatchOutcome()
+        guard !batch.isEmpty else { return outcome }
+        // Answers to the same request keep their order; across requests, rows are locked in
+        // request order so two importers' batches cannot deadlock on PostgreSQL.
+        let order = batch.indices.sorted { a, b in
+            let ra = batch[a].result.requestID ?? "", rb = batch[b].result.requestID ?? ""
+            return ra != rb ? ra < rb : a < b
+        }
+        let at = now()
+        let results: [InboundWriteResult]
+        do {
+            let sorted = try await store.recordInboundBatch(order.map { batch[$0].write }, now: at)
+            var byIndex = [InboundWriteResult?](repeating: nil, count: batch.count)
+            for (position, index) in order.enumerated() { byIndex[index] = sorted[position] }
+            results = byIndex.map { $0! }
+        } catch {
+            // The whole transaction failed (a lost connection, a deadlock): process the batch's
+            // messages one at a time instead, each in its own transaction.
+            logger.warning("import batch failed; processing its messages one by one", metadata: ["error": "\(error)"])
+            for p in batch {
+                do {
+                    let o = try await process(p.claimed, in: folder, isMail: isMail)
+                    outcome.outcomes[o.rawValue, default: 0] += 1
+                } catch {
+                    logger.error("import failed; the message stays claimed and is retried by a later pass",
+                                 metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                    outcome.errors += 1
+                }
+            }
+            return outcome
+        }
+
+        // Notices, from what the transaction did.
+        var mail: [NewMail] = []
+        var final: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
+        do {
+            for (p, written) in zip(batch, results) {
+                var r = p.result
+                switch written {
+                case .failed(let error):
+                    logger.error("import failed; the message stays claimed and is retried by a later pass",
+                                 metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                    final.append(nil)
+                    continue
+                case .duplicate(let first):
+                    let quarantine = first.map { InboundResult.Outcome(rawValue: $0.rawValue)?.quarantines ?? false } ?? false
+                    final.append((p, .duplicate, quarantine, "duplicate of an earlier message (\(first?.rawValue ?? "unknown"))"))
+                    continue
+                case .answered(let answered):
+                    if let decision = p.decision {
+                        mail += try await notices.mail(for: .confirmation(request: answered.request, decision: decision, reviewer: p.tokenReviewer,
+                                                                          decided: answered.decided, inReplyTo: r.messageID, subject: r.subject), now: at)
+                    }
+                case .refused(let error):
+                    r.outcome = .alreadyDecided
+                    r.reason = error.message
+                    if let req = p.request {
+                        mail += try await notices.mail(for: .alreadyDecided(request: req, reviewer: p.tokenReviewer, inReplyTo: r.messageID, subject: r.subject), now: at)
+                    }
+                case .recorded:
+                    if p.refusedByInterpreter, let req = p.request {
+                        mail += try await notices.mail(for: .clarification(request: req, reviewer: p.tokenReviewer, reason: r.reason, tokenHash: r.tokenHash,
+                                                                           inReplyTo: r.messageID, subject: r.subject), now: at)
+                    } else {
+                        switch r.outcome {
+                        case .ambiguous, .invalidValue:
+                            if let req = p.request, let to = r.sender?.address {
+                                mail += try await notices.mail(for: .clarification(request: req, reviewer: to, reason: r.reason, tokenHash: r.tokenHash,
+                                                                                   inReplyTo: r.messageID, subject: r.subject), now: at)
+                            }
+                        case .alreadyDecided:
+                            if let req = p.request, let to = r.sender?.address {
+                                mail += try await notices.mail(for: .alreadyDecided(request: req, reviewer: to, inReplyTo: r.messageID, subject: r.subject), now: at)
+                            }
+                        case .bounce:
+                            if let sent = p.bounced {
+                                mail += try await notices.mail(for: .bounced(mail: sent, reason: r.reason), now: at)
+                            }
+                        default: break
+                        }
+                    }
+                }
+                final.append((p, r.outcome, r.outcome.quarantines, "\(r.outcome.rawValue): \(r.reason)"))
+            }
+            if !mail.isEmpty { try await store.enqueueMail(mail, now: at) }
+        } catch {
+            // Recorded but not moved: the repair pass moves them (as duplicates) later.
+            logger.error("import notices failed; the batch stays claimed and is moved by a later pass", metadata: ["error": "\(error)"])
+            outcome.errors += batch.count
+            return outcome
+        }
+
+        // Only now, after the commit, do the files move.
+        for entry in final {
+            guard let (p, o, quarantine, reason) = entry else { outcome.errors += 1; continue }
+            do {
+                if quarantine { try folder.quarantine(p.claimed, reason: reason) } else { try folder.archive(p.claimed) }
+                outcome.outcomes[o.rawValue, default: 0] += 1
+                logger.info("imported", metadata: ["import.outcome": "\(o.rawValue)", "request.id": "\(p.result.requestID ?? "-")",
+                                                   "mail.dedupe_key": "\(p.result.dedupeKey)"])
+            } catch {
+                logger.error("import move failed; the message stays claimed and is moved by a later pass",
+                             metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                outcome.errors += 1
+            }
+        }
+        return outcome
+    }
+}
