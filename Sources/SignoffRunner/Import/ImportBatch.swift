@@ -21,6 +21,9 @@ extension ImportPass {
         var refusedByInterpreter = false
         /// A bounce of one of our mails.
         var bounced: OutboxMail?
+        /// The request policy records this message itself (a delegation): it takes the one-by-one
+        /// path (`process`) instead of the batch's transaction.
+        var byPolicy = false
         var write: InboundWrite
     }
 
@@ -57,6 +60,20 @@ extension ImportPass {
 
         if result.outcome == .applied, let decision = result.decision, let req = request {
             let via = isMail ? (result.messageID ?? result.dedupeKey) : claimed.path.lastPathComponent
+            if let policy {
+                if let reason = try await policy.refusal(for: decision, request: req, reviewer: tokenReviewer) {
+                    result.outcome = .invalidValue
+                    result.reason = reason
+                    return Prepared(claimed: claimed, result: result, request: req, tokenReviewer: tokenReviewer, refusedByInterpreter: true,
+                                    write: InboundWrite(.record(inboundRecord(result, claimed: claimed, at: at))))
+                }
+                if policy.acts(on: decision) {
+                    var solo = Prepared(claimed: claimed, result: result, request: req, tokenReviewer: tokenReviewer, decision: decision,
+                                        write: InboundWrite(.record(inboundRecord(result, claimed: claimed, at: at))))
+                    solo.byPolicy = true
+                    return solo
+                }
+            }
             if let response = interpreter.response(for: decision, request: req, by: tokenReviewer, via: via) {
                 let answer = Answer(requestID: req.id, reviewer: tokenReviewer, verdict: Self.verdict(decision), response: response,
                                     reason: Self.reasonText(decision), channel: isMail ? .mail : .file, via: via, tokenHash: result.tokenHash,
@@ -134,8 +151,20 @@ extension ImportPass {
     }
 
     /// Commits a prepared batch in one transaction, queues its notices, then moves its files.
-    func commit(_ batch: [Prepared], in folder: Maildir, isMail: Bool) async -> BatchOutcome {
+    func commit(_ prepared: [Prepared], in folder: Maildir, isMail: Bool) async -> BatchOutcome {
         var outcome = BatchOutcome()
+        // Messages a request policy acts on (delegations, rare) go one by one, each in its own transaction.
+        for p in prepared where p.byPolicy {
+            do {
+                let o = try await process(p.claimed, in: folder, isMail: isMail)
+                outcome.outcomes[o.rawValue, default: 0] += 1
+            } catch {
+                logger.error("import failed; the message stays claimed and is retried by a later pass",
+                             metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                outcome.errors += 1
+            }
+        }
+        let batch = prepared.filter { !$0.byPolicy }
         guard !batch.isEmpty else { return outcome }
         // Answers to the same request keep their order; across requests, rows are locked in
         // request order so two importers' batches cannot deadlock on PostgreSQL.
