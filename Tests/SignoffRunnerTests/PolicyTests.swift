@@ -372,4 +372,27 @@ struct PolicyTests {
         #expect(p.received(Self.a).filter(\.isReminder).count == 4, "the second round fell after the deadline and was withdrawn")
         #expect(p.received(Self.a).filter { $0.subject.contains("Decided:") }.count == 4, "one decided notice per request")
     }
+
+    @Test(arguments: Backend.allCases)
+    func twoRunnerProcessesFireEachOverdueTimerOnce(_ backend: Backend) async throws {
+        // Paused two hours ago (by the test clock): deadlines and reminder times have all passed in real time.
+        let p = try await PolicyLoop.make(backend, job: Self.job(reviewers: [Self.a], [
+            "expires_after: 1h", "remind_every: 20m", "reminders: 2", "on_timeout: reject"]), clock: MovableClock(offset: -2 * 3600))
+        defer { Task { await p.close() } }
+        var runs: [String] = []
+        for _ in 0..<6 { runs.append(try await p.enqueue("gate")) }
+        try await p.tick()
+        let results = Mutex<[TestSupport.ProcessResult]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+            let r = p.product.signoff("run")
+            results.withLock { $0.append(r) }
+        }
+        for r in results.withLock({ $0 }) { #expect(r.status == 0, "\(r.stderr)") }
+        for run in runs {
+            #expect(try await p.store.run(id: run)?.status == .rejected)
+            #expect(try await events(p, run).filter { $0.kind == "answered" }.count == 1, "one timeout decision per request")
+        }
+        #expect(p.received(Self.a).filter { $0.subject.contains("Decided:") }.count == 6, "one decided notice per request")
+        #expect(p.received(Self.a).filter(\.isReminder).isEmpty, "reminders for a request past its deadline are withdrawn")
+    }
 }
