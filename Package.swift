@@ -77,6 +77,10 @@ let package = Package(
         .target(name: "SignoffExamples", dependencies: ["SignoffEngine"], path: "Examples/SignoffExamples",
                 swiftSettings: swiftSettings),
 
+        // The content workflow driven as an agent through the function-call bridge, with a real chat client.
+        .executableTarget(name: "content-agent", dependencies: ["SignoffExamples", "SignoffLLM", "SignoffEngine"],
+                          path: "Examples/ContentAgent", swiftSettings: swiftSettings),
+
         // Benchmarks: executables that print JSON.
         .executableTarget(name: "EngineBenchmark", dependencies: ["SignoffEngine"],
                           path: "Benchmarks/EngineBenchmark", swiftSettings: swiftSettings),
@@ -100,7 +104,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "SignoffMailTests", dependencies: ["SignoffMail"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "SignoffLLMTests", dependencies: ["SignoffLLM", "SignoffEngine"],
+        .testTarget(name: "SignoffLLMTests", dependencies: ["SignoffLLM", "SignoffEngine", "SignoffExamples"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "SignoffRunnerTests", dependencies: ["SignoffRunner", "SignoffCLI"],
                     swiftSettings: swiftSettings),
