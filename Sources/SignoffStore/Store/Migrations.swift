@@ -16,7 +16,19 @@ enum Migrations {
 
     static let all: [Migration] = [
         Migration(version: 1, name: "runs, checkpoints, requests, tokens, votes, events, outbox, inbound, views", sql: v1),
+        Migration(version: 2, name: "due and reminder indexes hold only requests that have a due or reminder time", sql: v2),
     ]
+
+    /// `dueRequests` looks up pending requests by `due_at <= now` or `remind_at <= now`; a request
+    /// without those times never matches, so it no longer costs an entry in these indexes.
+    private static func v2(_ d: SQLDialect) -> [String] {
+        [
+            "DROP INDEX IF EXISTS requests_due_idx",
+            "DROP INDEX IF EXISTS requests_remind_idx",
+            "CREATE INDEX requests_due_idx ON requests (due_at) WHERE status = 'pending' AND due_at IS NOT NULL",
+            "CREATE INDEX requests_remind_idx ON requests (remind_at) WHERE status = 'pending' AND remind_at IS NOT NULL",
+        ]
+    }
 
     private static func v1(_ d: SQLDialect) -> [String] {
         let blob = d == .postgres ? "bytea" : "BLOB"
