@@ -56,7 +56,7 @@ extension SQLRunStore {
         try await pool.write { conn in
             // Round trip 1 (PostgreSQL): the request and its run (both rows locked), the votes so far,
             // and the request's tokens with the one used (which may belong to another request).
-            let requestColumns = Self.requestColumns.split(separator: ",").map { "q." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+            let requestColumns = Self.qualifiedRequestColumns
             var reads = [
                 SQLStatement("""
                     SELECT \(requestColumns), r.event_seq, r.last_hash, r.status FROM requests q JOIN runs r ON r.id = q.run_id
