@@ -80,7 +80,7 @@ extension SQLRunStore {
             if !resumable.isEmpty {
                 let list = Self.placeholders(resumable.count, from: 1)
                 let ids = resumable.map { SQLValue.text($0) }
-                let cpColumns = Self.checkpointColumns.split(separator: ",").map { "c." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+                let cpColumns = Self.qualifiedCheckpointColumns
                 let latest = claimed.filter { $0.run.checkpointSequence > 0 }
                 let pairs = latest.indices.map { "($\($0 * 2 + 1), CAST($\($0 * 2 + 2) AS integer))" }.joined(separator: ",")
                 statements.append(SQLStatement("""

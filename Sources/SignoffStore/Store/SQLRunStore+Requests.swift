@@ -62,7 +62,7 @@ extension SQLRunStore {
         do {
             // Round trip 1 (PostgreSQL): the request and its run (both rows locked), the votes so far,
             // and the request's tokens with the one used (which may belong to another request).
-            let requestColumns = Self.requestColumns.split(separator: ",").map { "q." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+            let requestColumns = Self.qualifiedRequestColumns
             var reads = [
                 SQLStatement("""
                     SELECT \(requestColumns), r.event_seq, r.last_hash, r.status FROM requests q JOIN runs r ON r.id = q.run_id
@@ -70,17 +70,17 @@ extension SQLRunStore {
                     """, [.text(answer.requestID)]),
                 SQLStatement("SELECT \(Self.voteColumns) FROM votes WHERE request_id = $1 ORDER BY answered_at, reviewer", [.text(answer.requestID)]),
             ]
+            // Two index lookups, not one `request_id = $1 OR token_hash = $2` (a bitmap OR on PostgreSQL).
+            reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE request_id = $1", [.text(answer.requestID)]))
             if let hash = answer.tokenHash {
-                reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE request_id = $1 OR token_hash = $2",
-                                          [.text(answer.requestID), .text(hash)]))
-            } else {
-                reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE request_id = $1", [.text(answer.requestID)]))
+                reads.append(SQLStatement("SELECT \(Self.tokenColumns) FROM request_tokens WHERE token_hash = $1 AND request_id <> $2",
+                                          [.text(hash), .text(answer.requestID)]))
             }
             let found = try conn.pipeline(reads, commit: false)
             guard let row = found[0].first else {
                 throw StoreError(.notFound, "no request \(answer.requestID); check the id with `signoff pending`")
             }
-            let tokens = try found[2].map { try Self.decodeToken($0) }
+            let tokens = try (found[2] + (found.count > 3 ? found[3] : [])).map { try Self.decodeToken($0) }
             var request = try Self.decodeRequest(row)
             guard request.status == .pending else {
                 throw StoreError(.alreadyDecided, "request \(request.id) is already \(request.status.rawValue)\(request.answeredBy.map { " (by \($0))" } ?? ""); this answer changed nothing")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Column lists and row decoding, shared by every query.
 extension SQLRunStore {
@@ -28,6 +29,15 @@ extension SQLRunStore {
 
     /// Number of columns in `requestColumns`.
     static let requestColumnCount = 22
+
+    /// `requestColumns` as `q.id, q.run_id, …` (built once, not per answer).
+    static let qualifiedRequestColumns = qualify(requestColumns, "q")
+    /// `checkpointColumns` as `c.id, c.run_id, …`.
+    static let qualifiedCheckpointColumns = qualify(checkpointColumns, "c")
+
+    static func qualify(_ columns: String, _ alias: String) -> String {
+        columns.split(separator: ",").map { "\(alias)." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
+    }
 
     static func decodeRequest(_ row: SQLRow) throws -> RequestRecord {
         let statusText = try row.requiredString(7)
@@ -142,19 +152,41 @@ extension SQLRunStore {
         var start = 0
         while start < rows.count {
             let end = min(start + chunk, rows.count)
-            var sql = prefix + " VALUES "
             var params: [SQLValue] = []
             params.reserveCapacity((end - start) * columns)
-            for (i, row) in rows[start..<end].enumerated() {
-                if i > 0 { sql += "," }
-                sql += "(" + placeholders(columns, from: i * columns + 1) + ")"
-                params += row
-            }
-            statements.append(SQLStatement(sql + suffix, params))
+            for row in rows[start..<end] { params += row }
+            statements.append(SQLStatement(insertSQL(prefix, columns: columns, rows: end - start, suffix: suffix), params))
             start = end
         }
         return statements
     }
+
+    /// The text of an INSERT of `rows` rows, built once per shape (the hot paths insert the same
+    /// few shapes over and over).
+    static func insertSQL(_ prefix: String, columns: Int, rows: Int, suffix: String) -> String {
+        let key = InsertShape(prefix: prefix, columns: columns, rows: rows, suffix: suffix)
+        if let sql = insertSQLCache.withLock({ $0[key] }) { return sql }
+        var sql = prefix + " VALUES "
+        for i in 0..<rows {
+            if i > 0 { sql += "," }
+            sql += "(" + placeholders(columns, from: i * columns + 1) + ")"
+        }
+        sql += suffix
+        insertSQLCache.withLock { cache in
+            if cache.count > 512 { cache.removeAll() }
+            cache[key] = sql
+        }
+        return sql
+    }
+
+    struct InsertShape: Hashable, Sendable {
+        var prefix: String
+        var columns: Int
+        var rows: Int
+        var suffix: String
+    }
+
+    static let insertSQLCache = Mutex<[InsertShape: String]>([:])
 
     static let insertEventsPrefix = "INSERT INTO events (run_id, seq, kind, actor, data, at, prev_hash, hash)"
 
