@@ -1,5 +1,4 @@
 import Foundation
-import SignoffMail
 import SignoffStore
 import Synchronization
 #if canImport(Glibc)
@@ -32,15 +31,16 @@ public final class WorkSignal: Sendable {
         self.folders = FolderWatch(directories: directories, forcePolling: forcePolling)
     }
 
-    /// The signal of a worker: the store, and `new/` of `maildrop:` and `inbox:`. The Maildir
-    /// folders are created (as `signoff import` would) so they can be watched from the start.
+    /// The signal of a worker: the store, and `new/` of `maildrop:` and `inbox:`. Only the `new/`
+    /// folders are created, so they can be watched from the start (the importer still links the
+    /// Maildirs' archive/ and quarantine/ to `archive:` and `quarantine:` on its first pass).
     /// `SIGNOFF_WATCH=poll` forces the portable polling watch.
     public static func forWorker(_ environment: RunnerEnvironment) -> WorkSignal {
         var directories: [String] = []
         for root in [environment.config.maildrop, environment.config.inbox] {
-            let maildir = Maildir(root: URL(fileURLWithPath: root))
-            try? maildir.create()
-            directories.append(URL(fileURLWithPath: root).appendingPathComponent("new").path)
+            let new = URL(fileURLWithPath: root).appendingPathComponent("new").path
+            try? FileManager.default.createDirectory(atPath: new, withIntermediateDirectories: true)
+            directories.append(new)
         }
         let poll = ProcessInfo.processInfo.environment["SIGNOFF_WATCH"] == "poll"
         return WorkSignal(store: environment.store, directories: directories, forcePolling: poll)
