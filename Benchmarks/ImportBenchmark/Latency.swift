@@ -66,6 +66,7 @@ enum LatencyBenchmark {
         name: latency
         description: One approval, nothing else.
         owner: ops@example.org
+        input: { n: "0" }
         steps:
           - id: review
             approval:
