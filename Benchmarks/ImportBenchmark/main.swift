@@ -8,6 +8,9 @@
 // Without --database it measures SQLite (a temporary file) and, when SIGNOFF_BENCH_POSTGRES or
 // SIGNOFF_TEST_POSTGRES is set, that PostgreSQL database too. Python is $SIGNOFF_PYTHON or
 // python3. Prints one JSON object. Setup (runs, requests, tokens, the Maildir) is not timed.
+//
+// `ImportBenchmark latency …` measures instead the time from a reply landing in new/ to its run
+// being runnable, with a real `signoff worker` (see Latency.swift).
 import Foundation
 import Logging
 import SignoffMail
@@ -61,6 +64,16 @@ enum SQLString {
 func loadAverage() -> Double {
     guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return -1 }
     return Double(text.split(separator: " ").first ?? "") ?? -1
+}
+
+if CommandLine.arguments.dropFirst().first == "latency" {
+    do {
+        try await LatencyBenchmark.run(Array(CommandLine.arguments.dropFirst(2)))
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("ImportBenchmark latency: \(error)\n".utf8))
+        exit(1)
+    }
 }
 
 var messages = 10_000

@@ -39,8 +39,12 @@ struct WorkerCommand: AsyncParsableCommand {
             let runner = BatchRunner(environment: environment)
             let seconds = DurationText.seconds(interval) ?? 5
             environment.logger.info("worker started", metadata: ["owner": "\(environment.owner)"])
-            // Start listening for new work (NOTIFY on PostgreSQL) before the first pass, so nothing is missed.
+            // Start listening for new work (NOTIFY on PostgreSQL, files landing in the maildrop's and
+            // the inbox's new/) before the first pass, so nothing is missed.
             _ = try? await environment.store.waitForWork(timeout: 0)
+            let signal = WorkSignal.forWorker(environment)
+            defer { signal.close() }
+            environment.logger.debug("watching for replies", metadata: ["inotify": "\(signal.folders.usesInotify)"])
             while !stop.isSet {
                 var busy = false
                 do {
@@ -54,11 +58,12 @@ struct WorkerCommand: AsyncParsableCommand {
                 }
                 if busy { continue }
                 // Wait out the interval, but wake at once when the store reports new work (a run
-                // enqueued or answered, mail queued), checking for a stop signal every 0.2 s.
+                // enqueued or answered, mail queued) or a reply lands in new/, checking for a stop
+                // signal every 0.2 s.
                 var waited = 0.0
                 while waited < seconds, !stop.isSet {
                     let started = Date()
-                    if (try? await environment.store.waitForWork(timeout: 0.2)) == true { break }
+                    if await signal.wait(timeout: 0.2) != .timeout { break }
                     waited += max(0.2, Date().timeIntervalSince(started))
                 }
             }
