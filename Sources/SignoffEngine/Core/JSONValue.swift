@@ -35,6 +35,11 @@ public enum JSONValue: Codable, Sendable, Hashable {
         }
     }
 
+    /// Parses JSON text; throws when it is not valid JSON.
+    public init(parsing text: String) throws {
+        try self.init(data: Data(text.utf8))
+    }
+
     /// Parses JSON bytes (any top-level value, including a bare string or number).
     public init(data: Data) throws {
         self = try JSONDecoder().decode(JSONValue.self, from: data)

@@ -1,4 +1,5 @@
 import Foundation
+import SignoffEngine
 import SignoffLLM
 
 /// Runs scripts/fake_llm_server.py on a free loopback port for one test.
