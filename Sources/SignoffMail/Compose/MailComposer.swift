@@ -52,6 +52,6 @@ public struct MailComposer: Sendable {
     /// stable across the request's mails so they read as one conversation.
     public static func subjectTag(requestID: String) -> String {
         let digest = SHA256.hash(data: Array(requestID.utf8))
-        return digest.prefix(2).map { String(format: "%02x", $0) }.joined()
+        return MailMessage.lowerHex(digest.prefix(2))
     }
 }
