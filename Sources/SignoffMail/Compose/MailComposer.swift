@@ -42,10 +42,26 @@ public struct MailComposer: Sendable {
         var refs = references
         if let inReplyTo, !refs.contains(inReplyTo) { refs.append(inReplyTo) }
         return MailMessage(from: from, to: [to ?? context.reviewer],
-                           replyTo: token.map { replyAddress.withSubaddress($0.value) },
+                           replyTo: token.map { MailComposer.subaddressed(replyAddress, $0.value) },
                            subject: subject, text: rendered.text, html: rendered.html,
                            messageID: messageID, date: date, inReplyTo: inReplyTo, references: refs,
                            extraHeaders: [MailHeaderField("X-Signoff-Request", context.request.id)])
+    }
+
+    /// `replyAddress.withSubaddress(tag)` without re-trimming the address: the common case
+    /// (ASCII `local@domain`, no sub-address yet) is put together directly.
+    static func subaddressed(_ address: EmailAddress, _ tag: String) -> EmailAddress {
+        let utf8 = address.address.utf8
+        guard let first = utf8.first, let last = utf8.last, first > 0x20, first < 0x7F, last > 0x20, last < 0x7F,
+              utf8.allSatisfy({ $0 < 0x80 && $0 != 0x2B }),
+              let at = address.address.utf8.lastIndex(of: 0x40) else {
+            return address.withSubaddress(tag)
+        }
+        let local = address.address[..<at]
+        let domain = address.address[address.address.utf8.index(after: at)...]
+        var result = address
+        result.address = local + "+" + tag + "@" + domain.lowercased()
+        return result
     }
 
     /// The subject tag's code for a request: the first 4 hex digits of SHA-256(request id),

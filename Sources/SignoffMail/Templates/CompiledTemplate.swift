@@ -6,7 +6,7 @@ enum TemplateValue: Sendable {
     case string(String)
     case bool(Bool)
     case list([TemplateValue])
-    case object([String: TemplateValue])
+    case object(TemplateObject)
 
     /// The `Any` form swift-mustache would see, for `String(describing:)` of a list or object
     /// rendered as a plain variable (an odd template; kept identical to the reference renderer).
@@ -15,8 +15,27 @@ enum TemplateValue: Sendable {
         case .string(let s): return s
         case .bool(let b): return b
         case .list(let l): return l.map(\.anyValue)
-        case .object(let o): return o.mapValues(\.anyValue)
+        case .object(let o): return Dictionary(o.members.map { ($0.0, $0.1.anyValue) }, uniquingKeysWith: { _, last in last })
         }
+    }
+}
+
+/// The members of an object in the variable tree, in order: a handful each, so a linear search
+/// beats hashing.
+struct TemplateObject: Sendable, ExpressibleByDictionaryLiteral {
+    var members: [(String, TemplateValue)]
+
+    init(dictionaryLiteral elements: (String, TemplateValue)...) {
+        members = elements
+    }
+
+    mutating func append(_ name: String, _ value: TemplateValue) {
+        members.append((name, value))
+    }
+
+    subscript(name: String) -> TemplateValue? {
+        for member in members where member.0 == name { return member.1 }
+        return nil
     }
 }
 
@@ -128,8 +147,8 @@ struct CompiledTemplate: Sendable {
     }
 
     private static func child(_ name: String, of value: TemplateValue) -> TemplateValue? {
-        if case .object(let members) = value { return members[name] }
-        return nil
+        guard case .object(let object) = value else { return nil }
+        return object[name]
     }
 
     private static func lookup(_ path: Path, _ stack: [TemplateValue]) -> TemplateValue? {

@@ -251,14 +251,14 @@ public struct MailTemplateContext: Sendable, Hashable {
     /// The same tree as ``variables(tag:)``, typed, for the compiled renderer. The two must stay
     /// in step (a test renders every built-in template both ways and compares).
     func templateValue(tag: String) -> TemplateValue {
-        func put(_ dict: inout [String: TemplateValue], _ key: String, _ value: String?) {
-            if let value, !value.isEmpty { dict[key] = .string(value) }
+        func put(_ dict: inout TemplateObject, _ key: String, _ value: String?) {
+            if let value, !value.isEmpty { dict.append(key, .string(value)) }
         }
-        var job: [String: TemplateValue] = ["name": .string(self.job.name)]
+        var job: TemplateObject = ["name": .string(self.job.name)]
         put(&job, "description", self.job.description)
-        var run: [String: TemplateValue] = ["id": .string(self.run.id), "attempt": .string(String(self.run.attempt))]
+        var run: TemplateObject = ["id": .string(self.run.id), "attempt": .string(String(self.run.attempt))]
         put(&run, "owner", self.run.owner)
-        var request: [String: TemplateValue] = [
+        var request: TemplateObject = [
             "id": .string(self.request.id), "title": .string(self.request.title),
             "responseType": .string(self.request.responseKind.rawValue),
             "isApproval": .bool(self.request.responseKind == .approval),
@@ -268,9 +268,9 @@ public struct MailTemplateContext: Sendable, Hashable {
             "hasFields": .bool(!self.request.fields.isEmpty),
         ]
         put(&request, "body", self.request.body)
-        var reviewer: [String: TemplateValue] = ["address": .string(self.reviewer.address)]
+        var reviewer: TemplateObject = ["address": .string(self.reviewer.address)]
         put(&reviewer, "name", self.reviewer.displayName)
-        var vars: [String: TemplateValue] = [
+        var vars: TemplateObject = [
             "job": .object(job), "run": .object(run), "step": .object(["id": .string(stepID)]), "request": .object(request),
             "reviewer": .object(reviewer), "marker": .string(MailTemplateContext.replyAboveMarker), "tag": .string(tag),
             "grammar": .list(grammarLinesPadded().map {
@@ -279,25 +279,25 @@ public struct MailTemplateContext: Sendable, Hashable {
             "links": .list(webLinks.map { .object(["label": .string($0.label), "url": .string($0.url)]) }),
         ]
         if let deadline {
-            vars["deadline"] = .object(["text": .string(MailTemplateContext.humanDate(deadline)),
-                                        "iso": .string(MailTemplateContext.isoDate(deadline))])
+            vars.append("deadline", .object(["text": .string(MailTemplateContext.humanDate(deadline)),
+                                        "iso": .string(MailTemplateContext.isoDate(deadline))]))
         }
         if let decision {
-            var d: [String: TemplateValue] = ["outcome": .string(decision.outcome)]
+            var d: TemplateObject = ["outcome": .string(decision.outcome)]
             put(&d, "value", decision.value)
             put(&d, "reason", decision.reason)
             put(&d, "by", decision.by)
-            if let at = decision.at { d["at"] = .string(MailTemplateContext.humanDate(at)) }
-            vars["decision"] = .object(d)
+            if let at = decision.at { d.append("at", .string(MailTemplateContext.humanDate(at))) }
+            vars.append("decision", .object(d))
         }
         if let clarificationProblem, !clarificationProblem.isEmpty {
-            vars["clarification"] = .object(["problem": .string(clarificationProblem)])
+            vars.append("clarification", .object(["problem": .string(clarificationProblem)]))
         }
         if let failure {
-            vars["failure"] = .object(["recipient": .string(failure.recipient), "kind": .string(failure.kind),
-                                       "error": .string(failure.error)])
+            vars.append("failure", .object(["recipient": .string(failure.recipient), "kind": .string(failure.kind),
+                                              "error": .string(failure.error)]))
         }
-        if let reminderNumber { vars["reminder"] = .object(["number": .string(String(reminderNumber))]) }
+        if let reminderNumber { vars.append("reminder", .object(["number": .string(String(reminderNumber))])) }
         return .object(vars)
     }
 

@@ -173,6 +173,7 @@ public struct MailTemplates: Sendable {
     }
 
     func template(kind: MailTemplateKind, named name: String?, part: Part) -> Prepared {
+        if name == nil, overrides.isEmpty, let t = MailTemplates.builtinTable[kind]?[part] { return t }
         if let name, let t = overrides[MailTemplates.fileName(name, part)] { return t }
         let file = MailTemplates.fileName(kind.fileStem, part)
         if let t = overrides[file] { return t }
@@ -187,6 +188,17 @@ public struct MailTemplates: Sendable {
         var out: [String: Prepared] = [:]
         for (name, text) in BuiltinTemplates.files {
             if case .success(let t) = parse(text, fileName: name, directory: nil) { out[name] = Prepared(t) }
+        }
+        return out
+    }()
+
+    /// The built-ins by kind and part, so rendering with no overrides builds no file names.
+    private static let builtinTable: [MailTemplateKind: [Part: Prepared]] = {
+        var out: [MailTemplateKind: [Part: Prepared]] = [:]
+        for kind in MailTemplateKind.allCases {
+            for p in Part.allCases {
+                out[kind, default: [:]][p] = parsedBuiltins[fileName(kind.fileStem, p)]
+            }
         }
         return out
     }()
