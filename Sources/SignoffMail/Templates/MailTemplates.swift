@@ -69,6 +69,13 @@ public struct MailTemplates: Sendable {
     /// `tag` is the subject tag's code, available as `{{tag}}`.
     public func render(_ kind: MailTemplateKind, named name: String? = nil,
                        context: MailTemplateContext, tag: String = "") throws -> RenderedMail {
+        try render(kind, named: name, context: context, tag: tag, compiled: true)
+    }
+
+    /// `compiled: false` renders every part with swift-mustache over ``MailTemplateContext/variables(tag:)``:
+    /// the reference the compiled renderer is tested against.
+    func render(_ kind: MailTemplateKind, named name: String?, context: MailTemplateContext, tag: String,
+                compiled useCompiled: Bool) throws -> RenderedMail {
         if let name, !hasAnyPart(of: name) {
             throw MailTemplateError.notFound(name: name, directory: directory)
         }
@@ -81,7 +88,7 @@ public struct MailTemplates: Sendable {
         func part(_ p: Part) -> [UInt8] {
             let prepared = template(kind: kind, named: name, part: p)
             buffer.removeAll(keepingCapacity: true)
-            if let compiled = prepared.compiled {
+            if useCompiled, let compiled = prepared.compiled {
                 compiled.render(value, into: &buffer)
                 return buffer
             }
