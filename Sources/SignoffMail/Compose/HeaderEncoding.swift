@@ -67,7 +67,8 @@ enum HeaderEncoding {
         let clean = flattened(value)
         if isPlainASCII(clean), !hasEncodedWordStart(clean),
            clean.utf8.split(separator: 0x20).allSatisfy({ $0.count <= 70 }) {
-            let words = clean.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            let words = clean.utf8.split(separator: 0x20, omittingEmptySubsequences: false)
+                .map { String(decoding: $0, as: UTF8.self) }
             fold(name: name, words: words, into: &out)
             return
         }

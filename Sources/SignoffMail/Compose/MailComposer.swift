@@ -38,7 +38,7 @@ public struct MailComposer: Sendable {
         let tag = MailComposer.subjectTag(requestID: context.request.id)
         let rendered = try templates.render(kind, named: name, context: context, tag: tag)
         let tagText = "[signoff \(tag)]"
-        let subject = rendered.subject.contains(tagText) ? rendered.subject : tagText + " " + rendered.subject
+        let subject = MailComposer.contains(rendered.subject, tagText) ? rendered.subject : tagText + " " + rendered.subject
         var refs = references
         if let inReplyTo, !refs.contains(inReplyTo) { refs.append(inReplyTo) }
         return MailMessage(from: from, to: [to ?? context.reviewer],
@@ -62,6 +62,16 @@ public struct MailComposer: Sendable {
         var result = address
         result.address = local + "+" + tag + "@" + domain.lowercased()
         return result
+    }
+
+    /// Whether `text` contains `part`, byte for byte (the tag is ASCII).
+    static func contains(_ text: String, _ part: String) -> Bool {
+        let hay = Array(text.utf8), needle = Array(part.utf8)
+        guard !needle.isEmpty, hay.count >= needle.count else { return needle.isEmpty }
+        for start in 0...(hay.count - needle.count) where hay[start] == needle[0] {
+            if hay[start..<start + needle.count].elementsEqual(needle) { return true }
+        }
+        return false
     }
 
     /// The subject tag's code for a request: the first 4 hex digits of SHA-256(request id),
