@@ -5,15 +5,16 @@
 // --port is given) and to an outbox folder (skipped with --compose-only).
 // Prints one JSON object on stdout. Speed is reported, never asserted.
 //
-//   swift run -c release MailBenchmark [--count N] [--compose-count N] [--concurrency C]
+//   swift run -c release MailBenchmark [--count N] [--compose-count N] [--rounds R] [--concurrency C]
 //                                      [--port P] [--python PATH] [--compose-only]
 import Foundation
 import SignoffMail
 
 struct Options {
     var count = 300
-    /// Mails per kind for the render/compose figures (they are fast; more gives a steadier rate).
-    var composeCount = 20_000
+    /// Mails per round for the render/compose figures (best of `rounds` rounds is reported).
+    var composeCount = 4_000
+    var rounds = 9
     var composeOnly = false
     var concurrency = 4
     var port: Int?
@@ -26,6 +27,7 @@ struct Options {
             switch args[i] {
             case "--count": count = Int(value) ?? count; i += 1
             case "--compose-count": composeCount = max(1, Int(value) ?? composeCount); i += 1
+            case "--rounds": rounds = max(1, Int(value) ?? rounds); i += 1
             case "--compose-only": composeOnly = true
             case "--concurrency": concurrency = max(1, Int(value) ?? concurrency); i += 1
             case "--port": port = Int(value); i += 1
@@ -105,22 +107,22 @@ func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.
 
 func rate(_ n: Int, _ s: Double) -> Double { s > 0 ? (Double(n) / s * 10).rounded() / 10 : 0 }
 
-/// Render + compose (and render alone) of one kind, single-threaded: the best of three rounds,
-/// since the machine is shared and the slowest rounds measure the neighbours.
+/// Render + compose (and render alone) of one kind, single-threaded: the best of `--rounds`
+/// short rounds, since the machine is shared and the slower rounds measure the neighbours.
 func composeFigures(_ kind: MailTemplateKind, _ make: (Int) throws -> MailMessage) throws -> [String: Any] {
     let clock = ContinuousClock()
     let n = options.composeCount
     for i in 0..<min(n, 500) { _ = try make(i).rfc5322() }  // warm up (lazy statics, caches)
     var best = Double.infinity
     var bytes = 0
-    for _ in 0..<3 {
+    for _ in 0..<options.rounds {
         bytes = 0
         let start = clock.now
         for i in 0..<n { bytes += try make(i).rfc5322().count }
         best = min(best, seconds(clock.now - start))
     }
     var bestRender = Double.infinity
-    for _ in 0..<3 {
+    for _ in 0..<options.rounds {
         let start = clock.now
         for i in 0..<n {
             var ctx = context(i)
@@ -130,7 +132,8 @@ func composeFigures(_ kind: MailTemplateKind, _ make: (Int) throws -> MailMessag
         bestRender = min(bestRender, seconds(clock.now - start))
     }
     return [
-        "count": n,
+        "count_per_round": n,
+        "rounds": options.rounds,
         "average_message_bytes": bytes / n,
         "render_compose_per_second": rate(n, best),
         "render_compose_microseconds": (best / Double(n) * 1e7).rounded() / 10,
@@ -147,7 +150,7 @@ do {
     let clock = ContinuousClock()
     let n = options.composeCount
     var best = Double.infinity
-    for _ in 0..<3 {
+    for _ in 0..<options.rounds {
         let start = clock.now
         for i in 0..<n {
             let from = EmailAddress.parseList("Signoff <signoff@example.org>").first!
