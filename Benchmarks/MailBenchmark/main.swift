@@ -1,13 +1,21 @@
-// Request mails rendered + composed + delivered per second: to a local SMTP server
-// (scripts/smtp_server.py, started here unless --port is given) and to an outbox folder.
+// Mails rendered + composed per second, single-threaded, per template kind (request,
+// confirmation): `render_compose` is template render + MIME composition + RFC 5322 bytes, the
+// work the importer does for each confirmation; `render` is the template part alone. Then request
+// mails delivered per second to a local SMTP server (scripts/smtp_server.py, started here unless
+// --port is given) and to an outbox folder (skipped with --compose-only).
 // Prints one JSON object on stdout. Speed is reported, never asserted.
 //
-//   swift run -c release MailBenchmark [--count N] [--concurrency C] [--port P] [--python PATH]
+//   swift run -c release MailBenchmark [--count N] [--compose-count N] [--rounds R] [--concurrency C]
+//                                      [--port P] [--python PATH] [--compose-only]
 import Foundation
 import SignoffMail
 
 struct Options {
     var count = 300
+    /// Mails per round for the render/compose figures (best of `rounds` rounds is reported).
+    var composeCount = 4_000
+    var rounds = 9
+    var composeOnly = false
     var concurrency = 4
     var port: Int?
     var python: String?
@@ -18,6 +26,9 @@ struct Options {
             let value = i + 1 < args.count ? args[i + 1] : ""
             switch args[i] {
             case "--count": count = Int(value) ?? count; i += 1
+            case "--compose-count": composeCount = max(1, Int(value) ?? composeCount); i += 1
+            case "--rounds": rounds = max(1, Int(value) ?? rounds); i += 1
+            case "--compose-only": composeOnly = true
             case "--concurrency": concurrency = max(1, Int(value) ?? concurrency); i += 1
             case "--port": port = Int(value); i += 1
             case "--python": python = value; i += 1
@@ -54,6 +65,15 @@ func makeMail(_ i: Int) throws -> MailMessage {
     try composer.compose(.request, context: context(i), token: ReplyToken())
 }
 
+/// A confirmation as the importer sends it: the request's context plus the recorded decision,
+/// in the request's thread.
+func makeConfirmation(_ i: Int) throws -> MailMessage {
+    var ctx = context(i)
+    ctx.decision = .init(outcome: "approve", reason: i % 2 == 0 ? "Looks right; numbers match the ledger." : nil,
+                         by: ctx.reviewer.address, at: Date())
+    return try composer.compose(.confirmation, context: ctx, inReplyTo: "<req-\(i)@example.org>")
+}
+
 /// Sends `count` freshly rendered mails through `transport` with `concurrency` in flight.
 func measure(_ transport: any MailTransport, count: Int, concurrency: Int) async throws -> (seconds: Double, bytes: Int) {
     let clock = ContinuousClock()
@@ -85,7 +105,78 @@ func measure(_ transport: any MailTransport, count: Int, concurrency: Int) async
 
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
-// Render + compose only.
+func rate(_ n: Int, _ s: Double) -> Double { s > 0 ? (Double(n) / s * 10).rounded() / 10 : 0 }
+
+/// Render + compose (and render alone) of one kind, single-threaded: the best of `--rounds`
+/// short rounds, since the machine is shared and the slower rounds measure the neighbours.
+func composeFigures(_ kind: MailTemplateKind, _ make: (Int) throws -> MailMessage) throws -> [String: Any] {
+    let clock = ContinuousClock()
+    let n = options.composeCount
+    for i in 0..<min(n, 500) { _ = try make(i).rfc5322() }  // warm up (lazy statics, caches)
+    var best = Double.infinity
+    var bytes = 0
+    for _ in 0..<options.rounds {
+        bytes = 0
+        let start = clock.now
+        for i in 0..<n { bytes += try make(i).rfc5322().count }
+        best = min(best, seconds(clock.now - start))
+    }
+    var bestRender = Double.infinity
+    for _ in 0..<options.rounds {
+        let start = clock.now
+        for i in 0..<n {
+            var ctx = context(i)
+            if kind == .confirmation { ctx.decision = .init(outcome: "approve", by: ctx.reviewer.address, at: Date()) }
+            _ = try composer.templates.render(kind, context: ctx, tag: "ab12")
+        }
+        bestRender = min(bestRender, seconds(clock.now - start))
+    }
+    return [
+        "count_per_round": n,
+        "rounds": options.rounds,
+        "average_message_bytes": bytes / n,
+        "render_compose_per_second": rate(n, best),
+        "render_compose_microseconds": (best / Double(n) * 1e7).rounded() / 10,
+        "render_per_second": rate(n, bestRender),
+    ]
+}
+
+let request = try composeFigures(.request, makeMail)
+var confirmation = try composeFigures(.confirmation, makeConfirmation)
+
+// The runner builds its composer per notice (`RunnerEnvironment.composer()` parses `mail.from` and
+// `mail.reply_to` each time); this is what that costs on top of the figures above.
+do {
+    let clock = ContinuousClock()
+    let n = options.composeCount
+    var best = Double.infinity
+    for _ in 0..<options.rounds {
+        let start = clock.now
+        for i in 0..<n {
+            let from = EmailAddress.parseList("Signoff <signoff@example.org>").first!
+            let reply = EmailAddress.parseList("approvals@example.org").first!
+            let perMail = MailComposer(templates: composer.templates, from: from, replyAddress: reply)
+            var ctx = context(i)
+            ctx.decision = .init(outcome: "approve", by: ctx.reviewer.address, at: Date())
+            _ = try perMail.compose(.confirmation, context: ctx, inReplyTo: "<req-\(i)@example.org>").rfc5322()
+        }
+        best = min(best, seconds(clock.now - start))
+    }
+    confirmation["render_compose_with_composer_per_mail_per_second"] = rate(n, best)
+}
+func loadAverage() -> String {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? ""
+}
+
+if options.composeOnly {
+    let report: [String: Any] = ["benchmark": "mail", "request": request, "confirmation": confirmation,
+                                 "load_average": loadAverage()]
+    let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
+    print(String(decoding: json, as: UTF8.self))
+    exit(0)
+}
+
+// Render + compose of request mails (the figure this benchmark always reported).
 let clock = ContinuousClock()
 var composeBytes = 0
 let composeStart = clock.now
@@ -129,7 +220,6 @@ let folderResult = try await measure(folder, count: options.count, concurrency: 
 
 try? FileManager.default.removeItem(atPath: scratch)
 
-func rate(_ n: Int, _ s: Double) -> Double { s > 0 ? (Double(n) / s * 10).rounded() / 10 : 0 }
 let report: [String: Any] = [
     "benchmark": "mail",
     "count": options.count,
@@ -139,6 +229,9 @@ let report: [String: Any] = [
     "smtp_concurrency": options.concurrency,
     "smtp_sequential_per_second": rate(max(1, options.count / 2), smtpSequential.seconds),
     "outbox_folder_per_second": rate(options.count, folderResult.seconds),
+    "request": request,
+    "confirmation": confirmation,
+    "load_average": loadAverage(),
 ]
 let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
 print(String(decoding: json, as: UTF8.self))

@@ -217,6 +217,62 @@ struct OutboundComposeTests {
         #expect(parsed.text == "Just text. Ünïcode.\n")
     }
 
+    @Test func quotedPrintableBreaksAt76ColumnsAndEncodesTrailingSpaceLeadingDotAndFrom() {
+        func qp(_ s: String) -> String { String(decoding: QuotedPrintable.encode(s), as: UTF8.self) }
+        let x76 = String(repeating: "x", count: 76)
+        #expect(qp(x76) == x76, "a 76-character line needs no soft break")
+        #expect(qp(x76 + "y") == String(repeating: "x", count: 75) + "=\r\nxy")
+        #expect(qp(String(repeating: "x", count: 74) + "=") == String(repeating: "x", count: 74) + "=\r\n=3D",
+                "an =XX is never split by a soft break")
+        #expect(qp("end \n.dot\nFrom me\nFrom\r\nx\ty\t") == "end=20\r\n=2Edot\r\n=46rom me\r\nFrom\r\nx\ty=09")
+        #expect(qp("café\r\na=b\rc") == "caf=C3=A9\r\na=3Db\r\nc")
+        #expect(qp("") == "")
+    }
+
+    @Test func quotedPrintableOfAnyTextDecodesBackWithShortLines() {
+        var rng = SystemRandomNumberGenerator()
+        let pieces = ["a", "b ", " ", "\t", "=", ".", "From ", "é", "東", "👩‍👩‍👧", "\n", "\r\n", "\r", "x=y", "<p>"]
+        for _ in 0..<300 {
+            let count = Int(rng.next() % 120)
+            let text = (0..<count).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
+            let encoded = QuotedPrintable.encode(text)
+            let lines = String(decoding: encoded, as: UTF8.self).components(separatedBy: "\r\n")
+            #expect(lines.allSatisfy { $0.utf8.count <= 76 }, "\(text.debugDescription)")
+            #expect(encoded.allSatisfy { $0 == 0x0D || $0 == 0x0A || (0x20...0x7E).contains($0) || $0 == 0x09 })
+            let normalized = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+                .replacingOccurrences(of: "\n", with: "\r\n")
+            #expect(TransferEncoding.decodeQuotedPrintable(encoded[...]) == Array(normalized.utf8), "\(text.debugDescription)")
+        }
+    }
+
+    @Test func replyToSubaddressMatchesWithSubaddressForEveryAddressShape() {
+        var untrimmed = EmailAddress("approvals@example.org")
+        untrimmed.address = " approvals@Example.ORG "
+        let addresses = [EmailAddress("approvals@example.org", displayName: "Approvals"), EmailAddress("Approvals@Example.ORG"),
+                         EmailAddress("approvals+old@example.org"), EmailAddress("no-at-sign"), EmailAddress("ünï@exämple.org"),
+                         EmailAddress("a@b@c.org"), untrimmed]
+        for address in addresses {
+            let token = ReplyToken()
+            let fast = MailComposer.subaddressed(address, token.value)
+            let reference = address.withSubaddress(token.value)
+            #expect(fast.address == reference.address && fast.displayName == reference.displayName, "\(address.address)")
+        }
+        #expect(MailComposer.subaddressed(EmailAddress("Approvals@Example.ORG"), "tok").address == "Approvals+tok@example.org")
+    }
+
+    @Test func messageIDsAre128RandomBitsInTheSendersDomain() {
+        var seen = Set<String>()
+        for _ in 0..<100 {
+            let id = MailMessage.makeMessageID(domain: "example.org")
+            #expect(id.hasPrefix("<") && id.hasSuffix("@example.org>"))
+            let hex = id.dropFirst().prefix(while: { $0 != "@" })
+            #expect(hex.count == 32 && hex.allSatisfy { "0123456789abcdef".contains($0) })
+            seen.insert(id)
+        }
+        #expect(seen.count == 100)
+        #expect(MailMessage.makeMessageID(domain: "").hasSuffix("@signoff.invalid>"))
+    }
+
     @Test func rfc5322DateIsEnglishUTC() {
         #expect(MailDate.format(Date(timeIntervalSince1970: 0)) == "Thu, 1 Jan 1970 00:00:00 +0000")
         #expect(MailDate.format(Date(timeIntervalSince1970: 1_795_242_396)) == "Sat, 21 Nov 2026 06:26:36 +0000")

@@ -130,4 +130,100 @@ struct TemplateTests {
         let problems = MailTemplates.validate(directory: "/nonexistent/signoff-templates")
         #expect(problems.map(\.code) == [.directoryUnreadable])
     }
+
+    // MARK: - The compiled renderer against swift-mustache
+
+    /// Contexts that take every section of the built-in templates both ways: each response kind,
+    /// optional parts present and absent, markup and non-ASCII in job input.
+    static func variedContexts() -> [MailTemplateContext] {
+        var out: [MailTemplateContext] = []
+        let kinds: [MailResponseKind] = [.approval, .number, .choice, .date, .text]
+        for (i, kind) in kinds.enumerated() {
+            var c = OutboundFixtures.context(
+                title: i % 2 == 0 ? "Ship <b>it</b> & \"go\" 'now'" : "Zürich · 東京 report",
+                body: i == 1 ? nil : "Line one\n  indented <two>\n\nthree & four",
+                kind: kind, choices: kind == .choice ? ["red", "green & <blue>"] : [],
+                fields: i == 2 ? [] : [.init(name: "a<b", value: "multi\nline 'v'"), .init(name: "week", value: "47")])
+            c.request.reasonRequired = i % 2 == 0
+            if i == 3 { c.deadline = nil; c.links = []; c.job.description = nil; c.reviewer.displayName = nil }
+            if i == 4 { c.links.append(.init(label: "bad", url: "javascript:alert(1)")) }
+            c.decision = i == 2 ? nil : .init(outcome: i == 0 ? "approve" : "vote: reject", value: i == 1 ? "42" : nil,
+                                             reason: i == 3 ? nil : "Because <x> & y", by: i == 4 ? nil : "a@example.org",
+                                             at: i == 0 ? nil : Date(timeIntervalSince1970: 1_795_000_000))
+            c.clarificationProblem = i == 1 ? nil : "VALUE must be a number <1..10> & more"
+            c.failure = i == 2 ? nil : .init(recipient: "x@example.org", kind: "request", error: "550 <no> & such")
+            c.reminderNumber = i == 3 ? nil : i + 1
+            c.run.owner = i == 4 ? nil : "owner@example.org"
+            out.append(c)
+        }
+        return out
+    }
+
+    @Test(arguments: MailTemplateKind.allCases)
+    func compiledBuiltinTemplatesRenderExactlyAsSwiftMustache(kind: MailTemplateKind) throws {
+        for part in MailTemplates.Part.allCases {
+            #expect(MailTemplates.builtin.template(kind: kind, named: nil, part: part).compiled != nil,
+                    "built-in \(kind.fileStem).\(part.rawValue) is not compiled; it would render slowly")
+        }
+        for (i, context) in Self.variedContexts().enumerated() {
+            let fast = try MailTemplates.builtin.render(kind, named: nil, context: context, tag: "ab12", compiled: true)
+            let reference = try MailTemplates.builtin.render(kind, named: nil, context: context, tag: "ab12", compiled: false)
+            #expect(fast == reference, "context \(i)")
+        }
+    }
+
+    @Test func overrideTemplatesWithStandaloneTagsCommentsAndStackLookupsRenderAsSwiftMustache() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let text = """
+            {{! a standalone comment }}
+              {{#request.fields}}
+              - {{name}} = {{value}} (job {{job.name}}, {{.name}}/{{.job}})
+              {{/request.fields}}
+            {{^request.hasChoices}}no choices{{/request.hasChoices}} {{#request.choices}}[{{.}}]{{/request.choices}}
+            {{request.isApproval}} {{request.choices}} {{missing.name}}{{request.title.nothing}}
+            {{#decision}}{{outcome}} by {{by}}{{#reason}}: {{.}}{{/reason}}{{/decision}}
+            {{#reviewer}}{{name}} <{{address}}> in {{#job}}{{name}}{{/job}}{{/reviewer}}
+              {{{request.title}}} {{&request.body}}   {{! inline comment }} end
+            {{#links}}{{label}}={{url}}{{/links}}{{^links}}no links{{/links}}
+
+            """
+        let html = """
+            <p>{{request.title}}</p>{{#request.body}}<pre>{{.}}</pre>{{/request.body}}
+            {{#grammar}}
+              <code>{{command}}</code> {{meaning}}
+            {{/grammar}}
+            {{% CONTENT_TYPE: TEXT}}
+            raw after pragma: {{request.title}}
+
+            """
+        try text.write(toFile: dir + "/confirmation.txt.mustache", atomically: true, encoding: .utf8)
+        try html.write(toFile: dir + "/confirmation.html.mustache", atomically: true, encoding: .utf8)
+        try "  {{#decision}} Re: {{outcome}}\t{{/decision}}  {{request.title}}  ".write(
+            toFile: dir + "/confirmation.subject.mustache", atomically: true, encoding: .utf8)
+        let templates = try MailTemplates(directory: dir)
+        for part in MailTemplates.Part.allCases {
+            #expect(templates.template(kind: .confirmation, named: nil, part: part).compiled != nil)
+        }
+        for (i, context) in Self.variedContexts().enumerated() {
+            let fast = try templates.render(.confirmation, named: nil, context: context, tag: "", compiled: true)
+            let reference = try templates.render(.confirmation, named: nil, context: context, tag: "", compiled: false)
+            #expect(fast == reference, "context \(i)")
+        }
+        let mail = try templates.render(.confirmation, context: Self.variedContexts()[0])
+        #expect(mail.html.contains("<p>Ship &lt;b&gt;it&lt;/b&gt; &amp; &quot;go&quot; &#39;now&#39;</p>"))
+        #expect(mail.html.contains("raw after pragma: Ship <b>it</b>"), "the TEXT pragma turns escaping off below it")
+        #expect(mail.text.contains("- a<b = multi\nline 'v' (job weekly-report, a<b/)"))
+    }
+
+    @Test func templateUsingATransformIsRenderedBySwiftMustache() throws {
+        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        try "{{uppercased(job.name)}} {{#request.fields}}{{#first()}}first {{/first()}}{{name}} {{/request.fields}}\n"
+            .write(toFile: dir + "/request.txt.mustache", atomically: true, encoding: .utf8)
+        let templates = try MailTemplates(directory: dir)
+        #expect(templates.template(kind: .request, named: nil, part: .txt).compiled == nil)
+        #expect(templates.template(kind: .request, named: nil, part: .html).compiled != nil)
+        let mail = try templates.render(.request, context: OutboundFixtures.context(
+            fields: [.init(name: "week", value: "47"), .init(name: "owner", value: "Eda")]))
+        #expect(mail.text == "WEEKLY-REPORT first week owner \n")
+    }
 }

@@ -38,20 +38,46 @@ public struct MailComposer: Sendable {
         let tag = MailComposer.subjectTag(requestID: context.request.id)
         let rendered = try templates.render(kind, named: name, context: context, tag: tag)
         let tagText = "[signoff \(tag)]"
-        let subject = rendered.subject.contains(tagText) ? rendered.subject : tagText + " " + rendered.subject
+        let subject = MailComposer.contains(rendered.subject, tagText) ? rendered.subject : tagText + " " + rendered.subject
         var refs = references
         if let inReplyTo, !refs.contains(inReplyTo) { refs.append(inReplyTo) }
         return MailMessage(from: from, to: [to ?? context.reviewer],
-                           replyTo: token.map { replyAddress.withSubaddress($0.value) },
+                           replyTo: token.map { MailComposer.subaddressed(replyAddress, $0.value) },
                            subject: subject, text: rendered.text, html: rendered.html,
                            messageID: messageID, date: date, inReplyTo: inReplyTo, references: refs,
                            extraHeaders: [MailHeaderField("X-Signoff-Request", context.request.id)])
+    }
+
+    /// `replyAddress.withSubaddress(tag)` without re-trimming the address: the common case
+    /// (ASCII `local@domain`, no sub-address yet) is put together directly.
+    static func subaddressed(_ address: EmailAddress, _ tag: String) -> EmailAddress {
+        let utf8 = address.address.utf8
+        guard let first = utf8.first, let last = utf8.last, first > 0x20, first < 0x7F, last > 0x20, last < 0x7F,
+              utf8.allSatisfy({ $0 < 0x80 && $0 != 0x2B }),
+              let at = address.address.utf8.lastIndex(of: 0x40) else {
+            return address.withSubaddress(tag)
+        }
+        let local = address.address[..<at]
+        let domain = address.address[address.address.utf8.index(after: at)...]
+        var result = address
+        result.address = local + "+" + tag + "@" + domain.lowercased()
+        return result
+    }
+
+    /// Whether `text` contains `part`, byte for byte (the tag is ASCII).
+    static func contains(_ text: String, _ part: String) -> Bool {
+        let hay = Array(text.utf8), needle = Array(part.utf8)
+        guard !needle.isEmpty, hay.count >= needle.count else { return needle.isEmpty }
+        for start in 0...(hay.count - needle.count) where hay[start] == needle[0] {
+            if hay[start..<start + needle.count].elementsEqual(needle) { return true }
+        }
+        return false
     }
 
     /// The subject tag's code for a request: the first 4 hex digits of SHA-256(request id),
     /// stable across the request's mails so they read as one conversation.
     public static func subjectTag(requestID: String) -> String {
         let digest = SHA256.hash(data: Array(requestID.utf8))
-        return digest.prefix(2).map { String(format: "%02x", $0) }.joined()
+        return MailMessage.lowerHex(digest.prefix(2))
     }
 }

@@ -53,47 +53,50 @@ public struct MailMessage: Sendable, Hashable {
     /// A fresh `<128-random-bits-hex@domain>` Message-ID.
     public static func makeMessageID(domain: String) -> String {
         var rng = SystemRandomNumberGenerator()
-        let hex = (0..<2).map { _ in
-            let s = String(rng.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }.joined()
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(16)
+        for _ in 0..<2 {
+            let word: UInt64 = rng.next()
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        let hex = lowerHex(bytes)
         let host = domain.isEmpty ? "signoff.invalid" : domain
         return "<\(hex)@\(host)>"
     }
 
     /// The message as RFC 5322 bytes with CRLF line ends, ready for SMTP or an `.eml` file.
     public func rfc5322() -> [UInt8] {
-        var head: [String] = []
-        head.append(HeaderEncoding.fold(name: "From", words: HeaderEncoding.mailbox(from), separator: " "))
-        head.append(HeaderEncoding.fold(name: "To", words: HeaderEncoding.addressList(to), separator: " "))
-        if let replyTo {
-            head.append(HeaderEncoding.fold(name: "Reply-To", words: HeaderEncoding.mailbox(replyTo), separator: " "))
-        }
-        head.append(HeaderEncoding.unstructured(name: "Subject", value: subject))
-        head.append("Date: " + MailDate.format(date))
-        head.append("Message-ID: " + messageID)
-        if let inReplyTo { head.append("In-Reply-To: " + inReplyTo) }
-        if !references.isEmpty {
-            head.append(HeaderEncoding.fold(name: "References", words: references, separator: " "))
-        }
-        head.append("MIME-Version: 1.0")
-        head.append("Auto-Submitted: auto-generated")
-        head.append("X-Auto-Response-Suppress: OOF, AutoReply")
-        for field in extraHeaders {
-            head.append(HeaderEncoding.unstructured(name: field.name, value: field.value))
-        }
-
         var out = [UInt8]()
-        out.reserveCapacity(text.utf8.count * 2 + (html?.utf8.count ?? 0) + 1024)
-        func line(_ s: String) { out.append(contentsOf: Array(s.utf8)); out.append(contentsOf: [0x0D, 0x0A]) }
-        for field in head { line(field) }
+        out.reserveCapacity(text.utf8.count + text.utf8.count / 4 + (html.map { $0.utf8.count + $0.utf8.count / 4 } ?? 0) + 1024)
+        func line(_ s: String) {
+            out.append(contentsOf: s.utf8)
+            out.append(0x0D)
+            out.append(0x0A)
+        }
+        HeaderEncoding.fold(name: "From", words: HeaderEncoding.mailbox(from), into: &out)
+        HeaderEncoding.fold(name: "To", words: HeaderEncoding.addressList(to), into: &out)
+        if let replyTo {
+            HeaderEncoding.fold(name: "Reply-To", words: HeaderEncoding.mailbox(replyTo), into: &out)
+        }
+        HeaderEncoding.unstructured(name: "Subject", value: subject, into: &out)
+        line("Date: " + MailDate.format(date))
+        line("Message-ID: " + messageID)
+        if let inReplyTo { line("In-Reply-To: " + inReplyTo) }
+        if !references.isEmpty {
+            HeaderEncoding.fold(name: "References", words: references, into: &out)
+        }
+        line("MIME-Version: 1.0")
+        line("Auto-Submitted: auto-generated")
+        line("X-Auto-Response-Suppress: OOF, AutoReply")
+        for field in extraHeaders {
+            HeaderEncoding.unstructured(name: field.name, value: field.value, into: &out)
+        }
 
-        let textHeaders = ["Content-Type: text/plain; charset=utf-8",
-                           "Content-Transfer-Encoding: quoted-printable"]
+        let textHeaders = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
         guard let html else {
-            for field in textHeaders { line(field) }
+            line(textHeaders)
             line("")
-            out.append(contentsOf: QuotedPrintable.encode(text))
+            QuotedPrintable.encode(text, into: &out)
             if out.suffix(2) != [0x0D, 0x0A] { line("") }
             return out
         }
@@ -103,15 +106,15 @@ public struct MailMessage: Sendable, Hashable {
         line("This is a multi-part message in MIME format.")
         line("")
         line("--" + boundary)
-        for field in textHeaders { line(field) }
+        line(textHeaders)
         line("")
-        out.append(contentsOf: QuotedPrintable.encode(text))
+        QuotedPrintable.encode(text, into: &out)
         line("")
         line("--" + boundary)
         line("Content-Type: text/html; charset=utf-8")
         line("Content-Transfer-Encoding: quoted-printable")
         line("")
-        out.append(contentsOf: QuotedPrintable.encode(html))
+        QuotedPrintable.encode(html, into: &out)
         line("")
         line("--" + boundary + "--")
         return out
@@ -121,7 +124,21 @@ public struct MailMessage: Sendable, Hashable {
     /// where '=' is always followed by hex digits or a line end). Derived from the Message-ID so
     /// the same message always has the same bytes.
     private static func boundaryToken(messageID: String) -> String {
-        SHA256.hash(data: Array(messageID.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+        lowerHex(SHA256.hash(data: Array(messageID.utf8)).prefix(12))
+    }
+
+    /// Lower-case hex of `bytes` (two digits each).
+    static func lowerHex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+        let digits: StaticString = "0123456789abcdef"
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        digits.withUTF8Buffer { d in
+            for byte in bytes {
+                out.append(d[Int(byte >> 4)])
+                out.append(d[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

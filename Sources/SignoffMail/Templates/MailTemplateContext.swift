@@ -248,6 +248,71 @@ public struct MailTemplateContext: Sendable, Hashable {
         return vars
     }
 
+    /// The same tree as ``variables(tag:)``, typed, for the compiled renderer. The two must stay
+    /// in step (a test renders every built-in template both ways and compares).
+    func templateValue(tag: String) -> TemplateValue {
+        func put(_ dict: inout TemplateObject, _ key: String, _ value: String?) {
+            if let value, !value.isEmpty { dict.append(key, .string(value)) }
+        }
+        var job: TemplateObject = ["name": .string(self.job.name)]
+        put(&job, "description", self.job.description)
+        var run: TemplateObject = ["id": .string(self.run.id), "attempt": .string(String(self.run.attempt))]
+        put(&run, "owner", self.run.owner)
+        var request: TemplateObject = [
+            "id": .string(self.request.id), "title": .string(self.request.title),
+            "responseType": .string(self.request.responseKind.rawValue),
+            "isApproval": .bool(self.request.responseKind == .approval),
+            "choices": .list(self.request.choices.map(TemplateValue.string)),
+            "hasChoices": .bool(!self.request.choices.isEmpty),
+            "fields": .list(self.request.fields.map { .object(["name": .string($0.name), "value": .string($0.value)]) }),
+            "hasFields": .bool(!self.request.fields.isEmpty),
+        ]
+        put(&request, "body", self.request.body)
+        var reviewer: TemplateObject = ["address": .string(self.reviewer.address)]
+        put(&reviewer, "name", self.reviewer.displayName)
+        var vars: TemplateObject = [
+            "job": .object(job), "run": .object(run), "step": .object(["id": .string(stepID)]), "request": .object(request),
+            "reviewer": .object(reviewer), "marker": .string(MailTemplateContext.replyAboveMarker), "tag": .string(tag),
+            "grammar": .list(grammarLinesPadded().map {
+                .object(["command": .string($0.command), "meaning": .string($0.meaning), "padded": .string($0.padded)])
+            }),
+            "links": .list(webLinks.map { .object(["label": .string($0.label), "url": .string($0.url)]) }),
+        ]
+        if let deadline {
+            vars.append("deadline", .object(["text": .string(MailTemplateContext.humanDate(deadline)),
+                                        "iso": .string(MailTemplateContext.isoDate(deadline))]))
+        }
+        if let decision {
+            var d: TemplateObject = ["outcome": .string(decision.outcome)]
+            put(&d, "value", decision.value)
+            put(&d, "reason", decision.reason)
+            put(&d, "by", decision.by)
+            if let at = decision.at { d.append("at", .string(MailTemplateContext.humanDate(at))) }
+            vars.append("decision", .object(d))
+        }
+        if let clarificationProblem, !clarificationProblem.isEmpty {
+            vars.append("clarification", .object(["problem": .string(clarificationProblem)]))
+        }
+        if let failure {
+            vars.append("failure", .object(["recipient": .string(failure.recipient), "kind": .string(failure.kind),
+                                              "error": .string(failure.error)]))
+        }
+        if let reminderNumber { vars.append("reminder", .object(["number": .string(String(reminderNumber))])) }
+        return .object(vars)
+    }
+
+    /// Only web links: a `javascript:` or `data:` URL from job input never reaches an href.
+    private var webLinks: [Link] {
+        links.filter { $0.url.lowercased().hasPrefix("https://") || $0.url.lowercased().hasPrefix("http://") }
+    }
+
+    /// Grammar lines with the command padded so the meanings line up in plain text.
+    private func grammarLinesPadded() -> [(command: String, meaning: String, padded: String)] {
+        let lines = grammarLines
+        let width = (lines.map { $0.command.count }.max() ?? 0) + 4
+        return lines.map { ($0.command, $0.meaning, $0.command + String(repeating: " ", count: width - $0.command.count)) }
+    }
+
     /// Grammar lines with `padded`: the command padded so the meanings line up in plain text.
     private func grammarVariables() -> [[String: Any]] {
         let lines = grammarLines

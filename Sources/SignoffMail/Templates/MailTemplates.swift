@@ -17,8 +17,19 @@ public struct MailTemplates: Sendable {
         case subject, txt, html
     }
 
+    /// A template parsed once at load: swift-mustache's parse, and its compiled form for the
+    /// fast byte renderer (nil when the template needs the reference renderer).
+    struct Prepared: Sendable {
+        let mustache: MustacheTemplate
+        let compiled: CompiledTemplate?
+        init(_ mustache: MustacheTemplate) {
+            self.mustache = mustache
+            self.compiled = CompiledTemplate(mustache)
+        }
+    }
+
     /// Parsed templates by file name, from the directory (overrides and job templates).
-    private let overrides: [String: MustacheTemplate]
+    private let overrides: [String: Prepared]
     /// Sources of the override files, for validation.
     private let overrideSources: [String: String]
     /// The configured directory, if any.
@@ -37,17 +48,17 @@ public struct MailTemplates: Sendable {
         }
         let (sources, readErrors) = MailTemplates.readDirectory(directory)
         if let first = readErrors.first { throw first }
-        var parsed: [String: MustacheTemplate] = [:]
+        var parsed: [String: Prepared] = [:]
         for (name, text) in sources {
             switch MailTemplates.parse(text, fileName: name, directory: directory) {
-            case .success(let template): parsed[name] = template
+            case .success(let template): parsed[name] = Prepared(template)
             case .failure(let error): throw error
             }
         }
         self.init(overrides: parsed, sources: sources, directory: directory)
     }
 
-    private init(overrides: [String: MustacheTemplate], sources: [String: String], directory: String?) {
+    private init(overrides: [String: Prepared], sources: [String: String], directory: String?) {
         self.overrides = overrides
         self.overrideSources = sources
         self.directory = directory
@@ -58,18 +69,56 @@ public struct MailTemplates: Sendable {
     /// `tag` is the subject tag's code, available as `{{tag}}`.
     public func render(_ kind: MailTemplateKind, named name: String? = nil,
                        context: MailTemplateContext, tag: String = "") throws -> RenderedMail {
+        try render(kind, named: name, context: context, tag: tag, compiled: true)
+    }
+
+    /// `compiled: false` renders every part with swift-mustache over ``MailTemplateContext/variables(tag:)``:
+    /// the reference the compiled renderer is tested against.
+    func render(_ kind: MailTemplateKind, named name: String?, context: MailTemplateContext, tag: String,
+                compiled useCompiled: Bool) throws -> RenderedMail {
         if let name, !hasAnyPart(of: name) {
             throw MailTemplateError.notFound(name: name, directory: directory)
         }
-        let vars = context.variables(tag: tag)
-        func part(_ p: Part) -> String {
-            template(kind: kind, named: name, part: p).render(vars)
+        // The typed tree for compiled templates; the `[String: Any]` one only if some part
+        // needs swift-mustache's renderer (a template using transforms).
+        let value = context.templateValue(tag: tag)
+        var vars: [String: Any]?
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(8192)
+        func part(_ p: Part) -> [UInt8] {
+            let prepared = template(kind: kind, named: name, part: p)
+            buffer.removeAll(keepingCapacity: true)
+            if useCompiled, let compiled = prepared.compiled {
+                compiled.render(value, into: &buffer)
+                return buffer
+            }
+            if vars == nil { vars = context.variables(tag: tag) }
+            return Array(prepared.mustache.render(vars!).utf8)
         }
-        let subject = part(.subject).split(whereSeparator: { $0.isWhitespace })
-            .joined(separator: " ")
-        var text = part(.txt)
+        let subject = MailTemplates.collapseWhitespace(part(.subject))
+        var text = String(decoding: part(.txt), as: UTF8.self)
         if !text.hasSuffix("\n") { text += "\n" }
-        return RenderedMail(subject: subject, text: text, html: part(.html))
+        return RenderedMail(subject: subject, text: text, html: String(decoding: part(.html), as: UTF8.self))
+    }
+
+    /// One line: runs of whitespace become one space, none at either end (bytes when ASCII;
+    /// Unicode whitespace such as NO-BREAK SPACE is handled on Characters).
+    static func collapseWhitespace(_ bytes: [UInt8]) -> String {
+        guard bytes.allSatisfy({ $0 < 0x80 }) else {
+            return String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count)
+        var pendingSpace = false
+        for byte in bytes {
+            if byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) {
+                pendingSpace = !out.isEmpty
+            } else {
+                if pendingSpace { out.append(0x20); pendingSpace = false }
+                out.append(byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Every problem in the templates that would be used: the built-ins, the directory's
@@ -115,9 +164,9 @@ public struct MailTemplates: Sendable {
         let (sources, readErrors) = readDirectory(directory)
         if !readErrors.isEmpty { return readErrors }
         // Parse errors are reported by validate; keep the parsable ones for the rest.
-        var parsed: [String: MustacheTemplate] = [:]
+        var parsed: [String: Prepared] = [:]
         for (name, text) in sources {
-            if case .success(let t) = parse(text, fileName: name, directory: directory) { parsed[name] = t }
+            if case .success(let t) = parse(text, fileName: name, directory: directory) { parsed[name] = Prepared(t) }
         }
         return MailTemplates(overrides: parsed, sources: sources, directory: directory).validate(names: names)
     }
@@ -130,7 +179,8 @@ public struct MailTemplates: Sendable {
         Part.allCases.contains { overrides[MailTemplates.fileName(name, $0)] != nil }
     }
 
-    private func template(kind: MailTemplateKind, named name: String?, part: Part) -> MustacheTemplate {
+    func template(kind: MailTemplateKind, named name: String?, part: Part) -> Prepared {
+        if name == nil, overrides.isEmpty, let t = MailTemplates.builtinTable[kind]?[part] { return t }
         if let name, let t = overrides[MailTemplates.fileName(name, part)] { return t }
         let file = MailTemplates.fileName(kind.fileStem, part)
         if let t = overrides[file] { return t }
@@ -141,10 +191,21 @@ public struct MailTemplates: Sendable {
         return t
     }
 
-    private static let parsedBuiltins: [String: MustacheTemplate] = {
-        var out: [String: MustacheTemplate] = [:]
+    private static let parsedBuiltins: [String: Prepared] = {
+        var out: [String: Prepared] = [:]
         for (name, text) in BuiltinTemplates.files {
-            if case .success(let t) = parse(text, fileName: name, directory: nil) { out[name] = t }
+            if case .success(let t) = parse(text, fileName: name, directory: nil) { out[name] = Prepared(t) }
+        }
+        return out
+    }()
+
+    /// The built-ins by kind and part, so rendering with no overrides builds no file names.
+    private static let builtinTable: [MailTemplateKind: [Part: Prepared]] = {
+        var out: [MailTemplateKind: [Part: Prepared]] = [:]
+        for kind in MailTemplateKind.allCases {
+            for p in Part.allCases {
+                out[kind, default: [:]][p] = parsedBuiltins[fileName(kind.fileStem, p)]
+            }
         }
         return out
     }()

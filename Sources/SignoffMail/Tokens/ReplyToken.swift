@@ -42,13 +42,12 @@ public struct ReplyToken: Sendable, Hashable, CustomStringConvertible {
     /// SHA-256 hex of a token text as received (lower-cased first, so `ABC…` and `abc…` agree).
     public static func sha256Hex(of token: String) -> String {
         let digest = SHA256.hash(data: Array(token.lowercased().utf8))
-        return digest.map { hexDigits[Int($0 >> 4)] + hexDigits[Int($0 & 0xF)] }.joined()
+        return MailMessage.lowerHex(digest)
     }
 
     /// Never the token itself: logs and errors must not carry it.
     public var description: String { "ReplyToken(redacted)" }
 
-    private static let hexDigits = (0..<16).map { String($0, radix: 16) }
     private static let alphabet: [UInt8] = Array("abcdefghijklmnopqrstuvwxyz234567".utf8)
 
     /// RFC 4648 base32, lower-case, no padding.
