@@ -138,7 +138,7 @@ struct JobCompilerTests {
     @Test func registeredExecutorIsCancelledAtItsTimeout() async throws {
         var registry = ExecutorRegistry()
         registry.register("slow") { _ in
-            try await Task.sleep(nanoseconds: 30_000_000_000)
+            try await Task.sleep(nanoseconds: 300_000_000_000)
             return .string("too late")
         }
         let job = try JobParser.parse(text: "name: t\nsteps:\n  - id: a\n    executor: slow\n    timeout: 200ms\n", file: "/tmp/t.yaml")
@@ -147,6 +147,8 @@ struct JobCompilerTests {
         let result = try await workflow.run(Self.state(job))
         #expect(result.status == .failed)
         #expect(result.error?.message.contains("ran longer than its timeout of 200ms") == true, "\(String(describing: result.error))")
-        #expect(Date().timeIntervalSince(started) < 20)
+        // Far below the executor's 300 s: it was cancelled, not waited for (the bound is loose
+        // because the whole suite shares two cores and their cooperative threads).
+        #expect(Date().timeIntervalSince(started) < 120)
     }
 }
