@@ -16,6 +16,13 @@ final class SQLRunStore: RunStore {
     let target: DatabaseTarget
     /// Opened by the first `waitForWork`.
     private let waiter = Mutex<(any WorkWaiter)?>(nil)
+    /// Concurrent `pause` calls, run as set-based batches.
+    let pauseBatcher: Coalescer<PauseOperation, PauseResult>
+    /// Concurrent `saveCheckpoint` calls, run as set-based batches.
+    let checkpointBatcher: Coalescer<CheckpointOperation, CheckpointRecord>
+
+    /// The most operations one coalesced batch takes: bounds statement size and commit latency.
+    static let maxBatch = 64
 
     private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger) {
         self.target = target
@@ -24,6 +31,21 @@ final class SQLRunStore: RunStore {
         self.dialect = target.backend == .postgres ? .postgres : .sqlite
         self.pool = pool
         self.logger = logger
+        // One lane per connection: batches run side by side on PostgreSQL, one after another
+        // on SQLite's single writer (where they also share its group commits).
+        let lanes = pool.handles.count
+        let store = StoreReference()
+        pauseBatcher = Coalescer(lanes: lanes, maxBatch: Self.maxBatch) { ops in
+            try await store.get().executeBatches(ops, runID: { $0.lease.runID }) { store, conn, batch in
+                try store.pauseRows(conn, batch)
+            }
+        }
+        checkpointBatcher = Coalescer(lanes: lanes, maxBatch: Self.maxBatch) { ops in
+            try await store.get().executeBatches(ops, runID: { $0.lease.runID }) { store, conn, batch in
+                try store.checkpointRows(conn, batch)
+            }
+        }
+        store.set(self)
     }
 
     static func open(target: DatabaseTarget, logger: Logger, connections: Int) async throws -> any RunStore {
@@ -79,6 +101,20 @@ final class SQLRunStore: RunStore {
             return false
         }
         return try await waiter.wait(timeout: timeout)
+    }
+
+    /// The store, for the coalescers it owns (a weak reference: no cycle).
+    final class StoreReference: Sendable {
+        private let reference = Mutex<Weak?>(nil)
+        struct Weak: @unchecked Sendable {
+            // @unchecked Sendable: holds a Sendable store; the wrapper only exists to make the reference weak.
+            weak var store: SQLRunStore?
+        }
+        func set(_ store: SQLRunStore) { reference.withLock { $0 = Weak(store: store) } }
+        func get() throws -> SQLRunStore {
+            guard let store = reference.withLock({ $0?.store }) else { throw StoreError(.closed, "the store is closed") }
+            return store
+        }
     }
 
     // MARK: Migrations
