@@ -623,3 +623,53 @@ struct RunStoreTests {
         }
     }
 }
+
+/// Upgrading a database that already holds runs keeps every row readable and every chain intact.
+struct SchemaUpgradeTests {
+    @Test(arguments: Backend.allCases)
+    func upgradingAVersion2DatabaseKeepsCheckpointsEventsAndTheirChains(_ backend: Backend) async throws {
+        let dialect: SQLDialect = backend == .sqlite ? .sqlite : .postgres
+        let fresh = try await TestDatabase.make(backend)
+        defer { Task { await fresh.drop() } }
+        let freshTarget = try DatabaseTarget.parse(fresh.url)
+        let raw = ConnectionHandle(label: "test.v2b") {
+            backend == .sqlite ? try SQLiteConnection(path: freshTarget.location) as any SQLConnection
+                : try PostgresConnection(conninfo: freshTarget.location, redactedTarget: "test")
+        }
+        try await raw.perform { conn in
+            #expect(try SQLRunStore.migrate(conn, dialect: dialect, target: "test", upTo: 2) == [1, 2])
+            try conn.transaction(write: true) {
+                try conn.query("""
+                    INSERT INTO runs (id, job, status, input, created_at, updated_at, checkpoint_seq, event_seq, last_hash)
+                    VALUES ('r1', 'j', 'waiting', '{}', 1, 1, 1, 0, '')
+                    """, [])
+                try conn.query("INSERT INTO checkpoints (run_id, seq, id, superstep, parent_id, data, created_at) VALUES ('r1', 1, 'cp-1', 1, NULL, $1, 1)",
+                               [.blob(Data("state".utf8))])
+                let (rows, head) = SQLRunStore.chain(runID: "r1", head: ChainHead(sequence: 0, hash: ""),
+                                                     events: [NewEvent(kind: "enqueued", actor: nil, data: ["job": "j"])], at: Date())
+                try SQLRunStore.insertEvents(conn, rows)
+                try SQLRunStore.updateHeads(conn, [("r1", head)])
+            }
+        }
+        await raw.close()
+        let store = try await fresh.open()
+        defer { Task { await store.close() } }
+        #expect(try await store.schemaVersion() == Migrations.latestVersion)
+        let checkpoint = try #require(try await store.checkpoint(id: "cp-1"))
+        #expect(checkpoint.runID == "r1" && checkpoint.sequence == 1 && checkpoint.data == Data("state".utf8))
+        #expect(try await store.latestCheckpoint(runID: "r1")?.id == "cp-1")
+        // Appends continue the chain, and the (run_id, seq) key still refuses a second link at one position.
+        try await store.appendEvent(runID: "r1", kind: "note", actor: nil, data: [:], now: Date())
+        try await store.appendEvent(runID: "r1", kind: "note", actor: nil, data: [:], now: Date())
+        let events = try await store.events(runID: "r1")
+        #expect(events.map(\.kind) == ["enqueued", "note", "note"])
+        #expect(events[2].id > events[1].id && events[1].id > events[0].id)
+        #expect(try await store.verifyAudit(runID: "r1").firstBrokenSequence == nil)
+        await #expect(throws: (any Error).self) {
+            _ = try await TestDatabase.sql(store, "INSERT INTO events (run_id, seq, kind, data, at, prev_hash, hash) VALUES ('r1', 3, 'x', '{}', 0, '', '')")
+        }
+        await #expect(throws: (any Error).self) {
+            _ = try await TestDatabase.sql(store, "INSERT INTO checkpoints (run_id, seq, id, superstep, data, created_at) VALUES ('r1', 2, 'cp-1', 1, '', 0)")
+        }
+    }
+}

@@ -131,7 +131,8 @@ final class SQLRunStore: RunStore {
     }
 
     /// Applies pending migrations under a lock that serialises concurrent starters.
-    static func migrate(_ conn: any SQLConnection, dialect: SQLDialect, target: String) throws -> [Int] {
+    static func migrate(_ conn: any SQLConnection, dialect: SQLDialect, target: String,
+                        upTo last: Int = Migrations.latestVersion) throws -> [Int] {
         let lockKey: Int64 = 0x5349_474E_4F46 // "SIGNOF"
         switch dialect {
         case .postgres:
@@ -146,7 +147,7 @@ final class SQLRunStore: RunStore {
             if current > Migrations.latestVersion {
                 throw StoreError(.schemaTooNew, "the database at \(target) has schema version \(current), but this signoff only knows versions up to \(Migrations.latestVersion); upgrade signoff, or point `database:` at another database")
             }
-            for migration in Migrations.all where migration.version > current {
+            for migration in Migrations.all where migration.version > current && migration.version <= last {
                 if dialect == .postgres { try conn.exec("BEGIN") }
                 do {
                     for statement in migration.sql(dialect) { try conn.exec(statement) }
