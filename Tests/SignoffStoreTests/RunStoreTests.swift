@@ -673,3 +673,100 @@ struct SchemaUpgradeTests {
         }
     }
 }
+
+/// Concurrent pauses and checkpoint saves (which the store runs as set-based batches): each caller
+/// gets its own outcome, and one refused operation does not take the others down.
+struct ConcurrentWriteTests {
+    enum Outcome: Equatable, Sendable { case ok, failed(StoreError.Code) }
+
+    @Test(arguments: Backend.allCases)
+    func concurrentPausesEachRecordTheirRunAndRefusalsStayAlone(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let runs = try await store.enqueueMany((0..<40).map { _ in NewRun(job: "j") }, now: t0)
+            let claimed = try await store.claimRuns(owner: "a", limit: 40, leaseSeconds: 60, now: t0)
+            #expect(claimed.count == 40)
+            // Run 0's lease is stale (wrong fence); run 1 reuses run 2's request id.
+            let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
+                for (i, c) in claimed.enumerated() {
+                    group.addTask {
+                        var lease = c.lease
+                        if i == 0 { lease.fence += 1 }
+                        let requestID = i == 1 ? "req-\(claimed[2].run.id)" : "req-\(c.run.id)"
+                        do {
+                            let result = try await store.pause(lease, checkpoint: NewCheckpoint(superstep: i, data: json(#"{"i":\#(i)}"#)),
+                                                               requests: [makeRequest(requestID)],
+                                                               mail: [requestMail(requestID, to: "ann@example.org", run: c.run.id)],
+                                                               delivered: [], now: t0.addingTimeInterval(1))
+                            return (i, result.createdRequestIDs == [requestID] && result.checkpointSequence == 1 ? .ok : .failed(.corrupt))
+                        } catch let error as StoreError {
+                            return (i, .failed(error.code))
+                        } catch {
+                            return (i, .failed(.queryFailed))
+                        }
+                    }
+                }
+                var out: [Int: Outcome] = [:]
+                for await (i, o) in group { out[i] = o }
+                return out
+            }
+            #expect(outcomes[0] == .failed(.leaseLost))
+            // Runs 1 and 2 race for one request id: exactly one of them gets it.
+            #expect([outcomes[1], outcomes[2]].filter { $0 == .ok }.count == 1)
+            #expect([outcomes[1], outcomes[2]].contains(.failed(.invalidState)))
+            for i in 3..<40 { #expect(outcomes[i] == .ok, "run \(i)") }
+            for (i, c) in claimed.enumerated() {
+                let run = try #require(try await store.run(id: c.run.id))
+                if outcomes[i] == .ok {
+                    #expect(run.status == .waiting && run.checkpointSequence == 1)
+                    #expect(try await store.latestCheckpoint(runID: c.run.id)?.data == json(#"{"i":\#(i)}"#))
+                    #expect(try await store.events(runID: c.run.id).map(\.kind) == ["enqueued", "claimed", "request", "paused"])
+                    #expect(try await store.verifyAudit(runID: c.run.id).isIntact)
+                } else {
+                    #expect(run.status == .running && run.checkpointSequence == 0, "a refused pause writes nothing")
+                    #expect(try await store.latestCheckpoint(runID: c.run.id) == nil)
+                    #expect(try await store.events(runID: c.run.id).map(\.kind) == ["enqueued", "claimed"])
+                }
+            }
+            #expect(try await store.pendingRequests().count == 38)
+            #expect(try await store.dueMail(now: t0.addingTimeInterval(2), limit: 100).count == 38)
+            #expect(runs.count == 40)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func concurrentCheckpointSavesNumberEachRunInOrderAndALostLeaseSavesNothing(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueueMany((0..<24).map { _ in NewRun(job: "j") }, now: t0)
+            let claimed = try await store.claimRuns(owner: "a", limit: 24, leaseSeconds: 60, now: t0)
+            let stale = claimed[0]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for c in claimed.dropFirst() {
+                    group.addTask {
+                        for step in 1...3 {
+                            let saved = try await store.saveCheckpoint(c.lease, checkpoint: NewCheckpoint(id: "\(c.run.id)-cp\(step)", superstep: step,
+                                                                                                          data: json(#"{"s":\#(step)}"#)),
+                                                                       delivered: [], now: t0.addingTimeInterval(Double(step)))
+                            #expect(saved.sequence == step)
+                        }
+                    }
+                }
+                group.addTask {
+                    var lease = stale.lease
+                    lease.owner = "someone-else"
+                    await #expect(throws: StoreError.self) {
+                        _ = try await store.saveCheckpoint(lease, checkpoint: NewCheckpoint(superstep: 1, data: json("{}")), delivered: [], now: t0)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for c in claimed.dropFirst() {
+                let list = try await store.checkpoints(runID: c.run.id, withData: true)
+                #expect(list.map(\.sequence) == [1, 2, 3])
+                #expect(list.map(\.id) == (1...3).map { "\(c.run.id)-cp\($0)" })
+                #expect(try await store.checkpoint(id: "\(c.run.id)-cp2")?.data == json(#"{"s":2}"#))
+            }
+            #expect(try await store.checkpoints(runID: stale.run.id, withData: false).isEmpty)
+            #expect(try await store.run(id: stale.run.id)?.checkpointSequence == 0)
+        }
+    }
+}

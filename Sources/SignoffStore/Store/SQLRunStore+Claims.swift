@@ -26,7 +26,7 @@ extension SQLRunStore {
             }
             reads.append(SQLStatement("""
                 SELECT \(Self.runColumns), event_seq, last_hash FROM runs
-                WHERE status IN ('queued', 'running')
+                WHERE \(self.dialect == .postgres ? "runnable AND " : "")status IN ('queued', 'running')
                   AND ((status = 'queued' AND (not_before IS NULL OR not_before <= $1))
                        OR (status = 'running' AND lease_expires_at < $1))
                 ORDER BY created_at LIMIT \(limit)\(skipLocked)
@@ -69,7 +69,14 @@ extension SQLRunStore {
                                           checkpoint: nil, answers: [:], answeredRequests: []))
             }
             // Round trip 2: the claims, their events, what resumed runs need, and the COMMIT.
-            var statements = [SQLStatement("""
+            var statements: [SQLStatement] = []
+            if self.dialect == .postgres {
+                // The few answered requests of these runs by the run_id index: statistics taken while
+                // the tables were small (a queue that just filled up) would otherwise pick a scan of
+                // every request.
+                statements.append(SQLStatement("SELECT set_config('enable_seqscan', 'off', true)", []))
+            }
+            statements += [SQLStatement("""
                 UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, claims = claims + 1,
                     started_at = COALESCE(started_at, $3), updated_at = $3, event_seq = v.seq, last_hash = v.hash
                 FROM (SELECT column1 AS id, column2 AS seq, column3 AS hash FROM (VALUES \(values.joined(separator: ","))) AS t) AS v
@@ -212,7 +219,9 @@ extension SQLRunStore {
                 let list = Self.placeholders(chunk.count, from: 1)
                 let ids = chunk.map { SQLValue.text($0.lease.runID) }
                 reads.append(SQLStatement("SELECT id, lease_owner, claims, status, event_seq, last_hash FROM runs WHERE id IN (\(list))" + self.forUpdate, ids))
-                reads.append(SQLStatement("SELECT DISTINCT run_id FROM requests WHERE status = 'pending' AND run_id IN (\(list))", ids))
+                // `COALESCE(status, '')`: by the run_id index, never by the partial index of every
+                // pending request (which the planner picks when statistics say it is small).
+                reads.append(SQLStatement("SELECT DISTINCT run_id FROM requests WHERE run_id IN (\(list)) AND COALESCE(status, '') = 'pending'", ids))
             }
             let found = try conn.pipeline(reads, commit: false)
             var heads: [String: ChainHead] = [:]

@@ -31,9 +31,7 @@ final class SQLRunStore: RunStore {
         self.dialect = target.backend == .postgres ? .postgres : .sqlite
         self.pool = pool
         self.logger = logger
-        // One lane per connection: batches run side by side on PostgreSQL, one after another
-        // on SQLite's single writer (where they also share its group commits).
-        let lanes = pool.handles.count
+        let lanes = Self.batchLanes(connections: pool.handles.count)
         let store = StoreReference()
         pauseBatcher = Coalescer(lanes: lanes, maxBatch: Self.maxBatch) { ops in
             try await store.get().executeBatches(ops, runID: { $0.lease.runID }) { store, conn, batch in
@@ -101,6 +99,17 @@ final class SQLRunStore: RunStore {
             return false
         }
         return try await waiter.wait(timeout: timeout)
+    }
+
+    /// How many coalesced batches of one kind may run at once. SQLite: 1 (its single writer, where
+    /// batches also share group commits). PostgreSQL: a quarter of the pool, at least 1: fewer
+    /// lanes than busy callers is what makes calls wait a moment and share a batch, and a batch of
+    /// N costs the server about what one call costs (statements, commit), so throughput grows with
+    /// the batch; the rest of the pool serves claims, answers and reads meanwhile.
+    /// `SIGNOFF_STORE_BATCH_LANES` overrides it (for measurements).
+    static func batchLanes(connections: Int) -> Int {
+        if let text = ProcessInfo.processInfo.environment["SIGNOFF_STORE_BATCH_LANES"], let n = Int(text), n > 0 { return n }
+        return max(1, connections / 4)
     }
 
     /// The store, for the coalescers it owns (a weak reference: no cycle).
