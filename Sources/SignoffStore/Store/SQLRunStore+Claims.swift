@@ -18,23 +18,36 @@ extension SQLRunStore {
         let skipLocked = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         return try await pool.write { conn in
             // Round trip 1 (PostgreSQL): the runnable runs, locked, with their audit chain heads.
-            var reads: [SQLStatement] = []
+            let candidates: [SQLRow]
             if self.dialect == .postgres {
                 // Walk the runnable index in order, never read every runnable run and sort them: with
                 // stale statistics (a queue that just filled up) the planner would otherwise pick that.
-                reads.append(SQLStatement("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)", []))
+                let reads = [
+                    SQLStatement("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)", []),
+                    SQLStatement("""
+                        SELECT \(Self.runColumns), event_seq, last_hash FROM runs
+                        WHERE runnable AND status IN ('queued', 'running')
+                          AND ((status = 'queued' AND (not_before IS NULL OR not_before <= $1))
+                               OR (status = 'running' AND lease_expires_at < $1))
+                        ORDER BY created_at LIMIT \(limit)\(skipLocked)
+                        """, [.time(now)]),
+                    SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true)", []),
+                ]
+                candidates = try conn.pipeline(reads, commit: false)[1]
+            } else {
+                // Queued runs by age and expired leases by expiry, each from its own index (schema
+                // v3), so a claim never walks past the runs other runners hold; the oldest of both win.
+                let queued = try conn.query("""
+                    SELECT \(Self.runColumns), event_seq, last_hash FROM runs
+                    WHERE status = 'queued' AND (not_before IS NULL OR not_before <= $1) ORDER BY created_at LIMIT \(limit)
+                    """, [.time(now)])
+                let expired = try conn.query("""
+                    SELECT \(Self.runColumns), event_seq, last_hash FROM runs
+                    WHERE status = 'running' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT \(limit)
+                    """, [.time(now)])
+                candidates = expired.isEmpty ? queued
+                    : Array((queued + expired).sorted { ($0.int64(15) ?? 0, $0.string(0) ?? "") < ($1.int64(15) ?? 0, $1.string(0) ?? "") }.prefix(limit))
             }
-            reads.append(SQLStatement("""
-                SELECT \(Self.runColumns), event_seq, last_hash FROM runs
-                WHERE \(self.dialect == .postgres ? "runnable AND " : "")status IN ('queued', 'running')
-                  AND ((status = 'queued' AND (not_before IS NULL OR not_before <= $1))
-                       OR (status = 'running' AND lease_expires_at < $1))
-                ORDER BY created_at LIMIT \(limit)\(skipLocked)
-                """, [.time(now)]))
-            if self.dialect == .postgres {
-                reads.append(SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true)", []))
-            }
-            let candidates = try conn.pipeline(reads, commit: false)[self.dialect == .postgres ? 1 : 0]
             if candidates.isEmpty { return [] }
             let nowStored = date(millis: millis(now))
             let expiresStored = date(millis: millis(expires))
@@ -353,14 +366,22 @@ extension SQLRunStore {
     /// `($a, $b, …), (…)` rows for a `VALUES` list: `shape` gives each column's SQL around its
     /// placeholder (`"$"` for a plain one, `"CAST($ AS integer)"` …).
     static func valuesList(rows: Int, shape: [String], from first: Int = 1) -> String {
+        let parts = shape.map { column -> (Substring, Substring) in
+            guard let dollar = column.firstIndex(of: "$") else { return (Substring(column), "") }
+            return (column[..<dollar], column[column.index(after: dollar)...])
+        }
         var out = ""
+        out.reserveCapacity(rows * shape.count * 8)
         var n = first
         for r in 0..<rows {
             if r > 0 { out += "," }
             out += "("
-            for (c, column) in shape.enumerated() {
+            for (c, (before, after)) in parts.enumerated() {
                 if c > 0 { out += ", " }
-                out += column.replacingOccurrences(of: "$", with: "$\(n)")
+                out += before
+                out += "$"
+                out += String(n)
+                out += after
                 n += 1
             }
             out += ")"
