@@ -770,3 +770,13 @@ struct ConcurrentWriteTests {
         }
     }
 }
+
+/// SQLite placeholders: `$n` becomes `?` when the parameters come in order, `?n` otherwise.
+struct SQLitePlaceholderTests {
+    @Test func inOrderParametersBecomeAnonymousAndOthersKeepTheirNumbers() {
+        #expect(SQLiteConnection.translate("INSERT INTO t VALUES ($1,$2),($3,$4)") == "INSERT INTO t VALUES (?,?),(?,?)")
+        #expect(SQLiteConnection.translate("UPDATE t SET a = $2 WHERE id = $1") == "UPDATE t SET a = ?2 WHERE id = ?1")
+        #expect(SQLiteConnection.translate("SELECT $1 WHERE x = $1") == "SELECT ?1 WHERE x = ?1")
+        #expect(SQLiteConnection.translate("SELECT 1") == "SELECT 1")
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Claiming runs under a lease, and every write a runner makes under it (fenced by owner + claim count).
 extension SQLRunStore {
@@ -391,9 +392,26 @@ extension SQLRunStore {
 
     /// `SELECT column1 AS a, column2 AS b … FROM (VALUES …) AS t`: a parameter table both backends read.
     static func valuesTable(_ names: [String], rows: Int, shape: [String], from first: Int = 1) -> String {
+        let key = ValuesShape(names: names, rows: rows, shape: shape, first: first)
+        if let sql = valuesSQLCache.withLock({ $0[key] }) { return sql }
         let columns = names.enumerated().map { "column\($0.offset + 1) AS \($0.element)" }.joined(separator: ", ")
-        return "SELECT \(columns) FROM (VALUES \(valuesList(rows: rows, shape: shape, from: first))) AS t"
+        let sql = "SELECT \(columns) FROM (VALUES \(valuesList(rows: rows, shape: shape, from: first))) AS t"
+        valuesSQLCache.withLock { cache in
+            if cache.count > 512 { cache.removeAll() }
+            cache[key] = sql
+        }
+        return sql
     }
+
+    struct ValuesShape: Hashable, Sendable {
+        var names: [String]
+        var rows: Int
+        var shape: [String]
+        var first: Int
+    }
+
+    /// The text of each parameter table, built once per shape (like `insertSQL`).
+    static let valuesSQLCache = Mutex<[ValuesShape: String]>([:])
 
     // MARK: Pause
 
