@@ -242,7 +242,14 @@ struct RunStoreTests {
             let mail = try await store.dueMail(now: t0.addingTimeInterval(2), limit: 10)
             #expect(Set(mail.map(\.recipient)) == ["ann@example.org", "bob@example.org"])
             #expect(try await store.pendingRequests().map(\.id) == ["p-1"])
-            #expect(try await store.events(runID: run.id).map(\.kind) == ["enqueued", "claimed", "request", "paused"])
+            let events = try await store.events(runID: run.id)
+            #expect(events.map(\.kind) == ["enqueued", "claimed", "paused"])
+            // The one request's details are in the paused event: the audit trail keeps them.
+            let paused = try #require(events.last)
+            for detail in [#""request_id":"p-1""#, #""executor_id":"review""#, #""reviewers":"ann@example.org,bob@example.org""#,
+                           #""quorum":"all""#, #""status":"waiting""#, #""checkpoint_seq":"1""#] {
+                #expect(paused.data.contains(detail), "paused event lacks \(detail): \(paused.data)")
+            }
         }
     }
 
@@ -600,7 +607,7 @@ struct RunStoreTests {
                                               at: t0.addingTimeInterval(9)))
             let events = try await store.events(runID: run.id)
             // enqueued, claimed, request, paused, vote, answered (which records the run's return to the queue)
-            #expect(events.map(\.kind) == ["enqueued", "claimed", "request", "paused", "vote", "answered"])
+            #expect(events.map(\.kind) == ["enqueued", "claimed", "paused", "vote", "answered"])
             #expect(events.last?.data.contains(#""run_status":"queued""#) == true)
             #expect(events.first?.prevHash == "")
             for (a, b) in zip(events, events.dropFirst()) { #expect(b.prevHash == a.hash) }
@@ -719,7 +726,7 @@ struct ConcurrentWriteTests {
                 if outcomes[i] == .ok {
                     #expect(run.status == .waiting && run.checkpointSequence == 1)
                     #expect(try await store.latestCheckpoint(runID: c.run.id)?.data == json(#"{"i":\#(i)}"#))
-                    #expect(try await store.events(runID: c.run.id).map(\.kind) == ["enqueued", "claimed", "request", "paused"])
+                    #expect(try await store.events(runID: c.run.id).map(\.kind) == ["enqueued", "claimed", "paused"])
                     #expect(try await store.verifyAudit(runID: c.run.id).isIntact)
                 } else {
                     #expect(run.status == .running && run.checkpointSequence == 0, "a refused pause writes nothing")

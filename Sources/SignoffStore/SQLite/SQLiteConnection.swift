@@ -9,7 +9,14 @@ final class SQLiteConnection: SQLConnection {
     private var statements: [String: OpaquePointer] = [:]
     private let path: String
 
+    /// Process-wide settings, applied once before the first connection opens (SQLite refuses them
+    /// later, harmlessly): no allocation statistics, so no global mutex on every malloc and free.
+    private static let configured: Bool = {
+        signoff_sqlite_config_memstatus(0) == SQLITE_OK
+    }()
+
     init(path: String, busyTimeoutMilliseconds: Int32 = 30_000) throws {
+        _ = Self.configured
         self.path = path
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX

@@ -442,7 +442,6 @@ extension SQLRunStore {
             var row: SQLRow
             var created: [String] = []
             var newRequests: [NewRequest] = []
-            var events: [NewEvent] = []
             var status = "waiting"
         }
         var results = [Result<PauseResult, any Error>?](repeating: nil, count: ops.count)
@@ -468,12 +467,6 @@ extension SQLRunStore {
                 claimed[r.id] = lease.runID
                 plan.created.append(r.id)
                 plan.newRequests.append(r)
-                var data = ["request_id": r.id, "executor_id": r.executorID, "request_type": r.requestType,
-                            "response_type": r.responseType, "reviewers": r.reviewers.joined(separator: ","),
-                            "quorum": r.quorum.description]
-                if let due = r.dueAt { data["due_at"] = String(millis(due)) }
-                if let step = r.stepID { data["step_id"] = step }
-                plan.events.append(NewEvent(kind: "request", actor: lease.owner, data: data))
             }
             if let conflict {
                 results[i] = .failure(conflict)
@@ -519,8 +512,15 @@ extension SQLRunStore {
             let runID = op.lease.runID
             let now = op.now
             let sequence = op.checkpoint == nil ? nil : try plan.row.requiredInt(4) + 1
-            var events = plan.events
+            // The usual pause raises one request: its details go into the `paused` event itself (one
+            // audit row, not two). Several requests get a `request` event each, before `paused`.
+            var events: [NewEvent] = []
             var pausedData = ["requests": plan.created.joined(separator: ","), "status": plan.status]
+            if plan.newRequests.count == 1 {
+                pausedData.merge(Self.requestEventData(plan.newRequests[0])) { current, _ in current }
+            } else {
+                events = plan.newRequests.map { NewEvent(kind: "request", actor: op.lease.owner, data: Self.requestEventData($0)) }
+            }
             if let sequence { pausedData["checkpoint_seq"] = String(sequence) }
             events.append(NewEvent(kind: "paused", actor: op.lease.owner, data: pausedData))
             let head = ChainHead(sequence: try plan.row.requiredInt(5), hash: plan.row.string(6) ?? "")
@@ -583,6 +583,16 @@ extension SQLRunStore {
         if notify { conn.notifyWork() }
         _ = try conn.pipeline(writes, commit: true)
         return results.map { $0! }
+    }
+
+    /// What the audit trail records about a new request.
+    static func requestEventData(_ r: NewRequest) -> [String: String] {
+        var data = ["request_id": r.id, "executor_id": r.executorID, "request_type": r.requestType,
+                    "response_type": r.responseType, "reviewers": r.reviewers.joined(separator: ","),
+                    "quorum": r.quorum.description]
+        if let due = r.dueAt { data["due_at"] = String(millis(due)) }
+        if let step = r.stepID { data["step_id"] = step }
+        return data
     }
 
     // MARK: Checkpoints
