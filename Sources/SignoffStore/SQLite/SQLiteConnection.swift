@@ -15,7 +15,9 @@ final class SQLiteConnection: SQLConnection {
         signoff_sqlite_config_memstatus(0) == SQLITE_OK
     }()
 
-    init(path: String, busyTimeoutMilliseconds: Int32 = 30_000) throws {
+    /// - walAutocheckpointPages: the WAL size (pages) at which a commit copies it back into the
+    ///   database itself; the store's writer sets it high and leaves that to `SQLiteCheckpointer`.
+    init(path: String, busyTimeoutMilliseconds: Int32 = 30_000, walAutocheckpointPages: Int = 4000) throws {
         _ = Self.configured
         self.path = path
         var handle: OpaquePointer?
@@ -35,7 +37,7 @@ final class SQLiteConnection: SQLConnection {
             // A bigger page cache and fewer, larger WAL checkpoints: pages a busy queue rewrites
             // constantly (run rows, indexes) are then copied back to the database file once.
             try exec("PRAGMA cache_size=-32000")
-            try exec("PRAGMA wal_autocheckpoint=4000")
+            try exec("PRAGMA wal_autocheckpoint=\(walAutocheckpointPages)")
             try exec("PRAGMA temp_store=MEMORY")
             // Reads straight from the page cache of the OS instead of a copy per page read.
             try exec("PRAGMA mmap_size=268435456")

@@ -24,7 +24,11 @@ final class SQLRunStore: RunStore {
     /// The most operations one coalesced batch takes: bounds statement size and commit latency.
     static let maxBatch = 64
 
-    private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger) {
+    /// SQLite: copies the WAL into the database off the writer's thread.
+    private let checkpointer: SQLiteCheckpointer?
+
+    private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger, checkpointer: SQLiteCheckpointer?) {
+        self.checkpointer = checkpointer
         self.target = target
         self.backend = target.backend
         self.redactedTarget = target.redacted
@@ -51,7 +55,12 @@ final class SQLRunStore: RunStore {
         switch target.backend {
         case .sqlite:
             let path = target.location
-            handles = [ConnectionHandle(label: "signoff.store.sqlite") { try SQLiteConnection(path: path) }]
+            // With the background checkpointer, the writer checkpoints itself only as a safety net
+            // (256 MiB of log); an in-memory database has no log.
+            let background = path != ":memory:"
+            handles = [ConnectionHandle(label: "signoff.store.sqlite") {
+                try SQLiteConnection(path: path, walAutocheckpointPages: background ? 65_536 : 4000)
+            }]
         case .postgres:
             let conninfo = target.location
             let redacted = target.redacted
@@ -64,13 +73,16 @@ final class SQLRunStore: RunStore {
         // SIGNOFF_STORE_GROUP_COMMIT=off turns SQLite group commit off (for measurements).
         let groupCommit = target.backend == .sqlite && ProcessInfo.processInfo.environment["SIGNOFF_STORE_GROUP_COMMIT"] != "off"
         let pool = ConnectionPool(handles: handles, groupCommit: groupCommit)
-        let store = SQLRunStore(target: target, pool: pool, logger: logger)
+        let store = SQLRunStore(target: target, pool: pool, logger: logger,
+                                checkpointer: target.backend == .sqlite && target.location != ":memory:"
+                                    ? SQLiteCheckpointer(path: target.location) : nil)
         do {
             try await handles[0].connect()
             try await store.migrate()
             for h in handles.dropFirst() { try await h.connect() }
         } catch {
             await pool.close()
+            await store.checkpointer?.close()
             throw error
         }
         logger.debug("store opened", metadata: ["store.target": "\(target.redacted)"])
@@ -79,6 +91,7 @@ final class SQLRunStore: RunStore {
 
     func close() async {
         await pool.close()
+        await checkpointer?.close()
         if let waiter = waiter.withLock({ w -> (any WorkWaiter)? in defer { w = nil }; return w }) { await waiter.close() }
     }
 
