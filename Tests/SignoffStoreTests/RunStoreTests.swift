@@ -787,3 +787,26 @@ struct SQLitePlaceholderTests {
         #expect(SQLiteConnection.translate("SELECT 1") == "SELECT 1")
     }
 }
+
+/// SQLite's log is copied back into the database in the background, not by the writer's commits.
+struct SQLiteCheckpointerTests {
+    @Test func theWriteAheadLogIsCopiedIntoTheDatabaseInTheBackground() async throws {
+        try await withStore(.sqlite) { store, db in
+            let path = try DatabaseTarget.parse(db.url).location
+            func size() throws -> Int { (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+            try await Task.sleep(for: .milliseconds(300))
+            let before = try size()
+            // About 1 MiB of runs: far below the writer's own checkpoint limit, so only the background
+            // checkpointer can move it from the log into the database file.
+            let input = json(#"{"text":""# + String(repeating: "x", count: 1000) + #""}"#)
+            _ = try await store.enqueueMany((0..<1000).map { _ in NewRun(job: "j", input: input) }, now: t0)
+            var grown = false
+            for _ in 0..<50 where !grown {
+                try await Task.sleep(for: .milliseconds(100))
+                grown = try size() >= before + 512 * 1024
+            }
+            let after = try size()
+            #expect(grown, "the database file stayed at \(after) bytes (\(before) before the writes)")
+        }
+    }
+}
