@@ -36,6 +36,16 @@ fresh() { # fresh URL -> a new empty database on that cluster, prints its URL
     echo "${1/@\/postgres?/@/$name?}"
 }
 
+# The cycles knobs, and what a real runner does:
+#   --tasks T --batch B  T runner loops, each claiming B runs at a time and pausing/answering them one
+#                        after another: T concurrent store calls, up to T*B runs in flight. A
+#                        `signoff worker --concurrency N` claims N runs and runs all N at once, so
+#                        T*B ~ N in flight; what the store sees is T concurrent pauses/saves/answers,
+#                        which its coalescers turn into batches (bigger T: bigger batches).
+#   --connections C      the PostgreSQL pool (`openStore` defaults to 4; 8 here so claims, answers and
+#                        reads are not queued behind the batch lanes, which are C/4). SQLite always
+#                        has one writer connection.
+# The figures move with the machine's load: the load average is printed before and after.
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$bench" supersteps --database "sqlite:$work/a.db" --runs 16 --steps 200
 "$bench" cycles --database "sqlite:$work/b.db" --runs 4000 --tasks 64 --batch 8

@@ -242,7 +242,14 @@ struct RunStoreTests {
             let mail = try await store.dueMail(now: t0.addingTimeInterval(2), limit: 10)
             #expect(Set(mail.map(\.recipient)) == ["ann@example.org", "bob@example.org"])
             #expect(try await store.pendingRequests().map(\.id) == ["p-1"])
-            #expect(try await store.events(runID: run.id).map(\.kind) == ["enqueued", "claimed", "request", "paused"])
+            let events = try await store.events(runID: run.id)
+            #expect(events.map(\.kind) == ["enqueued", "claimed", "paused"])
+            // The one request's details are in the paused event: the audit trail keeps them.
+            let paused = try #require(events.last)
+            for detail in [#""request_id":"p-1""#, #""executor_id":"review""#, #""reviewers":"ann@example.org,bob@example.org""#,
+                           #""quorum":"all""#, #""status":"waiting""#, #""checkpoint_seq":"1""#] {
+                #expect(paused.data.contains(detail), "paused event lacks \(detail): \(paused.data)")
+            }
         }
     }
 
@@ -600,7 +607,7 @@ struct RunStoreTests {
                                               at: t0.addingTimeInterval(9)))
             let events = try await store.events(runID: run.id)
             // enqueued, claimed, request, paused, vote, answered (which records the run's return to the queue)
-            #expect(events.map(\.kind) == ["enqueued", "claimed", "request", "paused", "vote", "answered"])
+            #expect(events.map(\.kind) == ["enqueued", "claimed", "paused", "vote", "answered"])
             #expect(events.last?.data.contains(#""run_status":"queued""#) == true)
             #expect(events.first?.prevHash == "")
             for (a, b) in zip(events, events.dropFirst()) { #expect(b.prevHash == a.hash) }
@@ -620,6 +627,186 @@ struct RunStoreTests {
             _ = try await TestDatabase.sql(store, "DELETE FROM events WHERE run_id = '\(run.id)' AND kind = 'paused'")
             let report = try await store.verifyAudit(runID: run.id)
             #expect(!report.isIntact)
+        }
+    }
+}
+
+/// Upgrading a database that already holds runs keeps every row readable and every chain intact.
+struct SchemaUpgradeTests {
+    @Test(arguments: Backend.allCases)
+    func upgradingAVersion2DatabaseKeepsCheckpointsEventsAndTheirChains(_ backend: Backend) async throws {
+        let dialect: SQLDialect = backend == .sqlite ? .sqlite : .postgres
+        let fresh = try await TestDatabase.make(backend)
+        defer { Task { await fresh.drop() } }
+        let freshTarget = try DatabaseTarget.parse(fresh.url)
+        let raw = ConnectionHandle(label: "test.v2b") {
+            backend == .sqlite ? try SQLiteConnection(path: freshTarget.location) as any SQLConnection
+                : try PostgresConnection(conninfo: freshTarget.location, redactedTarget: "test")
+        }
+        try await raw.perform { conn in
+            #expect(try SQLRunStore.migrate(conn, dialect: dialect, target: "test", upTo: 2) == [1, 2])
+            try conn.transaction(write: true) {
+                try conn.query("""
+                    INSERT INTO runs (id, job, status, input, created_at, updated_at, checkpoint_seq, event_seq, last_hash)
+                    VALUES ('r1', 'j', 'waiting', '{}', 1, 1, 1, 0, '')
+                    """, [])
+                try conn.query("INSERT INTO checkpoints (run_id, seq, id, superstep, parent_id, data, created_at) VALUES ('r1', 1, 'cp-1', 1, NULL, $1, 1)",
+                               [.blob(Data("state".utf8))])
+                let (rows, head) = SQLRunStore.chain(runID: "r1", head: ChainHead(sequence: 0, hash: ""),
+                                                     events: [NewEvent(kind: "enqueued", actor: nil, data: ["job": "j"])], at: Date())
+                try SQLRunStore.insertEvents(conn, rows)
+                try SQLRunStore.updateHeads(conn, [("r1", head)])
+            }
+        }
+        await raw.close()
+        let store = try await fresh.open()
+        defer { Task { await store.close() } }
+        #expect(try await store.schemaVersion() == Migrations.latestVersion)
+        let checkpoint = try #require(try await store.checkpoint(id: "cp-1"))
+        #expect(checkpoint.runID == "r1" && checkpoint.sequence == 1 && checkpoint.data == Data("state".utf8))
+        #expect(try await store.latestCheckpoint(runID: "r1")?.id == "cp-1")
+        // Appends continue the chain, and the (run_id, seq) key still refuses a second link at one position.
+        try await store.appendEvent(runID: "r1", kind: "note", actor: nil, data: [:], now: Date())
+        try await store.appendEvent(runID: "r1", kind: "note", actor: nil, data: [:], now: Date())
+        let events = try await store.events(runID: "r1")
+        #expect(events.map(\.kind) == ["enqueued", "note", "note"])
+        #expect(events[2].id > events[1].id && events[1].id > events[0].id)
+        #expect(try await store.verifyAudit(runID: "r1").firstBrokenSequence == nil)
+        await #expect(throws: (any Error).self) {
+            _ = try await TestDatabase.sql(store, "INSERT INTO events (run_id, seq, kind, data, at, prev_hash, hash) VALUES ('r1', 3, 'x', '{}', 0, '', '')")
+        }
+        await #expect(throws: (any Error).self) {
+            _ = try await TestDatabase.sql(store, "INSERT INTO checkpoints (run_id, seq, id, superstep, data, created_at) VALUES ('r1', 2, 'cp-1', 1, '', 0)")
+        }
+    }
+}
+
+/// Concurrent pauses and checkpoint saves (which the store runs as set-based batches): each caller
+/// gets its own outcome, and one refused operation does not take the others down.
+struct ConcurrentWriteTests {
+    enum Outcome: Equatable, Sendable { case ok, failed(StoreError.Code) }
+
+    @Test(arguments: Backend.allCases)
+    func concurrentPausesEachRecordTheirRunAndRefusalsStayAlone(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let runs = try await store.enqueueMany((0..<40).map { _ in NewRun(job: "j") }, now: t0)
+            let claimed = try await store.claimRuns(owner: "a", limit: 40, leaseSeconds: 60, now: t0)
+            #expect(claimed.count == 40)
+            // Run 0's lease is stale (wrong fence); run 1 reuses run 2's request id.
+            let outcomes = await withTaskGroup(of: (Int, Outcome).self) { group in
+                for (i, c) in claimed.enumerated() {
+                    group.addTask {
+                        var lease = c.lease
+                        if i == 0 { lease.fence += 1 }
+                        let requestID = i == 1 ? "req-\(claimed[2].run.id)" : "req-\(c.run.id)"
+                        do {
+                            let result = try await store.pause(lease, checkpoint: NewCheckpoint(superstep: i, data: json(#"{"i":\#(i)}"#)),
+                                                               requests: [makeRequest(requestID)],
+                                                               mail: [requestMail(requestID, to: "ann@example.org", run: c.run.id)],
+                                                               delivered: [], now: t0.addingTimeInterval(1))
+                            return (i, result.createdRequestIDs == [requestID] && result.checkpointSequence == 1 ? .ok : .failed(.corrupt))
+                        } catch let error as StoreError {
+                            return (i, .failed(error.code))
+                        } catch {
+                            return (i, .failed(.queryFailed))
+                        }
+                    }
+                }
+                var out: [Int: Outcome] = [:]
+                for await (i, o) in group { out[i] = o }
+                return out
+            }
+            #expect(outcomes[0] == .failed(.leaseLost))
+            // Runs 1 and 2 race for one request id: exactly one of them gets it.
+            #expect([outcomes[1], outcomes[2]].filter { $0 == .ok }.count == 1)
+            #expect([outcomes[1], outcomes[2]].contains(.failed(.invalidState)))
+            for i in 3..<40 { #expect(outcomes[i] == .ok, "run \(i)") }
+            for (i, c) in claimed.enumerated() {
+                let run = try #require(try await store.run(id: c.run.id))
+                if outcomes[i] == .ok {
+                    #expect(run.status == .waiting && run.checkpointSequence == 1)
+                    #expect(try await store.latestCheckpoint(runID: c.run.id)?.data == json(#"{"i":\#(i)}"#))
+                    #expect(try await store.events(runID: c.run.id).map(\.kind) == ["enqueued", "claimed", "paused"])
+                    #expect(try await store.verifyAudit(runID: c.run.id).isIntact)
+                } else {
+                    #expect(run.status == .running && run.checkpointSequence == 0, "a refused pause writes nothing")
+                    #expect(try await store.latestCheckpoint(runID: c.run.id) == nil)
+                    #expect(try await store.events(runID: c.run.id).map(\.kind) == ["enqueued", "claimed"])
+                }
+            }
+            #expect(try await store.pendingRequests().count == 38)
+            #expect(try await store.dueMail(now: t0.addingTimeInterval(2), limit: 100).count == 38)
+            #expect(runs.count == 40)
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func concurrentCheckpointSavesNumberEachRunInOrderAndALostLeaseSavesNothing(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueueMany((0..<24).map { _ in NewRun(job: "j") }, now: t0)
+            let claimed = try await store.claimRuns(owner: "a", limit: 24, leaseSeconds: 60, now: t0)
+            let stale = claimed[0]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for c in claimed.dropFirst() {
+                    group.addTask {
+                        for step in 1...3 {
+                            let saved = try await store.saveCheckpoint(c.lease, checkpoint: NewCheckpoint(id: "\(c.run.id)-cp\(step)", superstep: step,
+                                                                                                          data: json(#"{"s":\#(step)}"#)),
+                                                                       delivered: [], now: t0.addingTimeInterval(Double(step)))
+                            #expect(saved.sequence == step)
+                        }
+                    }
+                }
+                group.addTask {
+                    var lease = stale.lease
+                    lease.owner = "someone-else"
+                    await #expect(throws: StoreError.self) {
+                        _ = try await store.saveCheckpoint(lease, checkpoint: NewCheckpoint(superstep: 1, data: json("{}")), delivered: [], now: t0)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for c in claimed.dropFirst() {
+                let list = try await store.checkpoints(runID: c.run.id, withData: true)
+                #expect(list.map(\.sequence) == [1, 2, 3])
+                #expect(list.map(\.id) == (1...3).map { "\(c.run.id)-cp\($0)" })
+                #expect(try await store.checkpoint(id: "\(c.run.id)-cp2")?.data == json(#"{"s":2}"#))
+            }
+            #expect(try await store.checkpoints(runID: stale.run.id, withData: false).isEmpty)
+            #expect(try await store.run(id: stale.run.id)?.checkpointSequence == 0)
+        }
+    }
+}
+
+/// SQLite placeholders: `$n` becomes `?` when the parameters come in order, `?n` otherwise.
+struct SQLitePlaceholderTests {
+    @Test func inOrderParametersBecomeAnonymousAndOthersKeepTheirNumbers() {
+        #expect(SQLiteConnection.translate("INSERT INTO t VALUES ($1,$2),($3,$4)") == "INSERT INTO t VALUES (?,?),(?,?)")
+        #expect(SQLiteConnection.translate("UPDATE t SET a = $2 WHERE id = $1") == "UPDATE t SET a = ?2 WHERE id = ?1")
+        #expect(SQLiteConnection.translate("SELECT $1 WHERE x = $1") == "SELECT ?1 WHERE x = ?1")
+        #expect(SQLiteConnection.translate("SELECT 1") == "SELECT 1")
+    }
+}
+
+/// SQLite's log is copied back into the database in the background, not by the writer's commits.
+struct SQLiteCheckpointerTests {
+    @Test func theWriteAheadLogIsCopiedIntoTheDatabaseInTheBackground() async throws {
+        try await withStore(.sqlite) { store, db in
+            let path = try DatabaseTarget.parse(db.url).location
+            func size() throws -> Int { (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+            try await Task.sleep(for: .milliseconds(300))
+            let before = try size()
+            // About 1 MiB of runs: far below the writer's own checkpoint limit, so only the background
+            // checkpointer can move it from the log into the database file.
+            let input = json(#"{"text":""# + String(repeating: "x", count: 1000) + #""}"#)
+            _ = try await store.enqueueMany((0..<1000).map { _ in NewRun(job: "j", input: input) }, now: t0)
+            var grown = false
+            for _ in 0..<50 where !grown {
+                try await Task.sleep(for: .milliseconds(100))
+                grown = try size() >= before + 512 * 1024
+            }
+            let after = try size()
+            #expect(grown, "the database file stayed at \(after) bytes (\(before) before the writes)")
         }
     }
 }

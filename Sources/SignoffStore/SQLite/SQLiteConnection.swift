@@ -9,7 +9,16 @@ final class SQLiteConnection: SQLConnection {
     private var statements: [String: OpaquePointer] = [:]
     private let path: String
 
-    init(path: String, busyTimeoutMilliseconds: Int32 = 30_000) throws {
+    /// Process-wide settings, applied once before the first connection opens (SQLite refuses them
+    /// later, harmlessly): no allocation statistics, so no global mutex on every malloc and free.
+    private static let configured: Bool = {
+        signoff_sqlite_config_memstatus(0) == SQLITE_OK
+    }()
+
+    /// - walAutocheckpointPages: the WAL size (pages) at which a commit copies it back into the
+    ///   database itself; the store's writer sets it high and leaves that to `SQLiteCheckpointer`.
+    init(path: String, busyTimeoutMilliseconds: Int32 = 30_000, walAutocheckpointPages: Int = 4000) throws {
+        _ = Self.configured
         self.path = path
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
@@ -28,7 +37,7 @@ final class SQLiteConnection: SQLConnection {
             // A bigger page cache and fewer, larger WAL checkpoints: pages a busy queue rewrites
             // constantly (run rows, indexes) are then copied back to the database file once.
             try exec("PRAGMA cache_size=-32000")
-            try exec("PRAGMA wal_autocheckpoint=4000")
+            try exec("PRAGMA wal_autocheckpoint=\(walAutocheckpointPages)")
             try exec("PRAGMA temp_store=MEMORY")
             // Reads straight from the page cache of the OS instead of a copy per page read.
             try exec("PRAGMA mmap_size=268435456")
@@ -93,17 +102,44 @@ final class SQLiteConnection: SQLConnection {
         }
     }
 
-    /// Converts `$n` placeholders to SQLite's `?n`.
+    /// Converts `$n` placeholders to SQLite's `?n`, or to plain `?` when they appear exactly in
+    /// the order 1, 2, 3 … (as in every generated multi-row statement): SQLite then numbers them
+    /// itself, instead of looking each `?n` up in a list, which makes preparing a statement with
+    /// hundreds of parameters quadratic.
     static func translate(_ sql: String) -> String {
         guard sql.contains("$") else { return sql }
-        var out = ""
-        out.reserveCapacity(sql.utf8.count)
-        var previous: Character = " "
-        for ch in sql {
-            if ch == "$" && previous != "'" { out.append("?") } else { out.append(ch) }
-            previous = ch
+        let bytes = Array(sql.utf8)
+        let dollar = UInt8(ascii: "$"), quote = UInt8(ascii: "'"), zero = UInt8(ascii: "0"), nine = UInt8(ascii: "9")
+        var sequential = true
+        var expected = 1
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == dollar && (i == 0 || bytes[i - 1] != quote) {
+                var j = i + 1
+                var n = 0
+                while j < bytes.count && bytes[j] >= zero && bytes[j] <= nine { n = n * 10 + Int(bytes[j] - zero); j += 1 }
+                if n != expected { sequential = false; break }
+                expected += 1
+                i = j
+            } else {
+                i += 1
+            }
         }
-        return out
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b == dollar && (i == 0 || bytes[i - 1] != quote) {
+                out.append(UInt8(ascii: "?"))
+                i += 1
+                if sequential { while i < bytes.count && bytes[i] >= zero && bytes[i] <= nine { i += 1 } }
+            } else {
+                out.append(b)
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     private func prepare(_ sql: String) throws -> OpaquePointer {

@@ -17,7 +17,106 @@ enum Migrations {
     static let all: [Migration] = [
         Migration(version: 1, name: "runs, checkpoints, requests, tokens, votes, events, outbox, inbound, views", sql: v1),
         Migration(version: 2, name: "fewer index entries per write: due, reminder and unique-key indexes skip rows without a value; room for in-page updates", sql: v2),
+        Migration(version: 3, name: "fewer index and key-check writes on the pause/resume path: one checkpoint id index, events keyed by (run_id, seq), no hot-path foreign keys, small checkpoints stored as is", sql: v3),
     ]
+
+    /// Cuts what each pause, answer and resume writes besides the rows themselves, without changing
+    /// what any query finds (every query on these tables was checked: by `run_id` (+ `seq`), by `id`,
+    /// by `(run_id, id)`; nothing reads events by their serial `id` or orders by it).
+    /// - checkpoints: `UNIQUE (run_id, id)` and the index on `id` become one unique index on
+    ///   `(id, run_id)`: it serves the lookups by id, by (run_id, id), and keeps the pair unique.
+    ///   Three indexes per checkpoint row become two (the primary key `(run_id, seq)` stays).
+    /// - events (PostgreSQL): the key is the unique `(run_id, seq)`, the index every append already
+    ///   writes and every reader uses; the primary key index on the serial `id` goes (the column and its
+    ///   sequence stay, so event ids keep growing). SQLite: `id` stays the rowid (free), but
+    ///   without AUTOINCREMENT, which rewrote `sqlite_sequence` on every append (events are never
+    ///   deleted, so ids still only grow).
+    /// - foreign keys from checkpoints, requests, request_tokens and votes to their parents: each
+    ///   was a key lookup (PostgreSQL: `SELECT … FOR KEY SHARE`) per inserted row. The store writes
+    ///   these rows only in the transaction that holds the parent: a checkpoint or request under the
+    ///   run's lease fence (run row locked), a token with its request, a vote after reading its
+    ///   request `FOR UPDATE`. Nothing deletes runs or requests (runs end in a terminal status and
+    ///   stay for the audit trail), so the `ON DELETE CASCADE` rules had no user; a future purge
+    ///   must delete a run's checkpoints, requests, tokens, votes and events itself. SQLite keeps
+    ///   its request/token/vote keys (dropping one means rebuilding the table, and a lookup in
+    ///   cached pages costs little); the checkpoints table is rebuilt anyway, without its key.
+    /// - runs (PostgreSQL): the claim index covers `runnable`, a stored column computed from
+    ///   `status` (queued or running), instead of naming `status` in its predicate. An update that
+    ///   changes a column an index names (even in its predicate) writes a new entry in every index of
+    ///   the table; now a claim (queued → running, the most frequent status change) changes no
+    ///   indexed value and stays in its page (HOT, with the free space of v2's fillfactor): no index
+    ///   entry at all, and fewer dead entries for the next claim's index walk to skip. The fence
+    ///   (`status = 'running'`) no longer matches a partial index either, so the planner always
+    ///   looks a leased run up by its primary key.
+    /// - runs (SQLite): the claim index splits in two, queued runs by age and running runs by lease
+    ///   expiry: a claim reads the oldest queued runs and the expired leases directly instead of
+    ///   walking past every run other runners hold (a busy runner holds hundreds). SQLite rewrites
+    ///   only the indexes whose columns (or predicate columns) change, and a status change moved
+    ///   an entry of the old index too, so this costs no more per update.
+    /// - PostgreSQL: checkpoint rows up to a page (8 KiB) are stored as they are
+    ///   (`toast_tuple_target`), no longer compressed by pglz from 2 KiB on: a small checkpoint is
+    ///   written once and read back at every resume, so compressing it costs CPU on both paths.
+    ///   Bigger checkpoints are still compressed and moved out of line.
+    private static func v3(_ d: SQLDialect) -> [String] {
+        switch d {
+        case .postgres:
+            return [
+                "ALTER TABLE runs ADD COLUMN runnable boolean GENERATED ALWAYS AS (status IN ('queued','running')) STORED",
+                "DROP INDEX IF EXISTS runs_runnable_idx",
+                "CREATE INDEX runs_runnable_idx ON runs (created_at) WHERE runnable",
+                "COMMENT ON COLUMN runs.runnable IS 'status is queued or running (computed): what the claim index covers.'",
+                "ALTER TABLE checkpoints DROP CONSTRAINT IF EXISTS checkpoints_run_id_id_key",
+                "DROP INDEX IF EXISTS checkpoints_id_idx",
+                "CREATE UNIQUE INDEX checkpoints_id_run_idx ON checkpoints (id, run_id)",
+                "ALTER TABLE checkpoints DROP CONSTRAINT IF EXISTS checkpoints_run_id_fkey",
+                "ALTER TABLE checkpoints SET (toast_tuple_target = 8160)",
+                "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_pkey",
+                "ALTER TABLE requests DROP CONSTRAINT IF EXISTS requests_run_id_fkey",
+                "ALTER TABLE request_tokens DROP CONSTRAINT IF EXISTS request_tokens_request_id_fkey",
+                "ALTER TABLE votes DROP CONSTRAINT IF EXISTS votes_request_id_fkey",
+                "COMMENT ON TABLE checkpoints IS 'The engine''s encoded checkpoint after each superstep, per run (seq 1, 2, …); id is unique per run.'",
+            ]
+        case .sqlite:
+            return [
+                """
+                CREATE TABLE checkpoints_v3 (
+                    run_id text NOT NULL,
+                    seq integer NOT NULL,
+                    id text NOT NULL,
+                    superstep integer NOT NULL,
+                    parent_id text,
+                    data BLOB NOT NULL,
+                    created_at bigint NOT NULL,
+                    PRIMARY KEY (run_id, seq)
+                )
+                """,
+                "INSERT INTO checkpoints_v3 (run_id, seq, id, superstep, parent_id, data, created_at) SELECT run_id, seq, id, superstep, parent_id, data, created_at FROM checkpoints",
+                "DROP TABLE checkpoints",
+                "ALTER TABLE checkpoints_v3 RENAME TO checkpoints",
+                "CREATE UNIQUE INDEX checkpoints_id_run_idx ON checkpoints (id, run_id)",
+                """
+                CREATE TABLE events_v3 (
+                    id INTEGER PRIMARY KEY,
+                    run_id text NOT NULL,
+                    seq integer NOT NULL,
+                    kind text NOT NULL,
+                    actor text,
+                    data text NOT NULL,
+                    at bigint NOT NULL,
+                    prev_hash text NOT NULL,
+                    hash text NOT NULL,
+                    UNIQUE (run_id, seq)
+                )
+                """,
+                "INSERT INTO events_v3 (id, run_id, seq, kind, actor, data, at, prev_hash, hash) SELECT id, run_id, seq, kind, actor, data, at, prev_hash, hash FROM events",
+                "DROP TABLE events",
+                "ALTER TABLE events_v3 RENAME TO events",
+                "DROP INDEX IF EXISTS runs_runnable_idx",
+                "CREATE INDEX runs_queued_idx ON runs (created_at) WHERE status = 'queued'",
+                "CREATE INDEX runs_leased_idx ON runs (lease_expires_at) WHERE status = 'running'",
+            ]
+        }
+    }
 
     /// Cuts index writes without changing what any query finds.
     /// - `dueRequests` looks up pending requests by `due_at <= now` or `remind_at <= now`; a request

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Claiming runs under a lease, and every write a runner makes under it (fenced by owner + claim count).
 extension SQLRunStore {
@@ -18,23 +19,36 @@ extension SQLRunStore {
         let skipLocked = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         return try await pool.write { conn in
             // Round trip 1 (PostgreSQL): the runnable runs, locked, with their audit chain heads.
-            var reads: [SQLStatement] = []
+            let candidates: [SQLRow]
             if self.dialect == .postgres {
                 // Walk the runnable index in order, never read every runnable run and sort them: with
                 // stale statistics (a queue that just filled up) the planner would otherwise pick that.
-                reads.append(SQLStatement("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)", []))
+                let reads = [
+                    SQLStatement("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)", []),
+                    SQLStatement("""
+                        SELECT \(Self.runColumns), event_seq, last_hash FROM runs
+                        WHERE runnable AND status IN ('queued', 'running')
+                          AND ((status = 'queued' AND (not_before IS NULL OR not_before <= $1))
+                               OR (status = 'running' AND lease_expires_at < $1))
+                        ORDER BY created_at LIMIT \(limit)\(skipLocked)
+                        """, [.time(now)]),
+                    SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true)", []),
+                ]
+                candidates = try conn.pipeline(reads, commit: false)[1]
+            } else {
+                // Queued runs by age and expired leases by expiry, each from its own index (schema
+                // v3), so a claim never walks past the runs other runners hold; the oldest of both win.
+                let queued = try conn.query("""
+                    SELECT \(Self.runColumns), event_seq, last_hash FROM runs
+                    WHERE status = 'queued' AND (not_before IS NULL OR not_before <= $1) ORDER BY created_at LIMIT \(limit)
+                    """, [.time(now)])
+                let expired = try conn.query("""
+                    SELECT \(Self.runColumns), event_seq, last_hash FROM runs
+                    WHERE status = 'running' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT \(limit)
+                    """, [.time(now)])
+                candidates = expired.isEmpty ? queued
+                    : Array((queued + expired).sorted { ($0.int64(15) ?? 0, $0.string(0) ?? "") < ($1.int64(15) ?? 0, $1.string(0) ?? "") }.prefix(limit))
             }
-            reads.append(SQLStatement("""
-                SELECT \(Self.runColumns), event_seq, last_hash FROM runs
-                WHERE status IN ('queued', 'running')
-                  AND ((status = 'queued' AND (not_before IS NULL OR not_before <= $1))
-                       OR (status = 'running' AND lease_expires_at < $1))
-                ORDER BY created_at LIMIT \(limit)\(skipLocked)
-                """, [.time(now)]))
-            if self.dialect == .postgres {
-                reads.append(SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true)", []))
-            }
-            let candidates = try conn.pipeline(reads, commit: false)[self.dialect == .postgres ? 1 : 0]
             if candidates.isEmpty { return [] }
             let nowStored = date(millis: millis(now))
             let expiresStored = date(millis: millis(expires))
@@ -69,7 +83,14 @@ extension SQLRunStore {
                                           checkpoint: nil, answers: [:], answeredRequests: []))
             }
             // Round trip 2: the claims, their events, what resumed runs need, and the COMMIT.
-            var statements = [SQLStatement("""
+            var statements: [SQLStatement] = []
+            if self.dialect == .postgres {
+                // The few answered requests of these runs by the run_id index: statistics taken while
+                // the tables were small (a queue that just filled up) would otherwise pick a scan of
+                // every request.
+                statements.append(SQLStatement("SELECT set_config('enable_seqscan', 'off', true)", []))
+            }
+            statements += [SQLStatement("""
                 UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, claims = claims + 1,
                     started_at = COALESCE(started_at, $3), updated_at = $3, event_seq = v.seq, last_hash = v.hash
                 FROM (SELECT column1 AS id, column2 AS seq, column3 AS hash FROM (VALUES \(values.joined(separator: ","))) AS t) AS v
@@ -140,38 +161,7 @@ extension SQLRunStore {
     func blobParameter(_ n: Int) -> String { dialect == .postgres ? "CAST($\(n) AS bytea)" : "$\(n)" }
 
     func saveCheckpoint(_ lease: Lease, checkpoint: NewCheckpoint, delivered: [String], now: Date) async throws -> CheckpointRecord {
-        let fenced = "EXISTS (SELECT 1 FROM runs WHERE \(Self.fence))"
-        let data = blobParameter(7)
-        return try await pool.write { conn in
-            // Every statement is guarded by the fence, so they all go out with the COMMIT in one round
-            // trip on PostgreSQL: when the lease is lost, none of them writes anything.
-            var statements = [SQLStatement("UPDATE runs SET checkpoint_seq = checkpoint_seq + 1, updated_at = $4 WHERE \(Self.fence) RETURNING checkpoint_seq",
-                                           Self.fenceParams(lease) + [.time(now)])]
-            if let id = checkpoint.id {
-                statements.append(SQLStatement("DELETE FROM checkpoints WHERE run_id = $1 AND id = $4 AND \(fenced)",
-                                               Self.fenceParams(lease) + [.text(id)]))
-            }
-            statements.append(SQLStatement("""
-                INSERT INTO checkpoints (run_id, seq, id, superstep, parent_id, data, created_at)
-                SELECT id, checkpoint_seq, COALESCE(CAST($4 AS text), id || ':' || checkpoint_seq), CAST($5 AS integer),
-                       CAST($6 AS text), \(data), CAST($8 AS bigint)
-                FROM runs WHERE \(Self.fence)
-                """, Self.fenceParams(lease) + [.optional(checkpoint.id), .int(checkpoint.superstep), .optional(checkpoint.parentID),
-                                                .blob(checkpoint.data), .time(now)]))
-            if !delivered.isEmpty {
-                statements.append(SQLStatement("""
-                    UPDATE requests SET delivered_at = $4
-                    WHERE run_id = $1 AND status = 'answered' AND delivered_at IS NULL
-                      AND id IN (\(Self.placeholders(delivered.count, from: 5))) AND \(fenced)
-                    """, Self.fenceParams(lease) + [.time(now)] + delivered.map { .text($0) }))
-            }
-            let results = try conn.pipeline(statements, commit: true)
-            guard let row = results[0].first else { throw Self.leaseLost(lease) }
-            let sequence = try row.requiredInt(0)
-            return CheckpointRecord(id: checkpoint.id ?? "\(lease.runID):\(sequence)", runID: lease.runID, sequence: sequence,
-                                    superstep: checkpoint.superstep, parentID: checkpoint.parentID, data: checkpoint.data,
-                                    createdAt: date(millis: millis(now)))
-        }
+        try await checkpointBatcher.submit(CheckpointOperation(lease: lease, checkpoint: checkpoint, delivered: delivered, now: now))
     }
 
     func consumeAnswers(_ lease: Lease, requestIDs: [String], now: Date) async throws {
@@ -185,102 +175,8 @@ extension SQLRunStore {
 
     func pause(_ lease: Lease, checkpoint: NewCheckpoint?, requests: [NewRequest], mail: [NewMail],
                delivered: [String], now: Date) async throws -> PauseResult {
-        try await pool.write { conn in
-            // Round trip 1 (PostgreSQL): the run under the fence (row locked) and which of these requests
-            // are already known (re-emitted by a restored checkpoint; only then are its open requests read).
-            var reads = [SQLStatement("SELECT checkpoint_seq, event_seq, last_hash FROM runs WHERE \(Self.fence)" + self.forUpdate,
-                                      Self.fenceParams(lease))]
-            if !requests.isEmpty {
-                reads.append(SQLStatement("SELECT id, run_id FROM requests WHERE id IN (\(Self.placeholders(requests.count, from: 1)))",
-                                          requests.map { .text($0.id) }))
-            }
-            let found = try conn.pipeline(reads, commit: false)
-            guard let runRow = found[0].first else { throw Self.leaseLost(lease) }
-            let head = ChainHead(sequence: try runRow.requiredInt(1), hash: runRow.string(2) ?? "")
-            var known: [String: String] = [:]
-            if !requests.isEmpty {
-                for row in found[1] { known[try row.requiredString(0)] = try row.requiredString(1) }
-            }
-            var created: [String] = []
-            var newRequests: [NewRequest] = []
-            var events: [NewEvent] = []
-            for r in requests {
-                if let owner = known[r.id] {
-                    if owner != lease.runID {
-                        throw StoreError(.invalidState, "request id \(r.id) is already used by run \(owner); request ids must be unique across runs (the engine's default ids are)")
-                    }
-                    continue
-                }
-                known[r.id] = lease.runID
-                created.append(r.id)
-                newRequests.append(r)
-                var data = ["request_id": r.id, "executor_id": r.executorID, "request_type": r.requestType,
-                            "response_type": r.responseType, "reviewers": r.reviewers.joined(separator: ","),
-                            "quorum": r.quorum.description]
-                if let due = r.dueAt { data["due_at"] = String(millis(due)) }
-                if let step = r.stepID { data["step_id"] = step }
-                events.append(NewEvent(kind: "request", actor: lease.owner, data: data))
-            }
-            // A run whose requests were all decided already (re-emitted after a restore) goes straight back to the queue.
-            var nextStatus = "waiting"
-            if requests.isEmpty || created.count < requests.count {
-                let deliveredNow = Set(delivered)
-                var pending = created.count
-                var undelivered = 0
-                let open = try conn.query("""
-                    SELECT id, status FROM requests
-                    WHERE run_id = $1 AND (status = 'pending' OR (status = 'answered' AND delivered_at IS NULL))
-                    """, .text(lease.runID))
-                for row in open {
-                    if row.string(1) == "pending" { pending += 1 } else if !deliveredNow.contains(row.string(0) ?? "") { undelivered += 1 }
-                }
-                if pending == 0 && undelivered > 0 { nextStatus = "queued" }
-            }
-            let sequence = checkpoint == nil ? nil : try runRow.requiredInt(0) + 1
-            var pausedData = ["requests": created.joined(separator: ","), "status": nextStatus]
-            if let sequence { pausedData["checkpoint_seq"] = String(sequence) }
-            events.append(NewEvent(kind: "paused", actor: lease.owner, data: pausedData))
-            let (eventRows, newHead) = Self.chain(runID: lease.runID, head: head, events: events, at: now)
-
-            // Round trip 2: every write, with the COMMIT.
-            var writes: [SQLStatement] = []
-            if let checkpoint, let sequence {
-                if let id = checkpoint.id {
-                    writes.append(SQLStatement("DELETE FROM checkpoints WHERE run_id = $1 AND id = $2", [.text(lease.runID), .text(id)]))
-                }
-                writes.append(SQLStatement("""
-                    INSERT INTO checkpoints (run_id, seq, id, superstep, parent_id, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                    """, [.text(lease.runID), .int(sequence), .text(checkpoint.id ?? "\(lease.runID):\(sequence)"), .int(checkpoint.superstep),
-                          .optional(checkpoint.parentID), .blob(checkpoint.data), .time(now)]))
-            }
-            writes.append(SQLStatement("""
-                UPDATE runs SET status = $2, lease_owner = NULL, lease_expires_at = NULL, updated_at = $3, event_seq = $4, last_hash = $5,
-                    checkpoint_seq = COALESCE(CAST($6 AS integer), checkpoint_seq)
-                WHERE id = $1
-                """, [.text(lease.runID), .text(nextStatus), .time(now), .int(newHead.sequence), .text(newHead.hash), .optional(sequence)]))
-            if !delivered.isEmpty {
-                writes.append(SQLStatement("""
-                    UPDATE requests SET delivered_at = $2
-                    WHERE run_id = $1 AND status = 'answered' AND delivered_at IS NULL AND id IN (\(Self.placeholders(delivered.count, from: 3)))
-                    """, [.text(lease.runID), .time(now)] + delivered.map { .text($0) }))
-            }
-            writes += Self.insertStatements("""
-                INSERT INTO requests (id, run_id, executor_id, step_id, request_type, request_data, response_type, status,
-                    reviewers, quorum, reject_on, due_at, remind_at, policy, created_at)
-                """, columns: 15, rows: newRequests.map { r in
-                    [.text(r.id), .text(lease.runID), .text(r.executorID), .optional(r.stepID), .text(r.requestType),
-                     Self.json(r.requestData), .text(r.responseType), .text("pending"), .text(Self.jsonArray(r.reviewers)),
-                     .text(r.quorum.description), .text(r.rejectOn.rawValue), .time(r.dueAt), .time(r.remindAt), Self.json(r.policy), .time(now)]
-                }, chunk: 100)
-            writes += Self.tokenStatements(runID: lease.runID, tokens: newRequests.flatMap { r in r.tokens.map { (r.id, $0) } }, now: now)
-            let createdSet = Set(created)
-            let newMail = mail.filter { $0.requestID.map(createdSet.contains) ?? true }
-            writes += Self.mailStatements(newMail, now: now)
-            writes += Self.eventStatements(eventRows)
-            if nextStatus == "queued" || !newMail.isEmpty { conn.notifyWork() }
-            _ = try conn.pipeline(writes, commit: true)
-            return PauseResult(createdRequestIDs: created, checkpointSequence: sequence)
-        }
+        try await pauseBatcher.submit(PauseOperation(lease: lease, checkpoint: checkpoint, requests: requests, mail: mail,
+                                                     delivered: delivered, now: now))
     }
 
     static func insertTokens(_ conn: any SQLConnection, requestID: String, runID: String, tokens: [NewToken], now: Date) throws {
@@ -289,13 +185,14 @@ extension SQLRunStore {
         }
     }
 
+    static let insertTokensPrefix = "INSERT INTO request_tokens (token_hash, request_id, run_id, reviewer, state, expires_at, message_id, issued_at)"
+
     /// INSERTs for tokens, each with the request it answers.
     static func tokenStatements(runID: String, tokens: [(String, NewToken)], now: Date) -> [SQLStatement] {
-        insertStatements("INSERT INTO request_tokens (token_hash, request_id, run_id, reviewer, state, expires_at, message_id, issued_at)",
-                         columns: 8, rows: tokens.map { requestID, token in
-                             [.text(token.tokenHash), .text(requestID), .text(runID), .text(token.reviewer), .text("active"),
-                              .time(token.expiresAt), .optional(token.messageID), .time(now)]
-                         })
+        insertStatements(insertTokensPrefix, columns: 8, rows: tokens.map { requestID, token in
+            [.text(token.tokenHash), .text(requestID), .text(runID), .text(token.reviewer), .text("active"),
+             .time(token.expiresAt), .optional(token.messageID), .time(now)]
+        })
     }
 
     static func insertMail(_ conn: any SQLConnection, _ mail: [NewMail], now: Date) throws {
@@ -304,13 +201,18 @@ extension SQLRunStore {
         for statement in mailStatements(mail, now: now) { try conn.query(statement.sql, statement.params) }
     }
 
+    static let insertMailPrefix = "INSERT INTO outbox (message_id, kind, recipient, sender, raw, request_id, run_id, status, attempts, next_attempt_at, created_at)"
+
+    /// The row of `insertMailPrefix` for one mail.
+    static func mailRow(_ m: NewMail, now: Date) -> [SQLValue] {
+        [.text(m.messageID), .text(m.kind.rawValue), .text(m.recipient), .optional(m.sender), .blob(m.raw),
+         .optional(m.requestID), .optional(m.runID), .text("pending"), .int(0), .time(m.notBefore ?? now), .time(now)]
+    }
+
     /// INSERTs for outbox mail (the caller marks the transaction with `notifyWork`).
     static func mailStatements(_ mail: [NewMail], now: Date) -> [SQLStatement] {
-        insertStatements("INSERT INTO outbox (message_id, kind, recipient, sender, raw, request_id, run_id, status, attempts, next_attempt_at, created_at)",
-                         columns: 11, rows: mail.map {
-                             [.text($0.messageID), .text($0.kind.rawValue), .text($0.recipient), .optional($0.sender), .blob($0.raw),
-                              .optional($0.requestID), .optional($0.runID), .text("pending"), .int(0), .time($0.notBefore ?? now), .time(now)]
-                         }, suffix: " ON CONFLICT (message_id) DO NOTHING", chunk: 200)
+        insertStatements(insertMailPrefix, columns: 11, rows: mail.map { mailRow($0, now: now) },
+                         suffix: " ON CONFLICT (message_id) DO NOTHING", chunk: 200)
     }
 
     func finish(_ completion: RunCompletion, now: Date) async throws {
@@ -331,7 +233,9 @@ extension SQLRunStore {
                 let list = Self.placeholders(chunk.count, from: 1)
                 let ids = chunk.map { SQLValue.text($0.lease.runID) }
                 reads.append(SQLStatement("SELECT id, lease_owner, claims, status, event_seq, last_hash FROM runs WHERE id IN (\(list))" + self.forUpdate, ids))
-                reads.append(SQLStatement("SELECT DISTINCT run_id FROM requests WHERE status = 'pending' AND run_id IN (\(list))", ids))
+                // `COALESCE(status, '')`: by the run_id index, never by the partial index of every
+                // pending request (which the planner picks when statistics say it is small).
+                reads.append(SQLStatement("SELECT DISTINCT run_id FROM requests WHERE run_id IN (\(list)) AND COALESCE(status, '') = 'pending'", ids))
             }
             let found = try conn.pipeline(reads, commit: false)
             var heads: [String: ChainHead] = [:]
@@ -398,6 +302,365 @@ extension SQLRunStore {
             conn.notifyWork()
             try self.appendEvents(conn, runID: lease.runID, events: [NewEvent(kind: "released", actor: lease.owner, data: [:])],
                                   now: now, head: ChainHead(sequence: try row.requiredInt(0), hash: row.string(1) ?? ""))
+        }
+    }
+}
+
+/// One `pause` call waiting for its batch.
+struct PauseOperation: Sendable {
+    var lease: Lease
+    var checkpoint: NewCheckpoint?
+    var requests: [NewRequest]
+    var mail: [NewMail]
+    var delivered: [String]
+    var now: Date
+}
+
+/// One `saveCheckpoint` call waiting for its batch.
+struct CheckpointOperation: Sendable {
+    var lease: Lease
+    var checkpoint: NewCheckpoint
+    var delivered: [String]
+    var now: Date
+}
+
+/// Set-based pauses and checkpoint saves: the concurrent calls of many runners (or of one runner's
+/// many runs) that the coalescers gather run as one write transaction of a few multi-row statements.
+extension SQLRunStore {
+    /// Runs `ops` in write transactions of a few set-based statements each. Operations on the same
+    /// run go into successive transactions, in order. When a batch fails as a whole (a constraint, a
+    /// deadlock), its operations are retried one by one, so one bad operation fails only its caller.
+    func executeBatches<Op: Sendable, Out: Sendable>(
+        _ ops: [Op], runID: (Op) -> String,
+        _ body: @escaping @Sendable (SQLRunStore, any SQLConnection, [Op]) throws -> [Result<Out, any Error>]
+    ) async throws -> [Result<Out, any Error>] {
+        var rounds: [[Int]] = []
+        var roundRuns: [Set<String>] = []
+        for (i, op) in ops.enumerated() {
+            let id = runID(op)
+            if let r = roundRuns.firstIndex(where: { !$0.contains(id) }) {
+                rounds[r].append(i); roundRuns[r].insert(id)
+            } else {
+                rounds.append([i]); roundRuns.append([id])
+            }
+        }
+        var results = [Result<Out, any Error>?](repeating: nil, count: ops.count)
+        for round in rounds {
+            let batch = round.map { ops[$0] }
+            do {
+                let out = try await pool.write { conn in try body(self, conn, batch) }
+                for (i, r) in zip(round, out) { results[i] = r }
+            } catch let error as StoreError where batch.count > 1 && error.code == .queryFailed {
+                for i in round {
+                    let single = ops[i]
+                    do {
+                        results[i] = try await pool.write { conn in try body(self, conn, [single]) }[0]
+                    } catch {
+                        results[i] = .failure(error)
+                    }
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// `($a, $b, …), (…)` rows for a `VALUES` list: `shape` gives each column's SQL around its
+    /// placeholder (`"$"` for a plain one, `"CAST($ AS integer)"` …).
+    static func valuesList(rows: Int, shape: [String], from first: Int = 1) -> String {
+        let parts = shape.map { column -> (Substring, Substring) in
+            guard let dollar = column.firstIndex(of: "$") else { return (Substring(column), "") }
+            return (column[..<dollar], column[column.index(after: dollar)...])
+        }
+        var out = ""
+        out.reserveCapacity(rows * shape.count * 8)
+        var n = first
+        for r in 0..<rows {
+            if r > 0 { out += "," }
+            out += "("
+            for (c, (before, after)) in parts.enumerated() {
+                if c > 0 { out += ", " }
+                out += before
+                out += "$"
+                out += String(n)
+                out += after
+                n += 1
+            }
+            out += ")"
+        }
+        return out
+    }
+
+    /// `SELECT column1 AS a, column2 AS b … FROM (VALUES …) AS t`: a parameter table both backends read.
+    static func valuesTable(_ names: [String], rows: Int, shape: [String], from first: Int = 1) -> String {
+        let key = ValuesShape(names: names, rows: rows, shape: shape, first: first)
+        if let sql = valuesSQLCache.withLock({ $0[key] }) { return sql }
+        let columns = names.enumerated().map { "column\($0.offset + 1) AS \($0.element)" }.joined(separator: ", ")
+        let sql = "SELECT \(columns) FROM (VALUES \(valuesList(rows: rows, shape: shape, from: first))) AS t"
+        valuesSQLCache.withLock { cache in
+            if cache.count > 512 { cache.removeAll() }
+            cache[key] = sql
+        }
+        return sql
+    }
+
+    struct ValuesShape: Hashable, Sendable {
+        var names: [String]
+        var rows: Int
+        var shape: [String]
+        var first: Int
+    }
+
+    /// The text of each parameter table, built once per shape (like `insertSQL`).
+    static let valuesSQLCache = Mutex<[ValuesShape: String]>([:])
+
+    // MARK: Pause
+
+    /// The pauses of several runs (distinct) in the open write transaction; one result per operation.
+    func pauseRows(_ conn: any SQLConnection, _ ops: [PauseOperation]) throws -> [Result<PauseResult, any Error>] {
+        // Round trip 1 (PostgreSQL): the runs (rows locked, in id order) and which of the requests are
+        // already known (re-emitted by a restored checkpoint).
+        var reads = [SQLStatement("""
+            SELECT id, lease_owner, claims, status, checkpoint_seq, event_seq, last_hash FROM runs
+            WHERE id IN (\(Self.placeholders(ops.count, from: 1))) ORDER BY id\(forUpdate)
+            """, ops.map { .text($0.lease.runID) })]
+        let requestIDs = ops.flatMap { $0.requests.map(\.id) }
+        if !requestIDs.isEmpty {
+            reads.append(SQLStatement("SELECT id, run_id FROM requests WHERE id IN (\(Self.placeholders(requestIDs.count, from: 1)))",
+                                      requestIDs.map { .text($0) }))
+        }
+        let found = try conn.pipeline(reads, commit: false)
+        var runRows: [String: SQLRow] = [:]
+        for row in found[0] { runRows[try row.requiredString(0)] = row }
+        var known: [String: String] = [:]
+        if !requestIDs.isEmpty {
+            for row in found[1] { known[try row.requiredString(0)] = try row.requiredString(1) }
+        }
+
+        struct Plan {
+            var index: Int
+            var op: PauseOperation
+            var row: SQLRow
+            var created: [String] = []
+            var newRequests: [NewRequest] = []
+            var status = "waiting"
+        }
+        var results = [Result<PauseResult, any Error>?](repeating: nil, count: ops.count)
+        var plans: [Plan] = []
+        for (i, op) in ops.enumerated() {
+            let lease = op.lease
+            guard let row = runRows[lease.runID], row.string(1) == lease.owner, row.int(2) == lease.fence,
+                  row.string(3) == RunStatus.running.rawValue else {
+                results[i] = .failure(Self.leaseLost(lease))
+                continue
+            }
+            var plan = Plan(index: i, op: op, row: row)
+            var claimed = known
+            var conflict: StoreError?
+            for r in op.requests {
+                if let owner = claimed[r.id] {
+                    if owner != lease.runID {
+                        conflict = StoreError(.invalidState, "request id \(r.id) is already used by run \(owner); request ids must be unique across runs (the engine's default ids are)")
+                        break
+                    }
+                    continue
+                }
+                claimed[r.id] = lease.runID
+                plan.created.append(r.id)
+                plan.newRequests.append(r)
+            }
+            if let conflict {
+                results[i] = .failure(conflict)
+                continue
+            }
+            known = claimed
+            plans.append(plan)
+        }
+
+        // A run whose requests were all decided already (re-emitted after a restore) goes straight back to the queue.
+        let checking = plans.indices.filter { plans[$0].op.requests.isEmpty || plans[$0].created.count < plans[$0].op.requests.count }
+        if !checking.isEmpty {
+            let open = try conn.query("""
+                SELECT run_id, id, status FROM requests
+                WHERE run_id IN (\(Self.placeholders(checking.count, from: 1)))
+                  AND (status = 'pending' OR (status = 'answered' AND delivered_at IS NULL))
+                """, checking.map { .text(plans[$0].op.lease.runID) })
+            var byRun: [String: [(String, String)]] = [:]
+            for row in open { byRun[try row.requiredString(0), default: []].append((row.string(1) ?? "", row.string(2) ?? "")) }
+            for p in checking {
+                let deliveredNow = Set(plans[p].op.delivered)
+                var pending = plans[p].created.count
+                var undelivered = 0
+                for (id, status) in byRun[plans[p].op.lease.runID] ?? [] {
+                    if status == "pending" { pending += 1 } else if !deliveredNow.contains(id) { undelivered += 1 }
+                }
+                if pending == 0 && undelivered > 0 { plans[p].status = "queued" }
+            }
+        }
+
+        // Round trip 2: every write, with the COMMIT, a few multi-row statements for the whole batch.
+        var deletes: [SQLValue] = []
+        var checkpointRows: [[SQLValue]] = []
+        var runValues: [SQLValue] = []
+        var deliveredValues: [SQLValue] = []
+        var requestRows: [[SQLValue]] = []
+        var tokenRows: [[SQLValue]] = []
+        var mailRows: [[SQLValue]] = []
+        var eventRows: [[SQLValue]] = []
+        var notify = false
+        for plan in plans {
+            let op = plan.op
+            let runID = op.lease.runID
+            let now = op.now
+            let sequence = op.checkpoint == nil ? nil : try plan.row.requiredInt(4) + 1
+            // The usual pause raises one request: its details go into the `paused` event itself (one
+            // audit row, not two). Several requests get a `request` event each, before `paused`.
+            var events: [NewEvent] = []
+            var pausedData = ["requests": plan.created.joined(separator: ","), "status": plan.status]
+            if plan.newRequests.count == 1 {
+                pausedData.merge(Self.requestEventData(plan.newRequests[0])) { current, _ in current }
+            } else {
+                events = plan.newRequests.map { NewEvent(kind: "request", actor: op.lease.owner, data: Self.requestEventData($0)) }
+            }
+            if let sequence { pausedData["checkpoint_seq"] = String(sequence) }
+            events.append(NewEvent(kind: "paused", actor: op.lease.owner, data: pausedData))
+            let head = ChainHead(sequence: try plan.row.requiredInt(5), hash: plan.row.string(6) ?? "")
+            let (rows, newHead) = Self.chain(runID: runID, head: head, events: events, at: now)
+            eventRows += rows
+            if let checkpoint = op.checkpoint, let sequence {
+                if let id = checkpoint.id { deletes += [.text(runID), .text(id)] }
+                checkpointRows.append([.text(runID), .int(sequence), .text(checkpoint.id ?? "\(runID):\(sequence)"),
+                                       .int(checkpoint.superstep), .optional(checkpoint.parentID), .blob(checkpoint.data), .time(now)])
+            }
+            runValues += [.text(runID), .text(plan.status), .time(now), .int(newHead.sequence), .text(newHead.hash), .optional(sequence)]
+            for id in op.delivered { deliveredValues += [.text(runID), .text(id), .time(now)] }
+            for r in plan.newRequests {
+                requestRows.append([.text(r.id), .text(runID), .text(r.executorID), .optional(r.stepID), .text(r.requestType),
+                                    Self.json(r.requestData), .text(r.responseType), .text("pending"), .text(Self.jsonArray(r.reviewers)),
+                                    .text(r.quorum.description), .text(r.rejectOn.rawValue), .time(r.dueAt), .time(r.remindAt),
+                                    Self.json(r.policy), .time(now)])
+                for token in r.tokens {
+                    tokenRows.append([.text(token.tokenHash), .text(r.id), .text(runID), .text(token.reviewer), .text("active"),
+                                      .time(token.expiresAt), .optional(token.messageID), .time(now)])
+                }
+            }
+            let createdSet = Set(plan.created)
+            for m in op.mail where m.requestID.map(createdSet.contains) ?? true {
+                mailRows.append(Self.mailRow(m, now: now))
+            }
+            if plan.status == "queued" || !mailRows.isEmpty { notify = true }
+            results[plan.index] = .success(PauseResult(createdRequestIDs: plan.created, checkpointSequence: sequence))
+        }
+        if plans.isEmpty { return results.map { $0! } }
+        var writes: [SQLStatement] = []
+        if !deletes.isEmpty {
+            writes.append(SQLStatement("""
+                DELETE FROM checkpoints WHERE (run_id, id) IN (\(Self.valuesTable(["run_id", "id"], rows: deletes.count / 2, shape: ["$", "$"])))
+                """, deletes))
+        }
+        writes += Self.insertStatements("INSERT INTO checkpoints (run_id, seq, id, superstep, parent_id, data, created_at)",
+                                        columns: 7, rows: checkpointRows, chunk: 100)
+        writes.append(SQLStatement("""
+            UPDATE runs SET status = v.status, lease_owner = NULL, lease_expires_at = NULL, updated_at = v.at, event_seq = v.seq,
+                last_hash = v.hash, checkpoint_seq = COALESCE(v.cp, checkpoint_seq)
+            FROM (\(Self.valuesTable(["id", "status", "at", "seq", "hash", "cp"], rows: plans.count,
+                                     shape: ["$", "$", "CAST($ AS bigint)", "CAST($ AS integer)", "$", "CAST($ AS integer)"]))) AS v
+            WHERE runs.id = v.id
+            """, runValues))
+        if !deliveredValues.isEmpty {
+            writes.append(SQLStatement("""
+                UPDATE requests SET delivered_at = v.at
+                FROM (\(Self.valuesTable(["run_id", "id", "at"], rows: deliveredValues.count / 3, shape: ["$", "$", "CAST($ AS bigint)"]))) AS v
+                WHERE requests.id = v.id AND requests.run_id = v.run_id AND requests.status = 'answered' AND requests.delivered_at IS NULL
+                """, deliveredValues))
+        }
+        writes += Self.insertStatements("""
+            INSERT INTO requests (id, run_id, executor_id, step_id, request_type, request_data, response_type, status,
+                reviewers, quorum, reject_on, due_at, remind_at, policy, created_at)
+            """, columns: 15, rows: requestRows, chunk: 100)
+        writes += Self.insertStatements(Self.insertTokensPrefix, columns: 8, rows: tokenRows)
+        writes += Self.insertStatements(Self.insertMailPrefix, columns: 11, rows: mailRows, suffix: " ON CONFLICT (message_id) DO NOTHING", chunk: 200)
+        writes += Self.eventStatements(eventRows)
+        if notify { conn.notifyWork() }
+        _ = try conn.pipeline(writes, commit: true)
+        return results.map { $0! }
+    }
+
+    /// What the audit trail records about a new request.
+    static func requestEventData(_ r: NewRequest) -> [String: String] {
+        var data = ["request_id": r.id, "executor_id": r.executorID, "request_type": r.requestType,
+                    "response_type": r.responseType, "reviewers": r.reviewers.joined(separator: ","),
+                    "quorum": r.quorum.description]
+        if let due = r.dueAt { data["due_at"] = String(millis(due)) }
+        if let step = r.stepID { data["step_id"] = step }
+        return data
+    }
+
+    // MARK: Checkpoints
+
+    /// The checkpoint saves of several runs (distinct) in the open write transaction, one result
+    /// per operation. Every statement is fenced by each run's lease, so they all go out with the
+    /// COMMIT in one round trip on PostgreSQL: a run whose lease is lost gets nothing written.
+    func checkpointRows(_ conn: any SQLConnection, _ ops: [CheckpointOperation]) throws -> [Result<CheckpointRecord, any Error>] {
+        let fenceJoin = "JOIN runs r ON r.id = v.run_id AND r.lease_owner = v.owner AND r.claims = v.claims AND r.status = 'running'"
+        let fenceNames = ["run_id", "owner", "claims"]
+        let fenceShape = ["$", "$", "CAST($ AS integer)"]
+        var runValues: [SQLValue] = []
+        var insertValues: [SQLValue] = []
+        var deleteValues: [SQLValue] = []
+        var deleteRows = 0
+        var deliveredValues: [SQLValue] = []
+        var deliveredRows = 0
+        for op in ops {
+            let fence = Self.fenceParams(op.lease)
+            runValues += fence + [.time(op.now)]
+            insertValues += fence + [.optional(op.checkpoint.id), .int(op.checkpoint.superstep), .optional(op.checkpoint.parentID),
+                                     .blob(op.checkpoint.data), .time(op.now)]
+            if let id = op.checkpoint.id {
+                deleteValues += fence + [.text(id)]
+                deleteRows += 1
+            }
+            for id in op.delivered {
+                deliveredValues += fence + [.text(id), .time(op.now)]
+                deliveredRows += 1
+            }
+        }
+        var statements = [SQLStatement("""
+            UPDATE runs SET checkpoint_seq = checkpoint_seq + 1, updated_at = v.at
+            FROM (\(Self.valuesTable(fenceNames + ["at"], rows: ops.count, shape: fenceShape + ["CAST($ AS bigint)"]))) AS v
+            WHERE runs.id = v.run_id AND runs.lease_owner = v.owner AND runs.claims = v.claims AND runs.status = 'running'
+            RETURNING runs.id, runs.checkpoint_seq
+            """, runValues)]
+        if deleteRows > 0 {
+            statements.append(SQLStatement("""
+                DELETE FROM checkpoints WHERE (run_id, id) IN (
+                    SELECT v.run_id, v.id FROM (\(Self.valuesTable(fenceNames + ["id"], rows: deleteRows, shape: fenceShape + ["$"]))) AS v \(fenceJoin))
+                """, deleteValues))
+        }
+        statements.append(SQLStatement("""
+            INSERT INTO checkpoints (run_id, seq, id, superstep, parent_id, data, created_at)
+            SELECT r.id, r.checkpoint_seq, COALESCE(v.id, r.id || ':' || r.checkpoint_seq), v.superstep, v.parent_id, v.data, v.at
+            FROM (\(Self.valuesTable(fenceNames + ["id", "superstep", "parent_id", "data", "at"], rows: ops.count,
+                                     shape: fenceShape + ["CAST($ AS text)", "CAST($ AS integer)", "CAST($ AS text)",
+                                                          dialect == .postgres ? "CAST($ AS bytea)" : "$", "CAST($ AS bigint)"]))) AS v
+            \(fenceJoin)
+            """, insertValues))
+        if deliveredRows > 0 {
+            statements.append(SQLStatement("""
+                UPDATE requests SET delivered_at = v.at
+                FROM (\(Self.valuesTable(fenceNames + ["id", "at"], rows: deliveredRows, shape: fenceShape + ["$", "CAST($ AS bigint)"]))) AS v
+                \(fenceJoin)
+                WHERE requests.id = v.id AND requests.run_id = v.run_id AND requests.status = 'answered' AND requests.delivered_at IS NULL
+                """, deliveredValues))
+        }
+        let results = try conn.pipeline(statements, commit: true)
+        var sequences: [String: Int] = [:]
+        for row in results[0] { sequences[try row.requiredString(0)] = try row.requiredInt(1) }
+        return ops.map { op in
+            guard let sequence = sequences[op.lease.runID] else { return .failure(Self.leaseLost(op.lease)) }
+            let c = op.checkpoint
+            return .success(CheckpointRecord(id: c.id ?? "\(op.lease.runID):\(sequence)", runID: op.lease.runID, sequence: sequence,
+                                             superstep: c.superstep, parentID: c.parentID, data: c.data,
+                                             createdAt: date(millis: millis(op.now))))
         }
     }
 }

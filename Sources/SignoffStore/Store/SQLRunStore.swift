@@ -16,14 +16,38 @@ final class SQLRunStore: RunStore {
     let target: DatabaseTarget
     /// Opened by the first `waitForWork`.
     private let waiter = Mutex<(any WorkWaiter)?>(nil)
+    /// Concurrent `pause` calls, run as set-based batches.
+    let pauseBatcher: Coalescer<PauseOperation, PauseResult>
+    /// Concurrent `saveCheckpoint` calls, run as set-based batches.
+    let checkpointBatcher: Coalescer<CheckpointOperation, CheckpointRecord>
 
-    private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger) {
+    /// The most operations one coalesced batch takes: bounds statement size and commit latency.
+    static let maxBatch = 64
+
+    /// SQLite: copies the WAL into the database off the writer's thread.
+    private let checkpointer: SQLiteCheckpointer?
+
+    private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger, checkpointer: SQLiteCheckpointer?) {
+        self.checkpointer = checkpointer
         self.target = target
         self.backend = target.backend
         self.redactedTarget = target.redacted
         self.dialect = target.backend == .postgres ? .postgres : .sqlite
         self.pool = pool
         self.logger = logger
+        let lanes = Self.batchLanes(connections: pool.handles.count)
+        let store = StoreReference()
+        pauseBatcher = Coalescer(lanes: lanes, maxBatch: Self.maxBatch) { ops in
+            try await store.get().executeBatches(ops, runID: { $0.lease.runID }) { store, conn, batch in
+                try store.pauseRows(conn, batch)
+            }
+        }
+        checkpointBatcher = Coalescer(lanes: lanes, maxBatch: Self.maxBatch) { ops in
+            try await store.get().executeBatches(ops, runID: { $0.lease.runID }) { store, conn, batch in
+                try store.checkpointRows(conn, batch)
+            }
+        }
+        store.set(self)
     }
 
     static func open(target: DatabaseTarget, logger: Logger, connections: Int) async throws -> any RunStore {
@@ -31,7 +55,12 @@ final class SQLRunStore: RunStore {
         switch target.backend {
         case .sqlite:
             let path = target.location
-            handles = [ConnectionHandle(label: "signoff.store.sqlite") { try SQLiteConnection(path: path) }]
+            // With the background checkpointer, the writer checkpoints itself only as a safety net
+            // (256 MiB of log); an in-memory database has no log.
+            let background = path != ":memory:"
+            handles = [ConnectionHandle(label: "signoff.store.sqlite") {
+                try SQLiteConnection(path: path, walAutocheckpointPages: background ? 65_536 : 4000)
+            }]
         case .postgres:
             let conninfo = target.location
             let redacted = target.redacted
@@ -44,13 +73,16 @@ final class SQLRunStore: RunStore {
         // SIGNOFF_STORE_GROUP_COMMIT=off turns SQLite group commit off (for measurements).
         let groupCommit = target.backend == .sqlite && ProcessInfo.processInfo.environment["SIGNOFF_STORE_GROUP_COMMIT"] != "off"
         let pool = ConnectionPool(handles: handles, groupCommit: groupCommit)
-        let store = SQLRunStore(target: target, pool: pool, logger: logger)
+        let store = SQLRunStore(target: target, pool: pool, logger: logger,
+                                checkpointer: target.backend == .sqlite && target.location != ":memory:"
+                                    ? SQLiteCheckpointer(path: target.location) : nil)
         do {
             try await handles[0].connect()
             try await store.migrate()
             for h in handles.dropFirst() { try await h.connect() }
         } catch {
             await pool.close()
+            await store.checkpointer?.close()
             throw error
         }
         logger.debug("store opened", metadata: ["store.target": "\(target.redacted)"])
@@ -59,6 +91,7 @@ final class SQLRunStore: RunStore {
 
     func close() async {
         await pool.close()
+        await checkpointer?.close()
         if let waiter = waiter.withLock({ w -> (any WorkWaiter)? in defer { w = nil }; return w }) { await waiter.close() }
     }
 
@@ -81,6 +114,31 @@ final class SQLRunStore: RunStore {
         return try await waiter.wait(timeout: timeout)
     }
 
+    /// How many coalesced batches of one kind may run at once. SQLite: 1 (its single writer, where
+    /// batches also share group commits). PostgreSQL: a quarter of the pool, at least 1: fewer
+    /// lanes than busy callers is what makes calls wait a moment and share a batch, and a batch of
+    /// N costs the server about what one call costs (statements, commit), so throughput grows with
+    /// the batch; the rest of the pool serves claims, answers and reads meanwhile.
+    /// `SIGNOFF_STORE_BATCH_LANES` overrides it (for measurements).
+    static func batchLanes(connections: Int) -> Int {
+        if let text = ProcessInfo.processInfo.environment["SIGNOFF_STORE_BATCH_LANES"], let n = Int(text), n > 0 { return n }
+        return max(1, connections / 4)
+    }
+
+    /// The store, for the coalescers it owns (a weak reference: no cycle).
+    final class StoreReference: Sendable {
+        private let reference = Mutex<Weak?>(nil)
+        struct Weak: @unchecked Sendable {
+            // @unchecked Sendable: holds a Sendable store; the wrapper only exists to make the reference weak.
+            weak var store: SQLRunStore?
+        }
+        func set(_ store: SQLRunStore) { reference.withLock { $0 = Weak(store: store) } }
+        func get() throws -> SQLRunStore {
+            guard let store = reference.withLock({ $0?.store }) else { throw StoreError(.closed, "the store is closed") }
+            return store
+        }
+    }
+
     // MARK: Migrations
 
     func migrate() async throws {
@@ -95,7 +153,8 @@ final class SQLRunStore: RunStore {
     }
 
     /// Applies pending migrations under a lock that serialises concurrent starters.
-    static func migrate(_ conn: any SQLConnection, dialect: SQLDialect, target: String) throws -> [Int] {
+    static func migrate(_ conn: any SQLConnection, dialect: SQLDialect, target: String,
+                        upTo last: Int = Migrations.latestVersion) throws -> [Int] {
         let lockKey: Int64 = 0x5349_474E_4F46 // "SIGNOF"
         switch dialect {
         case .postgres:
@@ -110,7 +169,7 @@ final class SQLRunStore: RunStore {
             if current > Migrations.latestVersion {
                 throw StoreError(.schemaTooNew, "the database at \(target) has schema version \(current), but this signoff only knows versions up to \(Migrations.latestVersion); upgrade signoff, or point `database:` at another database")
             }
-            for migration in Migrations.all where migration.version > current {
+            for migration in Migrations.all where migration.version > current && migration.version <= last {
                 if dialect == .postgres { try conn.exec("BEGIN") }
                 do {
                     for statement in migration.sql(dialect) { try conn.exec(statement) }
