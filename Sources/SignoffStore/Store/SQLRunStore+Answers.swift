@@ -1,0 +1,592 @@
+import Foundation
+import Synchronization
+
+/// Set-based answers: any number of answers (and the import's inbound rows) in one transaction and
+/// two round trips, with the results of the same calls made one after the other.
+///
+/// Round trip 1 reads, one statement each whatever the batch size: the requests with their runs'
+/// chain heads (rows locked on PostgreSQL, in run then request order, so concurrent batches never
+/// deadlock), their votes, their tokens, the tokens used, and (import) the inbound keys and bounced
+/// mails already known. Every answer is then decided in Swift, in order, against that state as the
+/// earlier answers of the batch changed it. Round trip 2 writes, again one statement per table:
+/// tokens used, votes, requests decided, tokens revoked, runs (chain heads, queued), inbound rows,
+/// events, and the COMMIT. Rows travel as one JSON array parameter per statement, so each
+/// statement has one text (prepared once) for every batch size.
+extension SQLRunStore {
+    // MARK: Entry points
+
+    func answerMany(_ answers: [Answer]) async throws -> [Result<AnswerResult, StoreError>] {
+        if answers.isEmpty { return [] }
+        let writes = answers.map { InboundWrite(.answer($0)) }
+        do {
+            return try await pool.write { conn in
+                try self.writeAnswers(writes, importing: false, on: conn, commit: true, now: Date()).map(\.answerResult)
+            }
+        } catch let error as StoreError where answers.count > 1 && Self.isStatementFailure(error) {
+            // A statement of the batch failed (not one answer's refusal, which is a result): each
+            // answer alone, so only the one that cannot be written fails.
+            var results: [Result<AnswerResult, StoreError>] = []
+            for write in writes {
+                do {
+                    let outcome = try await pool.write { conn in
+                        try self.writeAnswers([write], importing: false, on: conn, commit: true, now: Date())[0]
+                    }
+                    results.append(outcome.answerResult)
+                } catch let error as StoreError where Self.isStatementFailure(error) {
+                    results.append(.failure(error))
+                }
+            }
+            return results
+        }
+    }
+
+    func answer(_ answer: Answer) async throws -> AnswerResult {
+        try await answerCoalescer.submit(answer)
+    }
+
+    /// A statement failed (constraint, bad data): retrying the writes one by one can isolate it.
+    /// Connection loss, a closed store or a busy database fail every write alike.
+    static func isStatementFailure(_ error: StoreError) -> Bool {
+        error.code != .connectionLost && error.code != .closed && error.code != .busy && error.code != .connectionFailed
+    }
+
+    // MARK: Coalescing single answers
+
+    /// Concurrent `answer` calls run as `answerMany` batches: one lane per connection (SQLite: one,
+    /// its single writer), at most `answerBatchLimit` answers per batch. An idle store answers at once.
+    var answerCoalescer: Coalescer<Answer, AnswerResult> {
+        let key = ObjectIdentifier(self)
+        return Self.answerCoalescers.withLock { table in
+            if let entry = table[key], entry.store === self { return entry.coalescer }
+            // Entries of stores gone (whose address may now be this store's) are dropped.
+            table = table.filter { $0.value.store != nil }
+            let lanes = dialect == .postgres ? pool.handles.count : 1
+            let coalescer = Coalescer<Answer, AnswerResult>(lanes: lanes, maxBatch: Self.answerBatchLimit) { [weak self] answers in
+                guard let self else { throw StoreError(.closed, "the store is closed") }
+                return try await self.answerMany(answers).map { $0.mapError { $0 as any Error } }
+            }
+            table[key] = CoalescerEntry(store: self, coalescer: coalescer)
+            return coalescer
+        }
+    }
+
+    static let answerBatchLimit = 128
+
+    struct CoalescerEntry: Sendable {
+        weak var store: SQLRunStore?
+        let coalescer: Coalescer<Answer, AnswerResult>
+    }
+
+    /// The answer coalescer of each open store (kept here: the store's stored properties live elsewhere).
+    static let answerCoalescers = Mutex<[ObjectIdentifier: CoalescerEntry]>([:])
+
+    // MARK: The set-based write
+
+    /// What one write of a set-based batch did.
+    enum AnswerOutcome: Sendable {
+        case answered(AnswerResult)
+        case recorded
+        case refused(StoreError)
+        case duplicate(InboundOutcome?)
+        case failed(StoreError)
+
+        var inboundResult: InboundWriteResult {
+            switch self {
+            case .answered(let r): .answered(r)
+            case .recorded: .recorded
+            case .refused(let e): .refused(e)
+            case .duplicate(let o): .duplicate(o)
+            case .failed(let e): .failed(e)
+            }
+        }
+
+        /// As `answer(_:)` reports it (refusals are errors there).
+        var answerResult: Result<AnswerResult, StoreError> {
+            switch self {
+            case .answered(let r): .success(r)
+            case .refused(let e), .failed(let e): .failure(e)
+            case .recorded, .duplicate: .failure(StoreError(.invalidState, "the write recorded no answer"))
+            }
+        }
+    }
+
+    /// The run as the batch has changed it so far.
+    private struct RunState {
+        var head: ChainHead
+        var status: String
+        /// Set when an answer of the batch queued the run (the time it did).
+        var queuedAt: Date?
+        var touched = false
+    }
+
+    /// Writes `writes` in the open transaction on `conn`, in two round trips.
+    ///
+    /// `importing`: the semantics of `recordInboundBatch` (a write whose dedupe key is known is a
+    /// duplicate; a refused answer records its inbound row as `already_decided`; bounces are marked).
+    /// Otherwise those of `answer(_:)` called for each (`.answer` writes only).
+    func writeAnswers(_ writes: [InboundWrite], importing: Bool, on conn: any SQLConnection, commit: Bool,
+                      now: Date) throws -> [AnswerOutcome] {
+        let sql = AnswerSQL.for(dialect)
+        var requestIDs = Set<String>()
+        var hashes = Set<String>()
+        var keys = Set<String>()
+        var outboxIDs = Set<Int64>()
+        for write in writes {
+            switch write.kind {
+            case .answer(let a):
+                requestIDs.insert(a.requestID)
+                if let h = a.tokenHash { hashes.insert(h) }
+            case .record:
+                if importing, let bounced = write.bouncedMail { outboxIDs.insert(bounced.id) }
+            }
+            if importing { keys.insert(write.dedupeKey) }
+        }
+
+        // Round trip 1: every read.
+        var reads: [SQLStatement] = []
+        let ids = requestIDs.sorted()
+        if !ids.isEmpty {
+            let list = listParam(ids)
+            reads.append(SQLStatement(sql.requests, [list]))
+            reads.append(SQLStatement(sql.votes, [list]))
+            reads.append(SQLStatement(sql.tokensOfRequests, [list]))
+            if !hashes.isEmpty { reads.append(SQLStatement(sql.tokensByHash, [listParam(hashes.sorted())])) }
+        }
+        let inboundRead = reads.count
+        if !keys.isEmpty { reads.append(SQLStatement(sql.inboundKeys, [listParam(keys.sorted())])) }
+        let outboxRead = reads.count
+        if !outboxIDs.isEmpty { reads.append(SQLStatement(sql.outboxIDs, [intListParam(outboxIDs.sorted())])) }
+        let found = reads.isEmpty ? [] : try conn.pipeline(reads, commit: false)
+
+        var requests: [String: RequestRecord] = [:]
+        var runs: [String: RunState] = [:]
+        var votes: [String: [VoteRecord]] = [:]
+        var tokens: [String: TokenRecord] = [:]
+        var tokensOfRequest: [String: [String]] = [:]
+        var seen: [String: InboundOutcome] = [:]
+        var knownMail = Set<Int64>()
+        if !ids.isEmpty {
+            let runColumn = Self.requestColumnCount
+            for row in found[0] {
+                let request = try Self.decodeRequest(row)
+                requests[request.id] = request
+                if runs[request.runID] == nil {
+                    runs[request.runID] = RunState(head: ChainHead(sequence: try row.requiredInt(runColumn), hash: row.string(runColumn + 1) ?? ""),
+                                                   status: try row.requiredString(runColumn + 2))
+                }
+            }
+            for row in found[1] {
+                let vote = try Self.decodeVote(row)
+                votes[vote.requestID, default: []].append(vote)
+            }
+            for row in found[2] + (hashes.isEmpty ? [] : found[3]) {
+                let token = try Self.decodeToken(row)
+                if tokens.updateValue(token, forKey: token.tokenHash) == nil {
+                    tokensOfRequest[token.requestID, default: []].append(token.tokenHash)
+                }
+            }
+        }
+        if !keys.isEmpty {
+            for row in found[inboundRead] {
+                seen[try row.requiredString(0)] = InboundOutcome(rawValue: try row.requiredString(1))
+            }
+        }
+        if !outboxIDs.isEmpty {
+            for row in found[outboxRead] { if let id = row.int64(0) { knownMail.insert(id) } }
+        }
+
+        // Every write decided in order; rows for round trip 2 collected on the way.
+        var usedTokens: [[SQLValue]] = []
+        var voteRows: [[SQLValue]] = []
+        var decidedRows: [[SQLValue]] = []
+        var revokedRequests: [String] = []
+        var inboundRows: [(key: String, row: [SQLValue])] = []
+        var eventRows: [[SQLValue]] = []
+        var bounces: [SQLStatement] = []
+        /// Inbound keys this batch writes (with their outcome): the first write of a key wins.
+        var written: [String: InboundOutcome] = [:]
+
+        func addInbound(_ r: InboundRecord) -> Bool {
+            if seen[r.dedupeKey] != nil || written[r.dedupeKey] != nil { return false }
+            written[r.dedupeKey] = r.outcome
+            inboundRows.append((r.dedupeKey, [.text(r.dedupeKey), .optional(r.path), .optional(r.sender), .text(r.outcome.rawValue),
+                                              .optional(r.reason.map { String($0.prefix(4000)) }), .optional(r.requestID),
+                                              .time(r.receivedAt)]))
+            return true
+        }
+
+        func decide(_ answer: Answer) throws -> AnswerResult {
+            guard var request = requests[answer.requestID], var run = runs[request.runID] else {
+                throw StoreError(.notFound, "no request \(answer.requestID); check the id with `signoff pending`")
+            }
+            guard request.status == .pending else {
+                throw StoreError(.alreadyDecided, "request \(request.id) is already \(request.status.rawValue)\(request.answeredBy.map { " (by \($0))" } ?? ""); this answer changed nothing")
+            }
+            if let hash = answer.tokenHash {
+                // Say exactly why a token cannot answer.
+                guard let token = tokens[hash] else {
+                    throw StoreError(.notFound, "the reply token is unknown; the answer changed nothing")
+                }
+                guard token.requestID == request.id else {
+                    throw StoreError(.invalidState, "the reply token belongs to another request (\(token.requestID)); the answer changed nothing")
+                }
+                guard token.state == .active else {
+                    throw StoreError(token.state == .used ? .alreadyVoted : .alreadyDecided,
+                                     "the reply token for \(token.reviewer) is \(token.state.rawValue); the answer changed nothing")
+                }
+                if let expires = token.expiresAt, millis(expires) < millis(answer.at) {
+                    throw StoreError(.invalidState, "the reply token for \(token.reviewer) expired at \(expires); the answer changed nothing")
+                }
+            }
+            let earlier = votes[request.id] ?? []
+            guard !earlier.contains(where: { $0.reviewer == answer.reviewer }) else {
+                throw StoreError(.alreadyVoted, "\(answer.reviewer) already answered request \(request.id); the second answer changed nothing")
+            }
+            let at = date(millis: millis(answer.at))
+            let thisVote = VoteRecord(requestID: request.id, reviewer: answer.reviewer, verdict: answer.verdict, response: answer.response,
+                                      reason: answer.reason, channel: answer.channel, via: answer.via, tokenHash: answer.tokenHash, at: at)
+            let allVotes = earlier.isEmpty ? [thisVote] : (earlier + [thisVote]).sorted { ($0.at, $0.reviewer) < ($1.at, $1.reviewer) }
+            // Under `any` the first vote always decides, so earlier votes do not matter.
+            let counted = request.quorum == .any ? [thisVote] : allVotes
+            var voteData = ["request_id": request.id, "verdict": answer.verdict.rawValue, "channel": answer.channel.rawValue]
+            if let via = answer.via { voteData["via"] = via }
+            if let hash = answer.tokenHash { voteData["token_prefix"] = String(hash.prefix(12)) }
+            if let reason = answer.reason { voteData["reason"] = String(reason.prefix(500)) }
+            var events = [NewEvent(kind: "vote", actor: answer.reviewer, data: voteData)]
+
+            if let hash = answer.tokenHash {
+                tokens[hash]?.state = .used
+                tokens[hash]?.usedAt = at
+                usedTokens.append([.text(hash), .time(answer.at)])
+            }
+            voteRows.append([.text(request.id), .text(answer.reviewer), .text(answer.verdict.rawValue), Self.json(answer.response),
+                             .optional(answer.reason), .text(answer.channel.rawValue), .optional(answer.via), .optional(answer.tokenHash),
+                             .time(answer.at)])
+            votes[request.id] = allVotes
+            var revoked: [String] = []
+            let verdict = Self.decision(for: request, votes: counted, latest: answer)
+            if let verdict {
+                let via = answer.via ?? answer.channel.rawValue
+                decidedRows.append([.text(request.id), Self.json(answer.response), .text(verdict.rawValue), .text(answer.reviewer),
+                                    .text(via), .time(answer.at)])
+                request.status = .answered
+                request.response = answer.response
+                request.decision = verdict.rawValue
+                request.answeredBy = answer.reviewer
+                request.answeredVia = via
+                request.answeredAt = at
+                let active = (tokensOfRequest[request.id] ?? []).compactMap { tokens[$0] }
+                    .filter { $0.requestID == request.id && $0.state == .active && $0.tokenHash != answer.tokenHash }
+                    .sorted { ($0.issuedAt, $0.reviewer) < ($1.issuedAt, $1.reviewer) }
+                revoked = active.map(\.reviewer)
+                if !active.isEmpty {
+                    for t in active { tokens[t.tokenHash]?.state = .revoked }
+                    revokedRequests.append(request.id)
+                }
+                let queued = run.status == RunStatus.waiting.rawValue
+                var data = ["request_id": request.id, "decision": verdict.rawValue, "votes": String(counted.count)]
+                if let via = answer.via { data["via"] = via }
+                if let hash = answer.tokenHash { data["token_prefix"] = String(hash.prefix(12)) }
+                // The run's status change (waiting → queued) is recorded in this same event.
+                if queued {
+                    data["run_status"] = RunStatus.queued.rawValue
+                    run.status = RunStatus.queued.rawValue
+                    run.queuedAt = answer.at
+                }
+                events.append(NewEvent(kind: "answered", actor: answer.reviewer, data: data))
+            }
+            let (rows, head) = Self.chain(runID: request.runID, head: run.head, events: events, at: answer.at)
+            eventRows += rows
+            run.head = head
+            run.touched = true
+            runs[request.runID] = run
+            requests[request.id] = request
+            if var inbound = answer.inbound {
+                if inbound.requestID == nil { inbound.requestID = request.id }
+                _ = addInbound(inbound)
+            }
+            return AnswerResult(request: request, decided: verdict != nil, votes: counted, revokedReviewers: revoked)
+        }
+
+        var outcomes: [AnswerOutcome] = []
+        outcomes.reserveCapacity(writes.count)
+        for write in writes {
+            let key = write.dedupeKey
+            if importing, let known = seen[key] ?? written[key] {
+                outcomes.append(.duplicate(known))
+                continue
+            }
+            switch write.kind {
+            case .answer(let answer):
+                do {
+                    outcomes.append(.answered(try decide(answer)))
+                } catch let error as StoreError {
+                    guard importing else {
+                        outcomes.append(.failed(error))
+                        continue
+                    }
+                    if error.code == .alreadyDecided || error.code == .alreadyVoted {
+                        // As `answer` would have left it: nothing of this answer is kept, but the
+                        // message is logged as already decided.
+                        if var row = answer.inbound {
+                            row.outcome = .alreadyDecided
+                            row.reason = error.message
+                            if row.requestID == nil { row.requestID = answer.requestID }
+                            outcomes.append(addInbound(row) ? .refused(error) : .duplicate(seen[row.dedupeKey] ?? written[row.dedupeKey]))
+                        } else {
+                            outcomes.append(.refused(error))
+                        }
+                    } else {
+                        outcomes.append(.failed(error))
+                    }
+                }
+            case .record(let row):
+                if let bounced = write.bouncedMail, !knownMail.contains(bounced.id) {
+                    outcomes.append(.failed(StoreError(.notFound, "no outbox mail \(bounced.id)")))
+                    continue
+                }
+                guard addInbound(row) else {
+                    outcomes.append(.duplicate(seen[row.dedupeKey] ?? written[row.dedupeKey]))
+                    continue
+                }
+                if let bounced = write.bouncedMail {
+                    bounces.append(SQLStatement(sql.bounce, [.int(bounced.id), .text(String(bounced.error.prefix(2000))), .time(now)]))
+                }
+                outcomes.append(.recorded)
+            }
+        }
+
+        // Round trip 2: every write, with the COMMIT.
+        var statements: [SQLStatement] = []
+        if !usedTokens.isEmpty { statements.append(SQLStatement(sql.useTokens, [rowsParam(usedTokens)])) }
+        if !voteRows.isEmpty { statements.append(SQLStatement(sql.insertVotes, [rowsParam(voteRows)])) }
+        if !decidedRows.isEmpty { statements.append(SQLStatement(sql.decideRequests, [rowsParam(decidedRows)])) }
+        if !revokedRequests.isEmpty { statements.append(SQLStatement(sql.revokeTokens, [listParam(revokedRequests)])) }
+        var runRows: [[SQLValue]] = []
+        var queued = false
+        for (id, run) in runs where run.touched {
+            runRows.append([.text(id), .int(run.head.sequence), .text(run.head.hash),
+                            run.queuedAt == nil ? .null : .text(RunStatus.queued.rawValue), .time(run.queuedAt)])
+            if run.queuedAt != nil { queued = true }
+        }
+        if !runRows.isEmpty {
+            // Sorted: the same order as the locks (PostgreSQL), and as the statement is read.
+            runRows.sort { ($0[0].textValue ?? "") < ($1[0].textValue ?? "") }
+            statements.append(SQLStatement(sql.updateRuns, [rowsParam(runRows)]))
+        }
+        if !inboundRows.isEmpty {
+            // In key order, so concurrent batches wait for each other's keys in one order.
+            inboundRows.sort { $0.key < $1.key }
+            statements.append(SQLStatement(sql.insertInbound, [rowsParam(inboundRows.map(\.row))]))
+        }
+        if !eventRows.isEmpty { statements.append(SQLStatement(sql.insertEvents, [rowsParam(eventRows)])) }
+        statements += bounces
+        if queued { conn.notifyWork() }
+        if !statements.isEmpty || commit {
+            _ = try conn.pipeline(statements, commit: commit)
+        }
+        return outcomes
+    }
+
+    // MARK: Parameters
+
+    /// A list of strings as one parameter: a `text[]` literal (PostgreSQL) or a JSON array (SQLite).
+    func listParam(_ values: [String]) -> SQLValue {
+        switch dialect {
+        case .postgres:
+            var out = JSONText(capacity: values.count * 24)
+            out.bytes[0] = UInt8(ascii: "{")
+            for (i, v) in values.enumerated() {
+                if i > 0 { out.bytes.append(UInt8(ascii: ",")) }
+                out.arrayElement(v)
+            }
+            out.bytes.append(UInt8(ascii: "}"))
+            return .text(String(decoding: out.bytes, as: UTF8.self))
+        case .sqlite:
+            var out = JSONText(capacity: values.count * 24)
+            for (i, v) in values.enumerated() {
+                if i > 0 { out.bytes.append(UInt8(ascii: ",")) }
+                out.string(v)
+            }
+            out.bytes.append(UInt8(ascii: "]"))
+            return .text(String(decoding: out.bytes, as: UTF8.self))
+        }
+    }
+
+    /// A list of integers as one parameter (`bigint[]` literal or JSON array).
+    func intListParam(_ values: [Int64]) -> SQLValue {
+        let body = values.map(String.init).joined(separator: ",")
+        return .text(dialect == .postgres ? "{" + body + "}" : "[" + body + "]")
+    }
+
+    /// Rows as one JSON array of arrays (both dialects read it with their JSON functions).
+    func rowsParam(_ rows: [[SQLValue]]) -> SQLValue {
+        var out = JSONText(capacity: rows.count * 160)
+        for (r, row) in rows.enumerated() {
+            if r > 0 { out.bytes.append(UInt8(ascii: ",")) }
+            out.bytes.append(UInt8(ascii: "["))
+            for (i, value) in row.enumerated() {
+                if i > 0 { out.bytes.append(UInt8(ascii: ",")) }
+                switch value {
+                case .null: out.bytes.append(contentsOf: [110, 117, 108, 108])   // null
+                case .int(let v): out.bytes.append(contentsOf: String(v).utf8)
+                case .double(let v): out.bytes.append(contentsOf: "\(v)".utf8)
+                case .text(let s): out.string(s)
+                case .blob(let d): out.string(String(decoding: d, as: UTF8.self))
+                }
+            }
+            out.bytes.append(UInt8(ascii: "]"))
+        }
+        out.bytes.append(UInt8(ascii: "]"))
+        return .text(String(decoding: out.bytes, as: UTF8.self))
+    }
+}
+
+extension SQLValue {
+    fileprivate var textValue: String? {
+        if case .text(let s) = self { return s }
+        return nil
+    }
+}
+
+/// JSON (and PostgreSQL array literal) text built byte by byte.
+struct JSONText {
+    var bytes: [UInt8]
+
+    init(capacity: Int) {
+        bytes = []
+        bytes.reserveCapacity(capacity + 2)
+        bytes.append(UInt8(ascii: "["))
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// `s` as a JSON string.
+    mutating func string(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { utf8 in
+            var clean = true
+            for b in utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { clean = false; break }
+            if clean { bytes.append(contentsOf: utf8); return }
+            for b in utf8 {
+                switch b {
+                case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
+                case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
+                case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+                case 0..<0x20:
+                    bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), 48, 48, Self.hex[Int(b >> 4)], Self.hex[Int(b & 0xf)]])
+                default: bytes.append(b)
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// `s` as a quoted element of a PostgreSQL array literal.
+    mutating func arrayElement(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { utf8 in
+            for b in utf8 {
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+                bytes.append(b)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+/// The statements of the set-based answer, one text per dialect.
+struct AnswerSQL: Sendable {
+    var requests: String
+    var votes: String
+    var tokensOfRequests: String
+    var tokensByHash: String
+    var inboundKeys: String
+    var outboxIDs: String
+    var useTokens: String
+    var insertVotes: String
+    var decideRequests: String
+    var revokeTokens: String
+    var updateRuns: String
+    var insertInbound: String
+    var insertEvents: String
+    var bounce: String
+
+    static let postgres = AnswerSQL(.postgres)
+    static let sqlite = AnswerSQL(.sqlite)
+
+    static func `for`(_ dialect: SQLDialect) -> AnswerSQL { dialect == .postgres ? postgres : sqlite }
+
+    enum Kind { case text, int }
+
+    private init(_ d: SQLDialect) {
+        /// `column` is one of the values of the list parameter `$n`.
+        func inList(_ column: String, _ n: Int, ints: Bool = false) -> String {
+            d == .postgres ? "\(column) = ANY($\(n)::\(ints ? "bigint" : "text")[])" : "\(column) IN (SELECT value FROM json_each($\(n)))"
+        }
+        /// The rows of the JSON parameter `$n` as a table `v` with these columns.
+        func rows(_ n: Int, _ columns: [(String, Kind)]) -> String {
+            switch d {
+            case .postgres:
+                let list = columns.enumerated().map { i, c in c.1 == .text ? "e->>\(i) AS \(c.0)" : "(e->>\(i))::bigint AS \(c.0)" }
+                return "(SELECT \(list.joined(separator: ", ")) FROM jsonb_array_elements($\(n)::jsonb) AS e) AS v"
+            case .sqlite:
+                let list = columns.enumerated().map { i, c in "json_extract(value, '$[\(i)]') AS \(c.0)" }
+                return "(SELECT \(list.joined(separator: ", ")) FROM json_each($\(n))) AS v"
+            }
+        }
+        let lock = d == .postgres ? " FOR UPDATE" : ""
+        requests = """
+            SELECT \(SQLRunStore.qualifiedRequestColumns), r.event_seq, r.last_hash, r.status FROM runs r JOIN requests q ON q.run_id = r.id
+            WHERE \(inList("q.id", 1)) ORDER BY r.id, q.id\(lock)
+            """
+        votes = "SELECT \(SQLRunStore.voteColumns) FROM votes WHERE \(inList("request_id", 1)) ORDER BY request_id, answered_at, reviewer"
+        tokensOfRequests = "SELECT \(SQLRunStore.tokenColumns) FROM request_tokens WHERE \(inList("request_id", 1))"
+        tokensByHash = "SELECT \(SQLRunStore.tokenColumns) FROM request_tokens WHERE \(inList("token_hash", 1))"
+        inboundKeys = "SELECT dedupe_key, outcome FROM inbound WHERE \(inList("dedupe_key", 1))"
+        outboxIDs = "SELECT id FROM outbox WHERE \(inList("id", 1, ints: true))"
+        useTokens = """
+            UPDATE request_tokens SET state = 'used', used_at = v.used_at FROM \(rows(1, [("token_hash", .text), ("used_at", .int)]))
+            WHERE request_tokens.token_hash = v.token_hash
+            """
+        let voteColumns: [(String, Kind)] = [("request_id", .text), ("reviewer", .text), ("verdict", .text), ("response", .text),
+                                             ("reason", .text), ("channel", .text), ("via", .text), ("token_hash", .text),
+                                             ("answered_at", .int)]
+        insertVotes = """
+            INSERT INTO votes (\(voteColumns.map(\.0).joined(separator: ", ")))
+            SELECT \(voteColumns.map { "v." + $0.0 }.joined(separator: ", ")) FROM \(rows(1, voteColumns))
+            """
+        decideRequests = """
+            UPDATE requests SET status = 'answered', response = v.response, decision = v.decision, answered_by = v.answered_by,
+                answered_via = v.answered_via, answered_at = v.answered_at
+            FROM \(rows(1, [("id", .text), ("response", .text), ("decision", .text), ("answered_by", .text), ("answered_via", .text),
+                            ("answered_at", .int)]))
+            WHERE requests.id = v.id
+            """
+        revokeTokens = "UPDATE request_tokens SET state = 'revoked' WHERE \(inList("request_id", 1)) AND state = 'active'"
+        updateRuns = """
+            UPDATE runs SET event_seq = v.event_seq, last_hash = v.last_hash, status = COALESCE(v.status, runs.status),
+                updated_at = COALESCE(v.updated_at, runs.updated_at)
+            FROM \(rows(1, [("id", .text), ("event_seq", .int), ("last_hash", .text), ("status", .text), ("updated_at", .int)]))
+            WHERE runs.id = v.id
+            """
+        let inboundColumns: [(String, Kind)] = [("dedupe_key", .text), ("path", .text), ("sender", .text), ("outcome", .text),
+                                                ("reason", .text), ("request_id", .text), ("received_at", .int)]
+        insertInbound = """
+            INSERT INTO inbound (\(inboundColumns.map(\.0).joined(separator: ", ")))
+            SELECT \(inboundColumns.map { "v." + $0.0 }.joined(separator: ", ")) FROM \(rows(1, inboundColumns))
+            WHERE true ON CONFLICT (dedupe_key) DO NOTHING
+            """
+        let eventColumns: [(String, Kind)] = [("run_id", .text), ("seq", .int), ("kind", .text), ("actor", .text), ("data", .text),
+                                              ("at", .int), ("prev_hash", .text), ("hash", .text)]
+        insertEvents = """
+            INSERT INTO events (\(eventColumns.map(\.0).joined(separator: ", ")))
+            SELECT \(eventColumns.map { "v." + $0.0 }.joined(separator: ", ")) FROM \(rows(1, eventColumns))
+            """
+        bounce = "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1"
+    }
+}
