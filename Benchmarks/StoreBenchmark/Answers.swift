@@ -27,6 +27,7 @@ extension Benchmarks {
         let batchedIDs = try await pausedRequests(store, count: count, tag: "b")
         let batchedAnswers = batchedIDs.map { answer(for: $0) }
         var start = ContinuousClock.now
+        var cpu = cpuSeconds()
         var decided = 0
         for chunk in stride(from: 0, to: batchedAnswers.count, by: batch) {
             let writes = batchedAnswers[chunk..<min(chunk + batch, batchedAnswers.count)].map { InboundWrite(.answer($0)) }
@@ -36,13 +37,14 @@ extension Benchmarks {
         }
         var seconds = (ContinuousClock.now - start).seconds
         emit(json(["benchmark": "answers_batched", "backend": backend, "answers": count, "decided": decided, "batch": batch,
-                   "seconds": seconds, "per_second": Double(count) / seconds, "target_per_second": 25_000, "load": load()]))
+                   "seconds": seconds, "client_cpu_us_per_answer": (cpuSeconds() - cpu) * 1e6 / Double(count), "per_second": Double(count) / seconds, "target_per_second": 25_000, "load": load()]))
 
         // One at a time from many tasks.
         let singleIDs = try await pausedRequests(store, count: count, tag: "s")
         let singleAnswers = singleIDs.map { answer(for: $0) }
         let next = AnswerCounter()
         start = ContinuousClock.now
+        cpu = cpuSeconds()
         decided = try await withThrowingTaskGroup(of: Int.self) { group in
             for _ in 0..<tasks {
                 group.addTask {
@@ -61,8 +63,16 @@ extension Benchmarks {
         seconds = (ContinuousClock.now - start).seconds
         emit(json(["benchmark": "answers_concurrent", "backend": backend, "answers": count, "decided": decided, "tasks": tasks,
                    "connections": backend == "postgres" ? connections : 1, "seconds": seconds,
+                   "client_cpu_us_per_answer": (cpuSeconds() - cpu) * 1e6 / Double(count),
                    "per_second": Double(count) / seconds, "load": load()]))
         await store.close()
+    }
+
+    /// User + system CPU time of this process so far (the machine may be shared: wall time alone misleads).
+    private static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     /// The answer the benchmark records for a request: an approval by mail with its token and inbound row.

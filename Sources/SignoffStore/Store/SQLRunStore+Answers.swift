@@ -461,7 +461,8 @@ struct JSONText {
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// `s` as a JSON string.
+    /// `s` as a JSON string. Text ends at a NUL character, as a bound C string does (PostgreSQL
+    /// text cannot hold one).
     mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         var s = s
@@ -471,6 +472,7 @@ struct JSONText {
             if clean { bytes.append(contentsOf: utf8); return }
             for b in utf8 {
                 switch b {
+                case 0: return
                 case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
                 case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
                 case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
@@ -491,6 +493,7 @@ struct JSONText {
         var s = s
         s.withUTF8 { utf8 in
             for b in utf8 {
+                if b == 0 { break }
                 if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
                 bytes.append(b)
             }
@@ -539,6 +542,11 @@ struct AnswerSQL: Sendable {
                 return "(SELECT \(list.joined(separator: ", ")) FROM json_each($\(n))) AS v"
             }
         }
+        /// PostgreSQL: the rows to update also found by index from the first JSON column (its
+        /// planner cannot size a JSON function and would rather scan and hash the whole table).
+        func byKey(_ column: String) -> String {
+            d == .postgres ? " AND \(column) = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements($1::jsonb) AS e))" : ""
+        }
         let lock = d == .postgres ? " FOR UPDATE" : ""
         requests = """
             SELECT \(SQLRunStore.qualifiedRequestColumns), r.event_seq, r.last_hash, r.status FROM runs r JOIN requests q ON q.run_id = r.id
@@ -551,7 +559,7 @@ struct AnswerSQL: Sendable {
         outboxIDs = "SELECT id FROM outbox WHERE \(inList("id", 1, ints: true))"
         useTokens = """
             UPDATE request_tokens SET state = 'used', used_at = v.used_at FROM \(rows(1, [("token_hash", .text), ("used_at", .int)]))
-            WHERE request_tokens.token_hash = v.token_hash
+            WHERE request_tokens.token_hash = v.token_hash\(byKey("request_tokens.token_hash"))
             """
         let voteColumns: [(String, Kind)] = [("request_id", .text), ("reviewer", .text), ("verdict", .text), ("response", .text),
                                              ("reason", .text), ("channel", .text), ("via", .text), ("token_hash", .text),
@@ -565,14 +573,14 @@ struct AnswerSQL: Sendable {
                 answered_via = v.answered_via, answered_at = v.answered_at
             FROM \(rows(1, [("id", .text), ("response", .text), ("decision", .text), ("answered_by", .text), ("answered_via", .text),
                             ("answered_at", .int)]))
-            WHERE requests.id = v.id
+            WHERE requests.id = v.id\(byKey("requests.id"))
             """
         revokeTokens = "UPDATE request_tokens SET state = 'revoked' WHERE \(inList("request_id", 1)) AND state = 'active'"
         updateRuns = """
             UPDATE runs SET event_seq = v.event_seq, last_hash = v.last_hash, status = COALESCE(v.status, runs.status),
                 updated_at = COALESCE(v.updated_at, runs.updated_at)
             FROM \(rows(1, [("id", .text), ("event_seq", .int), ("last_hash", .text), ("status", .text), ("updated_at", .int)]))
-            WHERE runs.id = v.id
+            WHERE runs.id = v.id\(byKey("runs.id"))
             """
         let inboundColumns: [(String, Kind)] = [("dedupe_key", .text), ("path", .text), ("sender", .text), ("outcome", .text),
                                                 ("reason", .text), ("request_id", .text), ("received_at", .int)]
