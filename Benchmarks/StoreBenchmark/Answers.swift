@@ -2,7 +2,7 @@ import Foundation
 import SignoffStore
 import Synchronization
 
-/// `StoreBenchmark answers --database URL [--answers 10000 --batch 500 --tasks 64 --connections 8]`
+/// `StoreBenchmark answers --database URL [--answers 10000 --batch 500 --tasks 64 --connections 8 --phases batched,concurrent]`
 ///
 /// Answers recorded per second, two ways, each on its own set of `answers` runs paused on one
 /// request (one reviewer, one token, quorum any), so every answer decides its request and queues
@@ -19,52 +19,58 @@ extension Benchmarks {
         let batch = max(1, try o.int("batch", default: 500))
         let tasks = max(1, try o.int("tasks", default: 64))
         let connections = try o.int("connections", default: 8)
+        let phases = Set(o.string("phases", default: "batched,concurrent").split(separator: ",").map(String.init))
         let store = try await openStore(url: url, logger: quiet, connections: connections)
         let backend = backendName(url)
         let load = { (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "" }
 
         // Batched, as the import writes them.
-        let batchedIDs = try await pausedRequests(store, count: count, tag: "b")
-        let batchedAnswers = batchedIDs.map { answer(for: $0) }
-        var start = ContinuousClock.now
-        var cpu = cpuSeconds()
-        var decided = 0
-        for chunk in stride(from: 0, to: batchedAnswers.count, by: batch) {
-            let writes = batchedAnswers[chunk..<min(chunk + batch, batchedAnswers.count)].map { InboundWrite(.answer($0)) }
-            for result in try await store.recordInboundBatch(writes, now: Date()) {
-                if case .answered(let r) = result, r.decided { decided += 1 }
-            }
+        if phases.contains("batched") {
+            let batchedIDs = try await pausedRequests(store, count: count, tag: "b")
+            let batchedAnswers = batchedIDs.map { answer(for: $0) }
+            let start = ContinuousClock.now
+            let cpu = cpuSeconds()
+            var decided = 0
+            for chunk in stride(from: 0, to: batchedAnswers.count, by: batch) {
+                let writes = batchedAnswers[chunk..<min(chunk + batch, batchedAnswers.count)].map { InboundWrite(.answer($0)) }
+                for result in try await store.recordInboundBatch(writes, now: Date()) {
+                    if case .answered(let r) = result, r.decided { decided += 1 }
+                }
         }
-        var seconds = (ContinuousClock.now - start).seconds
+        let seconds = (ContinuousClock.now - start).seconds
         emit(json(["benchmark": "answers_batched", "backend": backend, "answers": count, "decided": decided, "batch": batch,
-                   "seconds": seconds, "client_cpu_us_per_answer": (cpuSeconds() - cpu) * 1e6 / Double(count), "per_second": Double(count) / seconds, "target_per_second": 25_000, "load": load()]))
+                   "seconds": seconds, "client_cpu_us_per_answer": (cpuSeconds() - cpu) * 1e6 / Double(count),
+                   "per_second": Double(count) / seconds, "target_per_second": 25_000, "load": load()]))
+        }
 
         // One at a time from many tasks.
-        let singleIDs = try await pausedRequests(store, count: count, tag: "s")
-        let singleAnswers = singleIDs.map { answer(for: $0) }
-        let next = AnswerCounter()
-        start = ContinuousClock.now
-        cpu = cpuSeconds()
-        decided = try await withThrowingTaskGroup(of: Int.self) { group in
-            for _ in 0..<tasks {
-                group.addTask {
-                    var n = 0
-                    while true {
-                        let i = next.take()
-                        if i >= singleAnswers.count { return n }
-                        if try await store.answer(singleAnswers[i]).decided { n += 1 }
+        if phases.contains("concurrent") {
+            let singleIDs = try await pausedRequests(store, count: count, tag: "s")
+            let singleAnswers = singleIDs.map { answer(for: $0) }
+            let next = AnswerCounter()
+            let start = ContinuousClock.now
+            let cpu = cpuSeconds()
+            let decided = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<tasks {
+                    group.addTask {
+                        var n = 0
+                        while true {
+                            let i = next.take()
+                            if i >= singleAnswers.count { return n }
+                            if try await store.answer(singleAnswers[i]).decided { n += 1 }
+                        }
                     }
                 }
-            }
-            var total = 0
-            for try await n in group { total += n }
-            return total
+                var total = 0
+                for try await n in group { total += n }
+                return total
         }
-        seconds = (ContinuousClock.now - start).seconds
+        let seconds = (ContinuousClock.now - start).seconds
         emit(json(["benchmark": "answers_concurrent", "backend": backend, "answers": count, "decided": decided, "tasks": tasks,
                    "connections": backend == "postgres" ? connections : 1, "seconds": seconds,
                    "client_cpu_us_per_answer": (cpuSeconds() - cpu) * 1e6 / Double(count),
                    "per_second": Double(count) / seconds, "load": load()]))
+        }
         await store.close()
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Synchronization
 
@@ -248,11 +249,11 @@ extension SQLRunStore {
             let allVotes = earlier.isEmpty ? [thisVote] : (earlier + [thisVote]).sorted { ($0.at, $0.reviewer) < ($1.at, $1.reviewer) }
             // Under `any` the first vote always decides, so earlier votes do not matter.
             let counted = request.quorum == .any ? [thisVote] : allVotes
-            var voteData = ["request_id": request.id, "verdict": answer.verdict.rawValue, "channel": answer.channel.rawValue]
-            if let via = answer.via { voteData["via"] = via }
-            if let hash = answer.tokenHash { voteData["token_prefix"] = String(hash.prefix(12)) }
-            if let reason = answer.reason { voteData["reason"] = String(reason.prefix(500)) }
-            var events = [NewEvent(kind: "vote", actor: answer.reviewer, data: voteData)]
+            var voteData = [("request_id", request.id), ("verdict", answer.verdict.rawValue), ("channel", answer.channel.rawValue)]
+            if let via = answer.via { voteData.append(("via", via)) }
+            if let hash = answer.tokenHash { voteData.append(("token_prefix", String(hash.prefix(12)))) }
+            if let reason = answer.reason { voteData.append(("reason", String(reason.prefix(500)))) }
+            var events = [AnswerEvent(kind: "vote", data: voteData)]
 
             if let hash = answer.tokenHash {
                 tokens[hash]?.state = .used
@@ -284,18 +285,18 @@ extension SQLRunStore {
                     revokedRequests.append(request.id)
                 }
                 let queued = run.status == RunStatus.waiting.rawValue
-                var data = ["request_id": request.id, "decision": verdict.rawValue, "votes": String(counted.count)]
-                if let via = answer.via { data["via"] = via }
-                if let hash = answer.tokenHash { data["token_prefix"] = String(hash.prefix(12)) }
+                var data = [("request_id", request.id), ("decision", verdict.rawValue), ("votes", String(counted.count))]
+                if let via = answer.via { data.append(("via", via)) }
+                if let hash = answer.tokenHash { data.append(("token_prefix", String(hash.prefix(12)))) }
                 // The run's status change (waiting → queued) is recorded in this same event.
                 if queued {
-                    data["run_status"] = RunStatus.queued.rawValue
+                    data.append(("run_status", RunStatus.queued.rawValue))
                     run.status = RunStatus.queued.rawValue
                     run.queuedAt = answer.at
                 }
-                events.append(NewEvent(kind: "answered", actor: answer.reviewer, data: data))
+                events.append(AnswerEvent(kind: "answered", data: data))
             }
-            let (rows, head) = Self.chain(runID: request.runID, head: run.head, events: events, at: answer.at)
+            let (rows, head) = Self.answerChain(runID: request.runID, head: run.head, events: events, actor: answer.reviewer, at: answer.at)
             eventRows += rows
             run.head = head
             run.touched = true
@@ -358,9 +359,9 @@ extension SQLRunStore {
 
         // Round trip 2: every write, with the COMMIT.
         var statements: [SQLStatement] = []
-        if !usedTokens.isEmpty { statements.append(SQLStatement(sql.useTokens, [rowsParam(usedTokens)])) }
-        if !voteRows.isEmpty { statements.append(SQLStatement(sql.insertVotes, [rowsParam(voteRows)])) }
-        if !decidedRows.isEmpty { statements.append(SQLStatement(sql.decideRequests, [rowsParam(decidedRows)])) }
+        statements += rowStatements(sql.useTokens, usedTokens)
+        statements += rowStatements(sql.insertVotes, voteRows)
+        statements += rowStatements(sql.decideRequests, decidedRows)
         if !revokedRequests.isEmpty { statements.append(SQLStatement(sql.revokeTokens, [listParam(revokedRequests)])) }
         var runRows: [[SQLValue]] = []
         var queued = false
@@ -372,20 +373,91 @@ extension SQLRunStore {
         if !runRows.isEmpty {
             // Sorted: the same order as the locks (PostgreSQL), and as the statement is read.
             runRows.sort { ($0[0].textValue ?? "") < ($1[0].textValue ?? "") }
-            statements.append(SQLStatement(sql.updateRuns, [rowsParam(runRows)]))
+            statements += rowStatements(sql.updateRuns, runRows)
         }
         if !inboundRows.isEmpty {
             // In key order, so concurrent batches wait for each other's keys in one order.
             inboundRows.sort { $0.key < $1.key }
-            statements.append(SQLStatement(sql.insertInbound, [rowsParam(inboundRows.map(\.row))]))
+            statements += rowStatements(sql.insertInbound, inboundRows.map(\.row))
         }
-        if !eventRows.isEmpty { statements.append(SQLStatement(sql.insertEvents, [rowsParam(eventRows)])) }
+        statements += rowStatements(sql.insertEvents, eventRows)
         statements += bounces
         if queued { conn.notifyWork() }
         if !statements.isEmpty || commit {
             _ = try conn.pipeline(statements, commit: commit)
         }
         return outcomes
+    }
+
+    /// The statements writing `rows` with `statement`: one on PostgreSQL (the rows as one JSON
+    /// parameter); on SQLite, multi-row VALUES of a few fixed sizes (binding is cheaper there than
+    /// JSON, and the few sizes keep the cached statements few).
+    func rowStatements(_ statement: RowStatement, _ rows: [[SQLValue]]) -> [SQLStatement] {
+        if rows.isEmpty { return [] }
+        switch dialect {
+        case .postgres:
+            return [SQLStatement(statement.postgres, [rowsParam(rows)])]
+        case .sqlite:
+            var out: [SQLStatement] = []
+            var start = 0
+            while start < rows.count {
+                let left = rows.count - start
+                let size = RowStatement.sqliteSizes.first { $0 <= left }!
+                var params: [SQLValue] = []
+                params.reserveCapacity(size * statement.columns)
+                for row in rows[start..<start + size] { params += row }
+                out.append(SQLStatement(statement.sqlite(rows: size), params))
+                start += size
+            }
+            return out
+        }
+    }
+
+    /// The audit rows of one answer's events (as `chain`, built without intermediate strings).
+    static func answerChain(runID: String, head: ChainHead, events: [AnswerEvent], actor: String,
+                            at: Date) -> (rows: [[SQLValue]], head: ChainHead) {
+        var head = head
+        var rows: [[SQLValue]] = []
+        rows.reserveCapacity(events.count)
+        let atMillis = millis(at)
+        var text = JSONText(capacity: 512)
+        for e in events {
+            let seq = head.sequence + 1
+            // Details as canonical JSON: keys sorted, no whitespace (`canonicalJSON`).
+            text.bytes.removeAll(keepingCapacity: true)
+            text.bytes.append(UInt8(ascii: "{"))
+            for (i, pair) in e.data.sorted(by: { $0.0 < $1.0 }).enumerated() {
+                if i > 0 { text.bytes.append(UInt8(ascii: ",")) }
+                text.string(pair.0, endAtNUL: false)
+                text.bytes.append(UInt8(ascii: ":"))
+                text.string(pair.1, endAtNUL: false)
+            }
+            text.bytes.append(UInt8(ascii: "}"))
+            let data = String(decoding: text.bytes, as: UTF8.self)
+            // hash = SHA-256 of prevHash "\n" canonicalContent (see EventRecord.canonicalContent).
+            var input: [UInt8] = []
+            input.reserveCapacity(head.hash.utf8.count + runID.utf8.count + actor.utf8.count + text.bytes.count + 64)
+            input.append(contentsOf: head.hash.utf8)
+            for part in ["\n", runID, "\n", String(seq), "\n", e.kind, "\n", actor, "\n", String(atMillis), "\n"] {
+                input.append(contentsOf: part.utf8)
+            }
+            input.append(contentsOf: text.bytes)
+            let hash = hex(SHA256.hash(data: input))
+            rows.append([.text(runID), .int(seq), .text(e.kind), .text(actor), .text(data), .int(atMillis), .text(head.hash), .text(hash)])
+            head = ChainHead(sequence: seq, hash: hash)
+        }
+        return (rows, head)
+    }
+
+    private static func hex(_ digest: SHA256.Digest) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(64)
+        for byte in digest {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Parameters
@@ -449,6 +521,12 @@ extension SQLValue {
     }
 }
 
+/// One audit event of an answer: its kind and details (any key order; they are sorted).
+struct AnswerEvent {
+    var kind: String
+    var data: [(String, String)]
+}
+
 /// JSON (and PostgreSQL array literal) text built byte by byte.
 struct JSONText {
     var bytes: [UInt8]
@@ -463,7 +541,7 @@ struct JSONText {
 
     /// `s` as a JSON string. Text ends at a NUL character, as a bound C string does (PostgreSQL
     /// text cannot hold one).
-    mutating func string(_ s: String) {
+    mutating func string(_ s: String, endAtNUL: Bool = true) {
         bytes.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in
@@ -472,7 +550,7 @@ struct JSONText {
             if clean { bytes.append(contentsOf: utf8); return }
             for b in utf8 {
                 switch b {
-                case 0: return
+                case 0 where endAtNUL: return
                 case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
                 case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
                 case UInt8(ascii: "\n"): bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
@@ -502,6 +580,42 @@ struct JSONText {
     }
 }
 
+/// A statement writing rows (INSERT … SELECT or UPDATE … FROM) from a row source `v`: on
+/// PostgreSQL the JSON array parameter `$1`, on SQLite a VALUES list.
+struct RowStatement: Sendable {
+    enum Kind: Sendable { case text, int }
+
+    /// The text on PostgreSQL.
+    let postgres: String
+    /// Columns per row.
+    let columns: Int
+    /// The SQLite texts for `sqliteSizes` rows.
+    private let sqliteTexts: [Int: String]
+
+    /// The VALUES sizes a SQLite write is cut into (largest first).
+    static let sqliteSizes = [256, 64, 16, 4, 1]
+
+    /// `prefix` + row source + `suffix`; `postgresSuffix` is added on PostgreSQL only.
+    init(_ prefix: String, _ columns: [(String, Kind)], _ suffix: String, postgresSuffix: String = "") {
+        self.columns = columns.count
+        let list = columns.enumerated().map { i, c in c.1 == .text ? "e->>\(i) AS \(c.0)" : "(e->>\(i))::bigint AS \(c.0)" }
+        postgres = prefix + "(SELECT \(list.joined(separator: ", ")) FROM jsonb_array_elements($1::jsonb) AS e) AS v" + suffix + postgresSuffix
+        var texts: [Int: String] = [:]
+        let names = columns.enumerated().map { i, c in "column\(i + 1) AS \(c.0)" }.joined(separator: ", ")
+        for size in Self.sqliteSizes {
+            var values = ""
+            for r in 0..<size {
+                if r > 0 { values += "," }
+                values += "(" + SQLRunStore.placeholders(columns.count, from: r * columns.count + 1) + ")"
+            }
+            texts[size] = prefix + "(SELECT \(names) FROM (VALUES \(values))) AS v" + suffix
+        }
+        sqliteTexts = texts
+    }
+
+    func sqlite(rows: Int) -> String { sqliteTexts[rows]! }
+}
+
 /// The statements of the set-based answer, one text per dialect.
 struct AnswerSQL: Sendable {
     var requests: String
@@ -510,13 +624,7 @@ struct AnswerSQL: Sendable {
     var tokensByHash: String
     var inboundKeys: String
     var outboxIDs: String
-    var useTokens: String
-    var insertVotes: String
-    var decideRequests: String
     var revokeTokens: String
-    var updateRuns: String
-    var insertInbound: String
-    var insertEvents: String
     var bounce: String
 
     static let postgres = AnswerSQL(.postgres)
@@ -524,28 +632,44 @@ struct AnswerSQL: Sendable {
 
     static func `for`(_ dialect: SQLDialect) -> AnswerSQL { dialect == .postgres ? postgres : sqlite }
 
-    enum Kind { case text, int }
+    // The row writes (the same for both dialects; `RowStatement` holds both texts).
+    let useTokens = RowStatement("UPDATE request_tokens SET state = 'used', used_at = v.used_at FROM ",
+                                 [("token_hash", .text), ("used_at", .int)],
+                                 " WHERE request_tokens.token_hash = v.token_hash", postgresSuffix: byKey("request_tokens.token_hash"))
+    let insertVotes = insert("votes", [("request_id", .text), ("reviewer", .text), ("verdict", .text), ("response", .text),
+                                       ("reason", .text), ("channel", .text), ("via", .text), ("token_hash", .text),
+                                       ("answered_at", .int)])
+    let decideRequests = RowStatement("""
+        UPDATE requests SET status = 'answered', response = v.response, decision = v.decision, answered_by = v.answered_by,
+            answered_via = v.answered_via, answered_at = v.answered_at FROM
+        """ + " ", [("id", .text), ("response", .text), ("decision", .text), ("answered_by", .text), ("answered_via", .text),
+                  ("answered_at", .int)], " WHERE requests.id = v.id", postgresSuffix: byKey("requests.id"))
+    let updateRuns = RowStatement("""
+        UPDATE runs SET event_seq = v.event_seq, last_hash = v.last_hash, status = COALESCE(v.status, runs.status),
+            updated_at = COALESCE(v.updated_at, runs.updated_at) FROM
+        """ + " ", [("id", .text), ("event_seq", .int), ("last_hash", .text), ("status", .text), ("updated_at", .int)],
+        " WHERE runs.id = v.id", postgresSuffix: byKey("runs.id"))
+    let insertInbound = insert("inbound", [("dedupe_key", .text), ("path", .text), ("sender", .text), ("outcome", .text),
+                                           ("reason", .text), ("request_id", .text), ("received_at", .int)],
+                               " WHERE true ON CONFLICT (dedupe_key) DO NOTHING")
+    let insertEvents = insert("events", [("run_id", .text), ("seq", .int), ("kind", .text), ("actor", .text), ("data", .text),
+                                         ("at", .int), ("prev_hash", .text), ("hash", .text)])
+
+    private static func insert(_ table: String, _ columns: [(String, RowStatement.Kind)], _ suffix: String = "") -> RowStatement {
+        RowStatement("INSERT INTO \(table) (\(columns.map(\.0).joined(separator: ", "))) SELECT \(columns.map { "v." + $0.0 }.joined(separator: ", ")) FROM ",
+                     columns, suffix)
+    }
+
+    /// PostgreSQL: the rows to update also found by index from the first JSON column (its
+    /// planner cannot size a JSON function and would rather scan and hash the whole table).
+    private static func byKey(_ column: String) -> String {
+        " AND \(column) = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements($1::jsonb) AS e))"
+    }
 
     private init(_ d: SQLDialect) {
         /// `column` is one of the values of the list parameter `$n`.
         func inList(_ column: String, _ n: Int, ints: Bool = false) -> String {
             d == .postgres ? "\(column) = ANY($\(n)::\(ints ? "bigint" : "text")[])" : "\(column) IN (SELECT value FROM json_each($\(n)))"
-        }
-        /// The rows of the JSON parameter `$n` as a table `v` with these columns.
-        func rows(_ n: Int, _ columns: [(String, Kind)]) -> String {
-            switch d {
-            case .postgres:
-                let list = columns.enumerated().map { i, c in c.1 == .text ? "e->>\(i) AS \(c.0)" : "(e->>\(i))::bigint AS \(c.0)" }
-                return "(SELECT \(list.joined(separator: ", ")) FROM jsonb_array_elements($\(n)::jsonb) AS e) AS v"
-            case .sqlite:
-                let list = columns.enumerated().map { i, c in "json_extract(value, '$[\(i)]') AS \(c.0)" }
-                return "(SELECT \(list.joined(separator: ", ")) FROM json_each($\(n))) AS v"
-            }
-        }
-        /// PostgreSQL: the rows to update also found by index from the first JSON column (its
-        /// planner cannot size a JSON function and would rather scan and hash the whole table).
-        func byKey(_ column: String) -> String {
-            d == .postgres ? " AND \(column) = ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements($1::jsonb) AS e))" : ""
         }
         let lock = d == .postgres ? " FOR UPDATE" : ""
         requests = """
@@ -557,44 +681,7 @@ struct AnswerSQL: Sendable {
         tokensByHash = "SELECT \(SQLRunStore.tokenColumns) FROM request_tokens WHERE \(inList("token_hash", 1))"
         inboundKeys = "SELECT dedupe_key, outcome FROM inbound WHERE \(inList("dedupe_key", 1))"
         outboxIDs = "SELECT id FROM outbox WHERE \(inList("id", 1, ints: true))"
-        useTokens = """
-            UPDATE request_tokens SET state = 'used', used_at = v.used_at FROM \(rows(1, [("token_hash", .text), ("used_at", .int)]))
-            WHERE request_tokens.token_hash = v.token_hash\(byKey("request_tokens.token_hash"))
-            """
-        let voteColumns: [(String, Kind)] = [("request_id", .text), ("reviewer", .text), ("verdict", .text), ("response", .text),
-                                             ("reason", .text), ("channel", .text), ("via", .text), ("token_hash", .text),
-                                             ("answered_at", .int)]
-        insertVotes = """
-            INSERT INTO votes (\(voteColumns.map(\.0).joined(separator: ", ")))
-            SELECT \(voteColumns.map { "v." + $0.0 }.joined(separator: ", ")) FROM \(rows(1, voteColumns))
-            """
-        decideRequests = """
-            UPDATE requests SET status = 'answered', response = v.response, decision = v.decision, answered_by = v.answered_by,
-                answered_via = v.answered_via, answered_at = v.answered_at
-            FROM \(rows(1, [("id", .text), ("response", .text), ("decision", .text), ("answered_by", .text), ("answered_via", .text),
-                            ("answered_at", .int)]))
-            WHERE requests.id = v.id\(byKey("requests.id"))
-            """
         revokeTokens = "UPDATE request_tokens SET state = 'revoked' WHERE \(inList("request_id", 1)) AND state = 'active'"
-        updateRuns = """
-            UPDATE runs SET event_seq = v.event_seq, last_hash = v.last_hash, status = COALESCE(v.status, runs.status),
-                updated_at = COALESCE(v.updated_at, runs.updated_at)
-            FROM \(rows(1, [("id", .text), ("event_seq", .int), ("last_hash", .text), ("status", .text), ("updated_at", .int)]))
-            WHERE runs.id = v.id\(byKey("runs.id"))
-            """
-        let inboundColumns: [(String, Kind)] = [("dedupe_key", .text), ("path", .text), ("sender", .text), ("outcome", .text),
-                                                ("reason", .text), ("request_id", .text), ("received_at", .int)]
-        insertInbound = """
-            INSERT INTO inbound (\(inboundColumns.map(\.0).joined(separator: ", ")))
-            SELECT \(inboundColumns.map { "v." + $0.0 }.joined(separator: ", ")) FROM \(rows(1, inboundColumns))
-            WHERE true ON CONFLICT (dedupe_key) DO NOTHING
-            """
-        let eventColumns: [(String, Kind)] = [("run_id", .text), ("seq", .int), ("kind", .text), ("actor", .text), ("data", .text),
-                                              ("at", .int), ("prev_hash", .text), ("hash", .text)]
-        insertEvents = """
-            INSERT INTO events (\(eventColumns.map(\.0).joined(separator: ", ")))
-            SELECT \(eventColumns.map { "v." + $0.0 }.joined(separator: ", ")) FROM \(rows(1, eventColumns))
-            """
         bounce = "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1"
     }
 }
