@@ -6,8 +6,8 @@ import Synchronization
 /// two round trips, with the results of the same calls made one after the other.
 ///
 /// Round trip 1 reads, one statement each whatever the batch size: the requests with their runs'
-/// chain heads (rows locked on PostgreSQL, in run then request order, so concurrent batches never
-/// deadlock), their votes, their tokens, the tokens used, and (import) the inbound keys and bounced
+/// chain heads (rows locked on PostgreSQL: requests in id order, then runs in id order, so
+/// concurrent batches never deadlock on each other), their votes, their tokens, the tokens used, and (import) the inbound keys and bounced
 /// mails already known. Every answer is then decided in Swift, in order, against that state as the
 /// earlier answers of the batch changed it. Round trip 2 writes, again one statement per table:
 /// tokens used, votes, requests decided, tokens revoked, runs (chain heads, queued), inbound rows,
@@ -671,15 +671,34 @@ struct AnswerSQL: Sendable {
         func inList(_ column: String, _ n: Int, ints: Bool = false) -> String {
             d == .postgres ? "\(column) = ANY($\(n)::\(ints ? "bigint" : "text")[])" : "\(column) IN (SELECT value FROM json_each($\(n)))"
         }
-        let lock = d == .postgres ? " FOR UPDATE" : ""
-        requests = """
-            SELECT \(SQLRunStore.qualifiedRequestColumns), r.event_seq, r.last_hash, r.status FROM runs r JOIN requests q ON q.run_id = r.id
-            WHERE \(inList("q.id", 1)) ORDER BY r.id, q.id\(lock)
-            """
-        votes = "SELECT \(SQLRunStore.voteColumns) FROM votes WHERE \(inList("request_id", 1)) ORDER BY request_id, answered_at, reviewer"
-        tokensOfRequests = "SELECT \(SQLRunStore.tokenColumns) FROM request_tokens WHERE \(inList("request_id", 1))"
-        tokensByHash = "SELECT \(SQLRunStore.tokenColumns) FROM request_tokens WHERE \(inList("token_hash", 1))"
-        inboundKeys = "SELECT dedupe_key, outcome FROM inbound WHERE \(inList("dedupe_key", 1))"
+        switch d {
+        case .postgres:
+            // One index lookup per key (a lateral subquery the planner cannot merge): with `= ANY`
+            // it scans whole tables as soon as a batch holds a few hundred keys.
+            func each(_ columns: String, _ table: String, _ key: String, alias: String) -> String {
+                "unnest($1::text[]) AS k(key) CROSS JOIN LATERAL (SELECT \(columns) FROM \(table) WHERE \(key) = k.key OFFSET 0) AS \(alias)"
+            }
+            // Requests are locked in id order (the keys come sorted), then their runs in run order:
+            // concurrent batches take their locks in the same orders.
+            requests = """
+                SELECT \(SQLRunStore.qualifiedRequestColumns), r.event_seq, r.last_hash, r.status
+                FROM \(each(SQLRunStore.requestColumns, "requests", "id", alias: "q")) JOIN runs r ON r.id = q.run_id
+                ORDER BY r.id, q.id FOR UPDATE OF r, q
+                """
+            votes = "SELECT v.* FROM \(each(SQLRunStore.voteColumns, "votes", "request_id", alias: "v")) ORDER BY v.request_id, v.answered_at, v.reviewer"
+            tokensOfRequests = "SELECT t.* FROM \(each(SQLRunStore.tokenColumns, "request_tokens", "request_id", alias: "t"))"
+            tokensByHash = "SELECT t.* FROM \(each(SQLRunStore.tokenColumns, "request_tokens", "token_hash", alias: "t"))"
+            inboundKeys = "SELECT i.* FROM \(each("dedupe_key, outcome", "inbound", "dedupe_key", alias: "i"))"
+        case .sqlite:
+            requests = """
+                SELECT \(SQLRunStore.qualifiedRequestColumns), r.event_seq, r.last_hash, r.status FROM runs r JOIN requests q ON q.run_id = r.id
+                WHERE \(inList("q.id", 1))
+                """
+            votes = "SELECT \(SQLRunStore.voteColumns) FROM votes WHERE \(inList("request_id", 1)) ORDER BY request_id, answered_at, reviewer"
+            tokensOfRequests = "SELECT \(SQLRunStore.tokenColumns) FROM request_tokens WHERE \(inList("request_id", 1))"
+            tokensByHash = "SELECT \(SQLRunStore.tokenColumns) FROM request_tokens WHERE \(inList("token_hash", 1))"
+            inboundKeys = "SELECT dedupe_key, outcome FROM inbound WHERE \(inList("dedupe_key", 1))"
+        }
         outboxIDs = "SELECT id FROM outbox WHERE \(inList("id", 1, ints: true))"
         revokeTokens = "UPDATE request_tokens SET state = 'revoked' WHERE \(inList("request_id", 1)) AND state = 'active'"
         bounce = "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2, next_attempt_at = $3 WHERE id = $1"
