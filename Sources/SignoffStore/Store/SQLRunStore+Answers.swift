@@ -145,16 +145,21 @@ extension SQLRunStore {
 
         // Round trip 1: every read.
         var reads: [SQLStatement] = []
-        let ids = requestIDs.sorted()
+        // PostgreSQL locks the requests in the order of the keys: sorted. (SQLite has one writer.)
+        let postgres = dialect == .postgres
+        let ids = postgres ? requestIDs.sorted() : Array(requestIDs)
+        // SQLite (no round trips to save): the tokens used are read by hash only when they are not
+        // among the requests' own tokens (a foreign or unknown token), after those.
+        let hashesInPipeline = postgres && !hashes.isEmpty
         if !ids.isEmpty {
             let list = listParam(ids)
             reads.append(SQLStatement(sql.requests, [list]))
             reads.append(SQLStatement(sql.votes, [list]))
             reads.append(SQLStatement(sql.tokensOfRequests, [list]))
-            if !hashes.isEmpty { reads.append(SQLStatement(sql.tokensByHash, [listParam(hashes.sorted())])) }
+            if hashesInPipeline { reads.append(SQLStatement(sql.tokensByHash, [listParam(Array(hashes))])) }
         }
         let inboundRead = reads.count
-        if !keys.isEmpty { reads.append(SQLStatement(sql.inboundKeys, [listParam(keys.sorted())])) }
+        if !keys.isEmpty { reads.append(SQLStatement(sql.inboundKeys, [listParam(Array(keys))])) }
         let outboxRead = reads.count
         if !outboxIDs.isEmpty { reads.append(SQLStatement(sql.outboxIDs, [intListParam(outboxIDs.sorted())])) }
         let found = reads.isEmpty ? [] : try conn.pipeline(reads, commit: false)
@@ -180,7 +185,13 @@ extension SQLRunStore {
                 let vote = try Self.decodeVote(row)
                 votes[vote.requestID, default: []].append(vote)
             }
-            for row in found[2] + (hashes.isEmpty ? [] : found[3]) {
+            var tokenRows = found[2] + (hashesInPipeline ? found[3] : [])
+            if !postgres {
+                let own = Set(found[2].compactMap { $0.string(0) })
+                let other = hashes.filter { !own.contains($0) }
+                if !other.isEmpty { tokenRows += try conn.query(sql.tokensByHash, [listParam(Array(other))]) }
+            }
+            for row in tokenRows {
                 let token = try Self.decodeToken(row)
                 if tokens.updateValue(token, forKey: token.tokenHash) == nil {
                     tokensOfRequest[token.requestID, default: []].append(token.tokenHash)
@@ -371,13 +382,13 @@ extension SQLRunStore {
             if run.queuedAt != nil { queued = true }
         }
         if !runRows.isEmpty {
-            // Sorted: the same order as the locks (PostgreSQL), and as the statement is read.
-            runRows.sort { ($0[0].textValue ?? "") < ($1[0].textValue ?? "") }
+            // PostgreSQL: in the order of the locks.
+            if postgres { runRows.sort { ($0[0].textValue ?? "") < ($1[0].textValue ?? "") } }
             statements += rowStatements(sql.updateRuns, runRows)
         }
         if !inboundRows.isEmpty {
-            // In key order, so concurrent batches wait for each other's keys in one order.
-            inboundRows.sort { $0.key < $1.key }
+            // PostgreSQL: in key order, so concurrent batches wait for each other's keys in one order.
+            if postgres { inboundRows.sort { $0.key < $1.key } }
             statements += rowStatements(sql.insertInbound, inboundRows.map(\.row))
         }
         statements += rowStatements(sql.insertEvents, eventRows)
