@@ -407,6 +407,11 @@ extension SQLRunStore {
         if rows.isEmpty { return [] }
         switch dialect {
         case .postgres:
+            // A few rows: one plain statement each (a key lookup the planner always gets right;
+            // the statements share the round trip). More: one statement for all.
+            if rows.count <= RowStatement.postgresRowByRow {
+                return rows.map { SQLStatement(statement.postgresSingle, $0) }
+            }
             return [SQLStatement(statement.postgres, [rowsParam(rows)])]
         case .sqlite:
             var out: [SQLStatement] = []
@@ -598,6 +603,10 @@ struct RowStatement: Sendable {
 
     /// The text on PostgreSQL.
     let postgres: String
+    /// The text for one row on PostgreSQL (typed parameters).
+    let postgresSingle: String
+    /// Up to this many rows, PostgreSQL writes them one statement per row.
+    static let postgresRowByRow = 4
     /// Columns per row.
     let columns: Int
     /// The SQLite texts for `sqliteSizes` rows.
@@ -611,6 +620,9 @@ struct RowStatement: Sendable {
         self.columns = columns.count
         let list = columns.enumerated().map { i, c in c.1 == .text ? "e->>\(i) AS \(c.0)" : "(e->>\(i))::bigint AS \(c.0)" }
         postgres = prefix + "(SELECT \(list.joined(separator: ", ")) FROM jsonb_array_elements($1::jsonb) AS e) AS v" + suffix + postgresSuffix
+        let typed = columns.enumerated().map { i, c in "$\(i + 1)::\(c.1 == .text ? "text" : "bigint") AS \(c.0)" }
+        postgresSingle = prefix + "(SELECT \(typed.joined(separator: ", "))) AS v" + suffix
+            + postgresSuffix.replacingOccurrences(of: "ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements($1::jsonb) AS e))", with: "$1")
         var texts: [Int: String] = [:]
         let names = columns.enumerated().map { i, c in "column\(i + 1) AS \(c.0)" }.joined(separator: ", ")
         for size in Self.sqliteSizes {
