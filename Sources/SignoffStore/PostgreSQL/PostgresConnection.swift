@@ -42,8 +42,14 @@ final class PostgresConnection: SQLConnection {
         return trimmed.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
     }
 
+    /// Session settings. `plan_cache_mode`: every prepared statement is planned once per connection
+    /// (its generic plan), never again per execution. The store's statements look rows up by key
+    /// or walk an index in order whatever the values, so a plan for the actual values is never
+    /// better; but for a statement reading a list of keys (`unnest($1::text[])`) PostgreSQL compares
+    /// the generic plan's guess (10 keys) with a custom plan for the 1–2 keys of the moment, keeps
+    /// planning each execution anew, and planning then costs more than running the statement.
     private func configure() throws {
-        try exec("SET client_min_messages TO warning")
+        try exec("SET client_min_messages TO warning; SET plan_cache_mode TO force_generic_plan; SET enable_seqscan TO off")
     }
 
     func close() {
@@ -119,29 +125,74 @@ final class PostgresConnection: SQLConnection {
         return name
     }
 
-    /// Parameters in libpq's form: text for everything but bytes (binary).
+    /// Parameters in libpq's form, all in one buffer (one allocation per statement, not one per
+    /// parameter): text for everything but bytes (binary), each text value ending in NUL.
     private struct EncodedParams {
-        var buffers: [ContiguousArray<CChar>?] = []
+        var bytes: [UInt8] = []
+        /// Where each value starts in `bytes`; -1 for NULL.
+        var offsets: [Int] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
 
         init(_ params: [SQLValue]) {
-            buffers.reserveCapacity(params.count)
+            offsets.reserveCapacity(params.count)
+            lengths.reserveCapacity(params.count)
+            formats.reserveCapacity(params.count)
+            var size = 0
+            for value in params {
+                switch value {
+                case .null: break
+                case .int: size += 21
+                case .double: size += 32
+                case .text(let s): size += s.utf8.count + 1
+                case .blob(let d): size += d.count + 1
+                }
+            }
+            bytes.reserveCapacity(size)
             for value in params {
                 switch value {
                 case .null:
-                    buffers.append(nil); lengths.append(0); formats.append(0)
+                    offsets.append(-1); lengths.append(0); formats.append(0)
                 case .int(let v):
-                    buffers.append(ContiguousArray(String(v).utf8CString)); lengths.append(0); formats.append(0)
+                    offsets.append(bytes.count); lengths.append(0); formats.append(0)
+                    Self.appendDecimal(v, to: &bytes)
+                    bytes.append(0)
                 case .double(let v):
-                    buffers.append(ContiguousArray("\(v)".utf8CString)); lengths.append(0); formats.append(0)
-                case .text(let s):
-                    buffers.append(ContiguousArray(s.utf8CString)); lengths.append(0); formats.append(0)
+                    offsets.append(bytes.count); lengths.append(0); formats.append(0)
+                    bytes.append(contentsOf: "\(v)".utf8)
+                    bytes.append(0)
+                case .text(var s):
+                    offsets.append(bytes.count); lengths.append(0); formats.append(0)
+                    s.withUTF8 { bytes.append(contentsOf: $0) }
+                    bytes.append(0)
                 case .blob(let d):
-                    var bytes = ContiguousArray<CChar>(repeating: 0, count: max(d.count, 1))
-                    _ = bytes.withUnsafeMutableBytes { dst in d.copyBytes(to: dst.bindMemory(to: UInt8.self), count: d.count) }
-                    buffers.append(bytes); lengths.append(Int32(d.count)); formats.append(1)
+                    offsets.append(bytes.count); lengths.append(Int32(d.count)); formats.append(1)
+                    bytes.append(contentsOf: d)
+                    bytes.append(0)
                 }
+            }
+        }
+
+        static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+            if value == 0 { out.append(48); return }
+            var magnitude = value.magnitude
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            let start = out.count
+            while magnitude > 0 {
+                out.append(UInt8(48 + magnitude % 10))
+                magnitude /= 10
+            }
+            out[start...].reverse()
+        }
+
+        /// Calls `body` with a pointer per value (nil for NULL), valid during the call.
+        func withPointers<R>(_ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+            bytes.withUnsafeBufferPointer { buffer in
+                let base = buffer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
+                let pointers: [UnsafePointer<CChar>?] = offsets.map { offset in
+                    offset < 0 ? nil : base.map { UnsafePointer($0 + offset) }
+                }
+                return body(pointers)
             }
         }
     }
@@ -152,7 +203,7 @@ final class PostgresConnection: SQLConnection {
         let encoded = EncodedParams(params)
         let begin = pendingBegin
         pendingBegin = false
-        let res = Self.withPointers(encoded.buffers) { pointers in
+        let res = encoded.withPointers { pointers in
             begin ? pipelinedWithBegin(conn, name, Int32(params.count), pointers, encoded.lengths, encoded.formats)
                 : PQexecPrepared(conn, name, Int32(params.count), pointers, encoded.lengths, encoded.formats, 0)
         }
@@ -189,7 +240,7 @@ final class PostgresConnection: SQLConnection {
         if begin { sendSimple("BEGIN") }
         for (i, statement) in statements.enumerated() where sentOK {
             let encoded = EncodedParams(statement.params)
-            sentOK = Self.withPointers(encoded.buffers) { pointers in
+            sentOK = encoded.withPointers { pointers in
                 PQsendQueryPrepared(conn, names[i], Int32(statement.params.count), pointers, encoded.lengths, encoded.formats, 0) == 1
             }
             labels.append(statement.sql)
@@ -308,23 +359,6 @@ final class PostgresConnection: SQLConnection {
         }
         PQclear(beginResult)
         return result
-    }
-
-    private static func withPointers<R>(_ buffers: [ContiguousArray<CChar>?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-        var pointers: [UnsafePointer<CChar>?] = []
-        pointers.reserveCapacity(buffers.count)
-        func recurse(_ i: Int) -> R {
-            if i == buffers.count { return body(pointers) }
-            guard let buffer = buffers[i] else {
-                pointers.append(nil)
-                return recurse(i + 1)
-            }
-            return buffer.withUnsafeBufferPointer { p in
-                pointers.append(p.baseAddress)
-                return recurse(i + 1)
-            }
-        }
-        return recurse(0)
     }
 
     private static func parseInt(_ p: UnsafePointer<CChar>, _ length: Int) -> Int64 {

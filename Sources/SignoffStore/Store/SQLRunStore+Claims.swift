@@ -32,7 +32,9 @@ extension SQLRunStore {
                                OR (status = 'running' AND lease_expires_at < $1))
                         ORDER BY created_at LIMIT \(limit)\(skipLocked)
                         """, [.time(now)]),
-                    SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true)", []),
+                    // What follows in this transaction (the claim's UPDATE by id) keeps to the primary key:
+                    // the same stale statistics would otherwise make a hash join over every run look cheap.
+                    SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true), set_config('enable_seqscan', 'off', true)", []),
                 ]
                 candidates = try conn.pipeline(reads, commit: false)[1]
             } else {
@@ -83,14 +85,7 @@ extension SQLRunStore {
                                           checkpoint: nil, answers: [:], answeredRequests: []))
             }
             // Round trip 2: the claims, their events, what resumed runs need, and the COMMIT.
-            var statements: [SQLStatement] = []
-            if self.dialect == .postgres {
-                // The few answered requests of these runs by the run_id index: statistics taken while
-                // the tables were small (a queue that just filled up) would otherwise pick a scan of
-                // every request.
-                statements.append(SQLStatement("SELECT set_config('enable_seqscan', 'off', true)", []))
-            }
-            statements += [SQLStatement("""
+            var statements = [SQLStatement("""
                 UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, claims = claims + 1,
                     started_at = COALESCE(started_at, $3), updated_at = $3, event_seq = v.seq, last_hash = v.hash
                 FROM (SELECT column1 AS id, column2 AS seq, column3 AS hash FROM (VALUES \(values.joined(separator: ","))) AS t) AS v
@@ -98,7 +93,14 @@ extension SQLRunStore {
                 """, params)]
             statements += Self.eventStatements(eventRows)
             let readsAt = statements.count
-            if !resumable.isEmpty {
+            if !resumable.isEmpty && self.dialect == .postgres {
+                // One statement text for any number of runs (one plan per connection), each run's
+                // latest checkpoint and answered requests looked up by key.
+                let latest = claimed.filter { $0.run.checkpointSequence > 0 }
+                statements.append(SQLStatement(Self.resumeCheckpointsSQL, [
+                    self.listParam(latest.map(\.run.id)), self.intListParam(latest.map { Int64($0.run.checkpointSequence) })]))
+                statements.append(SQLStatement(Self.resumeRequestsSQL, [self.listParam(resumable)]))
+            } else if !resumable.isEmpty {
                 let list = Self.placeholders(resumable.count, from: 1)
                 let ids = resumable.map { SQLValue.text($0) }
                 let cpColumns = Self.qualifiedCheckpointColumns
@@ -136,6 +138,20 @@ extension SQLRunStore {
             return claimed
         }
     }
+
+    /// PostgreSQL: the latest checkpoints of resumed runs (`$1` run ids, `$2` their sequences).
+    static let resumeCheckpointsSQL = """
+        SELECT c.* FROM unnest($1::text[], $2::integer[]) AS k(run_id, seq)
+        CROSS JOIN LATERAL (SELECT \(checkpointColumns) FROM checkpoints WHERE run_id = k.run_id AND seq = k.seq OFFSET 0) AS c
+        """
+
+    /// PostgreSQL: the answered, undelivered requests of resumed runs (`$1` run ids), oldest first.
+    static let resumeRequestsSQL = """
+        SELECT q.* FROM unnest($1::text[]) AS k(run_id)
+        CROSS JOIN LATERAL (SELECT \(requestColumns) FROM requests
+                            WHERE run_id = k.run_id AND status = 'answered' AND delivered_at IS NULL OFFSET 0) AS q
+        ORDER BY q.answered_at, q.id
+        """
 
     func heartbeat(_ lease: Lease, until: Date) async throws -> Lease {
         try await pool.write { conn in
