@@ -778,6 +778,94 @@ struct ConcurrentWriteTests {
     }
 }
 
+/// Runs paused, answered and resumed together: one claim resumes many runs, each with its own
+/// latest checkpoint and its own answers; concurrent `finish` calls (batched by the store) end each
+/// run at its own time, and a lost lease fails only its caller.
+struct BatchedResumeAndFinishTests {
+    @Test(arguments: Backend.allCases)
+    func oneClaimResumesManyRunsEachWithItsOwnCheckpointAndAnswers(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueueMany((0..<12).map { _ in NewRun(job: "j") }, now: t0)
+            let claimed = try await store.claimRuns(owner: "a", limit: 12, leaseSeconds: 60, now: t0)
+            #expect(claimed.count == 12)
+            for (i, c) in claimed.enumerated() {
+                // Run i saves i extra checkpoints before pausing, so the latest sequence differs per run.
+                for s in 0..<i {
+                    _ = try await store.saveCheckpoint(c.lease, checkpoint: NewCheckpoint(superstep: s, data: json(#"{"early":\#(s)}"#)),
+                                                       delivered: [], now: t0)
+                }
+                _ = try await store.pause(c.lease, checkpoint: NewCheckpoint(superstep: 100 + i, data: json(#"{"run":\#(i)}"#)),
+                                          requests: [makeRequest("q-\(c.run.id)")], mail: [], delivered: [], now: t0)
+            }
+            // Every run but the last is answered; the last stays waiting.
+            for (i, c) in claimed.enumerated() where i < 11 {
+                _ = try await store.answer(Answer(requestID: "q-\(c.run.id)", reviewer: "ann@example.org", verdict: .approve,
+                                                  response: json(#"{"ok":\#(i)}"#), channel: .cli, at: t0.addingTimeInterval(Double(i))))
+            }
+            let resumed = try await store.claimRuns(owner: "b", limit: 20, leaseSeconds: 60, now: t0.addingTimeInterval(50))
+            #expect(resumed.count == 11)
+            let index = Dictionary(uniqueKeysWithValues: claimed.enumerated().map { ($0.element.run.id, $0.offset) })
+            for r in resumed {
+                let i = try #require(index[r.run.id])
+                #expect(r.checkpoint?.sequence == i + 1)
+                #expect(r.checkpoint?.data == json(#"{"run":\#(i)}"#))
+                #expect(r.answers == ["q-\(r.run.id)": json(#"{"ok":\#(i)}"#)])
+                #expect(r.answeredRequests.map(\.id) == ["q-\(r.run.id)"])
+            }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func concurrentFinishesEndEachRunAtItsOwnTimeAndALostLeaseFailsAlone(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            _ = try await store.enqueueMany((0..<30).map { _ in NewRun(job: "j") }, now: t0)
+            let claimed = try await store.claimRuns(owner: "a", limit: 30, leaseSeconds: 60, now: t0)
+            #expect(claimed.count == 30)
+            let outcomes = await withTaskGroup(of: (Int, StoreError.Code?).self) { group in
+                for (i, c) in claimed.enumerated() {
+                    group.addTask {
+                        var lease = c.lease
+                        if i == 0 { lease.fence += 1 }
+                        do {
+                            try await store.finish(RunCompletion(lease: lease, status: i % 2 == 0 ? .succeeded : .failed,
+                                                                 output: json(#"{"i":\#(i)}"#), error: i % 2 == 0 ? nil : "boom \(i)"),
+                                                   now: t0.addingTimeInterval(Double(10 + i)))
+                            return (i, nil)
+                        } catch let error as StoreError {
+                            return (i, error.code)
+                        } catch {
+                            return (i, .queryFailed)
+                        }
+                    }
+                }
+                var out: [Int: StoreError.Code?] = [:]
+                for await (i, code) in group { out[i] = code }
+                return out
+            }
+            #expect(outcomes[0] == .some(.leaseLost))
+            for i in 1..<30 { #expect(outcomes[i] == .some(nil), "run \(i)") }
+            for (i, c) in claimed.enumerated() {
+                let run = try #require(try await store.run(id: c.run.id))
+                if i == 0 {
+                    #expect(run.status == .running && run.finishedAt == nil, "a lost lease finishes nothing")
+                    #expect(try await store.events(runID: c.run.id).map(\.kind) == ["enqueued", "claimed"])
+                    continue
+                }
+                #expect(run.status == (i % 2 == 0 ? .succeeded : .failed))
+                #expect(run.finishedAt == t0.addingTimeInterval(Double(10 + i)))
+                #expect(run.output == json(#"{"i":\#(i)}"#))
+                #expect(run.error == (i % 2 == 0 ? nil : "boom \(i)"))
+                #expect(try await store.events(runID: c.run.id).map(\.kind) == ["enqueued", "claimed", "finished"])
+                #expect(try await store.verifyAudit(runID: c.run.id).isIntact)
+            }
+            // Finishing again: the lease is gone.
+            await #expect(throws: StoreError.self) {
+                try await store.finish(RunCompletion(lease: claimed[1].lease, status: .succeeded), now: t0.addingTimeInterval(100))
+            }
+        }
+    }
+}
+
 /// SQLite placeholders: `$n` becomes `?` when the parameters come in order, `?n` otherwise.
 struct SQLitePlaceholderTests {
     @Test func inOrderParametersBecomeAnonymousAndOthersKeepTheirNumbers() {

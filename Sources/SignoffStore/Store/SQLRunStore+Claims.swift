@@ -232,8 +232,10 @@ extension SQLRunStore {
     }
 
     func finish(_ completion: RunCompletion, now: Date) async throws {
-        let lost = try await finishMany([completion], now: now)
-        if !lost.isEmpty { throw Self.leaseLost(completion.lease) }
+        guard completion.status.isTerminal else {
+            throw StoreError(.invalidState, "cannot finish run \(completion.lease.runID) as \(completion.status.rawValue): use succeeded, rejected, failed, cancelled or expired")
+        }
+        try await finishBatcher.submit(FinishOperation(completion: completion, now: now))
     }
 
     func finishMany(_ completions: [RunCompletion], now: Date) async throws -> [String] {
@@ -241,13 +243,21 @@ extension SQLRunStore {
         for c in completions where !c.status.isTerminal {
             throw StoreError(.invalidState, "cannot finish run \(c.lease.runID) as \(c.status.rawValue): use succeeded, rejected, failed, cancelled or expired")
         }
-        let chunks = stride(from: 0, to: completions.count, by: 300).map { Array(completions[$0..<min($0 + 300, completions.count)]) }
-        return try await pool.write { conn in
+        let ops = completions.map { FinishOperation(completion: $0, now: now) }
+        return try await pool.write { conn in try self.finishRows(conn, ops) }
+    }
+
+    /// Ends the runs of `ops` in the open write transaction (each at its own time) and returns the
+    /// ids of those whose lease was lost (nothing written for them).
+    func finishRows(_ conn: any SQLConnection, _ ops: [FinishOperation]) throws -> [String] {
+        let completions = ops.map(\.completion)
+        let chunks = stride(from: 0, to: ops.count, by: 300).map { Array(ops[$0..<min($0 + 300, ops.count)]) }
+        do {
             // Round trip 1 (PostgreSQL): the runs (locked) with their chain heads, and which have open requests.
             var reads: [SQLStatement] = []
             for chunk in chunks {
                 let list = Self.placeholders(chunk.count, from: 1)
-                let ids = chunk.map { SQLValue.text($0.lease.runID) }
+                let ids = chunk.map { SQLValue.text($0.completion.lease.runID) }
                 reads.append(SQLStatement("SELECT id, lease_owner, claims, status, event_seq, last_hash FROM runs WHERE id IN (\(list))" + self.forUpdate, ids))
                 // `COALESCE(status, '')`: by the run_id index, never by the partial index of every
                 // pending request (which the planner picks when statistics say it is small).
@@ -257,7 +267,7 @@ extension SQLRunStore {
             var heads: [String: ChainHead] = [:]
             var withOpenRequests: [String] = []
             for (i, chunk) in chunks.enumerated() {
-                let byID = Dictionary(chunk.map { ($0.lease.runID, $0.lease) }, uniquingKeysWith: { first, _ in first })
+                let byID = Dictionary(chunk.map { ($0.completion.lease.runID, $0.completion.lease) }, uniquingKeysWith: { first, _ in first })
                 for row in found[2 * i] {
                     let id = try row.requiredString(0)
                     guard let lease = byID[id], row.string(1) == lease.owner, row.int(2) == lease.fence,
@@ -269,30 +279,32 @@ extension SQLRunStore {
             // Round trip 2: the runs ended, their events, requests closed, mail, and the COMMIT.
             var writes: [SQLStatement] = []
             var eventRows: [[SQLValue]] = []
-            var mail: [NewMail] = []
+            var mail: [(NewMail, Date)] = []
             var seen = Set<String>()
             for chunk in chunks {
                 var values: [String] = []
-                var params: [SQLValue] = [.time(now)]
-                for c in chunk {
+                var params: [SQLValue] = []
+                for op in chunk {
+                    let c = op.completion
+                    let now = op.now
                     guard let head = heads[c.lease.runID], seen.insert(c.lease.runID).inserted else { continue }
                     var data = ["status": c.status.rawValue]
                     if let error = c.error { data["error"] = String(error.prefix(500)) }
                     let (rows, newHead) = Self.chain(runID: c.lease.runID, head: head,
                                                      events: [NewEvent(kind: "finished", actor: c.lease.owner, data: data)], at: now)
                     eventRows += rows
-                    mail += c.mail
+                    mail += c.mail.map { ($0, now) }
                     let b = params.count + 1
-                    values.append("($\(b), $\(b + 1), $\(b + 2), $\(b + 3), CAST($\(b + 4) AS integer), $\(b + 5))")
+                    values.append("($\(b), $\(b + 1), $\(b + 2), $\(b + 3), CAST($\(b + 4) AS integer), $\(b + 5), CAST($\(b + 6) AS bigint))")
                     params += [.text(c.lease.runID), .text(c.status.rawValue), Self.json(c.output), .optional(c.error),
-                               .int(newHead.sequence), .text(newHead.hash)]
+                               .int(newHead.sequence), .text(newHead.hash), .time(now)]
                 }
                 if values.isEmpty { continue }
                 writes.append(SQLStatement("""
                     UPDATE runs SET status = v.status, output = v.output, error = v.error, lease_owner = NULL,
-                        lease_expires_at = NULL, finished_at = $1, updated_at = $1, event_seq = v.seq, last_hash = v.hash
+                        lease_expires_at = NULL, finished_at = v.at, updated_at = v.at, event_seq = v.seq, last_hash = v.hash
                     FROM (SELECT column1 AS id, column2 AS status, column3 AS output, column4 AS error, column5 AS seq,
-                                 column6 AS hash FROM (VALUES \(values.joined(separator: ","))) AS t) AS v
+                                 column6 AS hash, column7 AS at FROM (VALUES \(values.joined(separator: ","))) AS t) AS v
                     WHERE runs.id = v.id
                     """, params))
             }
@@ -301,7 +313,8 @@ extension SQLRunStore {
             for start in stride(from: 0, to: closing.count, by: 400) {
                 writes += Self.closeRequestStatements(runIDs: Array(closing[start..<min(start + 400, closing.count)]), status: .cancelled)
             }
-            writes += Self.mailStatements(mail, now: now)
+            writes += Self.insertStatements(Self.insertMailPrefix, columns: 11, rows: mail.map { Self.mailRow($0.0, now: $0.1) },
+                                            suffix: " ON CONFLICT (message_id) DO NOTHING", chunk: 200)
             if !mail.isEmpty { conn.notifyWork() }
             _ = try conn.pipeline(writes, commit: true)
             return completions.map(\.lease.runID).filter { heads[$0] == nil }
@@ -329,6 +342,12 @@ struct PauseOperation: Sendable {
     var requests: [NewRequest]
     var mail: [NewMail]
     var delivered: [String]
+    var now: Date
+}
+
+/// One `finish` call waiting for its batch.
+struct FinishOperation: Sendable {
+    var completion: RunCompletion
     var now: Date
 }
 

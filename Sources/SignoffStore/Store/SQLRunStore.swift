@@ -20,6 +20,8 @@ final class SQLRunStore: RunStore {
     let pauseBatcher: Coalescer<PauseOperation, PauseResult>
     /// Concurrent `saveCheckpoint` calls, run as set-based batches.
     let checkpointBatcher: Coalescer<CheckpointOperation, CheckpointRecord>
+    /// Concurrent `finish` calls (a runner ends each of its runs on its own), run as `finishMany` batches.
+    let finishBatcher: Coalescer<FinishOperation, Void>
 
     /// The most operations one coalesced batch takes: bounds statement size and commit latency.
     static let maxBatch = 64
@@ -45,6 +47,14 @@ final class SQLRunStore: RunStore {
         checkpointBatcher = Coalescer(lanes: lanes, maxBatch: Self.maxBatch) { ops in
             try await store.get().executeBatches(ops, runID: { $0.lease.runID }) { store, conn, batch in
                 try store.checkpointRows(conn, batch)
+            }
+        }
+        finishBatcher = Coalescer(lanes: lanes, maxBatch: Self.maxBatch) { ops in
+            try await store.get().executeBatches(ops, runID: { $0.completion.lease.runID }) { store, conn, batch in
+                let lost = Set(try store.finishRows(conn, batch))
+                return batch.map { op in
+                    lost.contains(op.completion.lease.runID) ? .failure(Self.leaseLost(op.completion.lease)) : .success(())
+                }
             }
         }
         store.set(self)
