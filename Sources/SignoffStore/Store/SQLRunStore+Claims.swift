@@ -16,7 +16,6 @@ extension SQLRunStore {
     func claimRuns(owner: String, limit: Int, leaseSeconds: Double, now: Date) async throws -> [ClaimedRun] {
         guard limit > 0 else { return [] }
         let expires = now.addingTimeInterval(leaseSeconds)
-        let skipLocked = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         return try await pool.write { conn in
             // Round trip 1 (PostgreSQL): the runnable runs, locked, with their audit chain heads.
             let candidates: [SQLRow]
@@ -25,13 +24,7 @@ extension SQLRunStore {
                 // stale statistics (a queue that just filled up) the planner would otherwise pick that.
                 let reads = [
                     SQLStatement("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)", []),
-                    SQLStatement("""
-                        SELECT \(Self.runColumns), event_seq, last_hash FROM runs
-                        WHERE runnable AND status IN ('queued', 'running')
-                          AND ((status = 'queued' AND (not_before IS NULL OR not_before <= $1))
-                               OR (status = 'running' AND lease_expires_at < $1))
-                        ORDER BY created_at LIMIT \(limit)\(skipLocked)
-                        """, [.time(now)]),
+                    SQLStatement(Self.claimCandidatesSQL(limit: limit), [.time(now)]),
                     // What follows in this transaction (the claim's UPDATE by id) keeps to the primary key:
                     // the same stale statistics would otherwise make a hash join over every run look cheap.
                     SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true), set_config('enable_seqscan', 'off', true)", []),
@@ -59,8 +52,14 @@ extension SQLRunStore {
             var values: [String] = []
             var params: [SQLValue] = [.text(owner), .time(expires), .time(now)]
             var resumable: [String] = []
+            var checkpoints: [String: CheckpointRecord] = [:]
             for row in candidates {
                 var run = try Self.decodeRun(row)
+                if self.dialect == .postgres, run.checkpointSequence > 0, !row.isNull(Self.runColumnCount + 2) {
+                    // PostgreSQL reads a resumed run's latest checkpoint with the run (see `claimCandidatesSQL`).
+                    let first = Self.runColumnCount + 2
+                    checkpoints[run.id] = try Self.decodeCheckpoint(SQLRow(values: Array(row.values[first..<(first + 7)])))
+                }
                 let head = ChainHead(sequence: row.int(Self.runColumnCount) ?? 0, hash: row.string(Self.runColumnCount + 1) ?? "")
                 var data = ["fence": String(run.claims + 1), "lease_expires_at": String(millis(expires))]
                 var kind = "claimed"
@@ -95,10 +94,7 @@ extension SQLRunStore {
             let readsAt = statements.count
             if !resumable.isEmpty && self.dialect == .postgres {
                 // One statement text for any number of runs (one plan per connection), each run's
-                // latest checkpoint and answered requests looked up by key.
-                let latest = claimed.filter { $0.run.checkpointSequence > 0 }
-                statements.append(SQLStatement(Self.resumeCheckpointsSQL, [
-                    self.listParam(latest.map(\.run.id)), self.intListParam(latest.map { Int64($0.run.checkpointSequence) })]))
+                // answered requests looked up by key (the checkpoints came with the runs).
                 statements.append(SQLStatement(Self.resumeRequestsSQL, [self.listParam(resumable)]))
             } else if !resumable.isEmpty {
                 let list = Self.placeholders(resumable.count, from: 1)
@@ -117,13 +113,16 @@ extension SQLRunStore {
             }
             let results = try conn.pipeline(statements, commit: true)
             if !resumable.isEmpty {
-                var checkpoints: [String: CheckpointRecord] = [:]
-                for row in results[readsAt] {
-                    let cp = try Self.decodeCheckpoint(row)
-                    checkpoints[cp.runID] = cp
+                var requestsAt = readsAt
+                if self.dialect == .sqlite {
+                    for row in results[readsAt] {
+                        let cp = try Self.decodeCheckpoint(row)
+                        checkpoints[cp.runID] = cp
+                    }
+                    requestsAt += 1
                 }
                 var answered: [String: [RequestRecord]] = [:]
-                for row in results[readsAt + 1] {
+                for row in results[requestsAt] {
                     let request = try Self.decodeRequest(row)
                     answered[request.runID, default: []].append(request)
                 }
@@ -139,11 +138,28 @@ extension SQLRunStore {
         }
     }
 
-    /// PostgreSQL: the latest checkpoints of resumed runs (`$1` run ids, `$2` their sequences).
-    static let resumeCheckpointsSQL = """
-        SELECT c.* FROM unnest($1::text[], $2::integer[]) AS k(run_id, seq)
-        CROSS JOIN LATERAL (SELECT \(checkpointColumns) FROM checkpoints WHERE run_id = k.run_id AND seq = k.seq OFFSET 0) AS c
-        """
+    /// PostgreSQL: the oldest runnable runs (`$1` now), locked, each with its audit chain head and
+    /// its latest checkpoint (NULLs for a fresh run), read by key along the walk of the runnable
+    /// index: a resumed run needs no second lookup. Only the run rows are locked.
+    static func claimCandidatesSQL(limit: Int) -> String {
+        if let sql = claimSQLCache.withLock({ $0[limit] }) { return sql }
+        let sql = """
+            SELECT \(runColumns("r")), r.event_seq, r.last_hash, c.* FROM runs r
+            LEFT JOIN LATERAL (SELECT \(checkpointColumns) FROM checkpoints
+                               WHERE run_id = r.id AND seq = r.checkpoint_seq AND r.checkpoint_seq > 0 OFFSET 0) AS c ON true
+            WHERE r.runnable AND r.status IN ('queued', 'running')
+              AND ((r.status = 'queued' AND (r.not_before IS NULL OR r.not_before <= $1))
+                   OR (r.status = 'running' AND r.lease_expires_at < $1))
+            ORDER BY r.created_at LIMIT \(limit) FOR UPDATE OF r SKIP LOCKED
+            """
+        claimSQLCache.withLock { cache in
+            if cache.count > 256 { cache.removeAll() }
+            cache[limit] = sql
+        }
+        return sql
+    }
+
+    static let claimSQLCache = Mutex<[Int: String]>([:])
 
     /// PostgreSQL: the answered, undelivered requests of resumed runs (`$1` run ids), oldest first.
     static let resumeRequestsSQL = """
