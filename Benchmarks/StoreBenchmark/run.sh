@@ -42,9 +42,11 @@ fresh() { # fresh URL -> a new empty database on that cluster, prints its URL
 #                        `signoff worker --concurrency N` claims N runs and runs all N at once, so
 #                        T*B ~ N in flight; what the store sees is T concurrent pauses/saves/answers,
 #                        which its coalescers turn into batches (bigger T: bigger batches).
-#   --connections C      the PostgreSQL pool (`openStore` defaults to 4; 8 here so claims, answers and
-#                        reads are not queued behind the batch lanes, which are C/4). SQLite always
-#                        has one writer connection.
+#   --connections C      the PostgreSQL pool: 4, what `signoff worker` opens (`openStore`'s default).
+#                        Pauses, checkpoints and finishes then run in 1 batch lane (C/4), answers in C:
+#                        fewer, bigger batches. (8 connections measured ~15-25% slower on 2 cores:
+#                        smaller batches, more transactions.) SQLite always has one writer connection.
+#                        SIGNOFF_STORE_BATCH_LANES overrides the lanes (for measurements only).
 # The figures move with the machine's load: the load average is printed before and after.
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$bench" supersteps --database "sqlite:$work/a.db" --runs 16 --steps 200
@@ -53,7 +55,7 @@ for fsync in off on; do
     cluster $fsync
     echo "# PostgreSQL fsync=$fsync" >&2
     "$bench" supersteps --database "$(fresh "$url")" --runs 16 --steps 200 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
-    "$bench" cycles --database "$(fresh "$url")" --runs 4000 --tasks 16 --connections 8 --batch 8 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
+    "$bench" cycles --database "$(fresh "$url")" --runs 4000 --tasks 16 --connections 4 --batch 8 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
     "$bench" claims --database "$(fresh "$url")" --runs 50000 --processes 2 --batch 500 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -866,6 +866,24 @@ struct BatchedResumeAndFinishTests {
     }
 }
 
+/// Reviewer lists are read back exactly as written, by the fast reader or by the JSON parser.
+struct ReviewerListTests {
+    @Test(arguments: [[], ["ann@example.org"], ["ann@example.org", "bob@example.org", "zoë@example.org"],
+                      ["with \"quote\"", "back\\slash", "tab\there", "line\nbreak"], [""], ["", "a"], ["a,b", "[c]"]])
+    func aReviewerListReadsBackAsWritten(_ list: [String]) {
+        #expect(SQLRunStore.parseJSONArray(SQLRunStore.jsonArray(list)) == list)
+    }
+
+    @Test func textTheFastReaderDoesNotKnowGoesToTheJSONParser() {
+        #expect(SQLRunStore.parseSimpleJSONArray(#"[ "a" , "b" ]"#) == nil)
+        #expect(SQLRunStore.parseJSONArray(#"[ "a" , "b" ]"#) == ["a", "b"])
+        #expect(SQLRunStore.parseSimpleJSONArray(#"["a",]"#) == nil)
+        #expect(SQLRunStore.parseSimpleJSONArray(#"["a""#) == nil)
+        #expect(SQLRunStore.parseJSONArray("not json") == [])
+        #expect(SQLRunStore.parseJSONArray(nil) == [])
+    }
+}
+
 /// SQLite placeholders: `$n` becomes `?` when the parameters come in order, `?n` otherwise.
 struct SQLitePlaceholderTests {
     @Test func inOrderParametersBecomeAnonymousAndOthersKeepTheirNumbers() {

@@ -241,9 +241,34 @@ final class SQLRunStore: RunStore {
     }
 
     static func parseJSONArray(_ text: String?) -> [String] {
-        guard let text, let data = text.data(using: .utf8),
+        guard let text else { return [] }
+        if let simple = parseSimpleJSONArray(text) { return simple }
+        guard let data = text.data(using: .utf8),
               let array = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
         return array
+    }
+
+    /// The strings of a JSON array written by `jsonArray` whose strings need no unescaping (the
+    /// usual list of reviewer addresses), without Foundation's JSON parser; nil for anything else.
+    static func parseSimpleJSONArray(_ text: String) -> [String]? {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 2, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]"),
+              !bytes.contains(UInt8(ascii: "\\")) else { return nil }
+        var out: [String] = []
+        var i = 1
+        let end = bytes.count - 1
+        if i == end { return [] }
+        while i < end {
+            guard bytes[i] == UInt8(ascii: "\"") else { return nil }
+            guard let close = bytes[(i + 1)..<end].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+            out.append(String(decoding: bytes[(i + 1)..<close], as: UTF8.self))
+            i = close + 1
+            if i == end { break }
+            guard bytes[i] == UInt8(ascii: ",") else { return nil }
+            i += 1
+            guard i < end else { return nil }
+        }
+        return out
     }
 
     static func jsonString(_ s: String) -> String {
