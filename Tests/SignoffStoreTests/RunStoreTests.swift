@@ -137,6 +137,39 @@ struct RunStoreTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func concurrentClaimsAtDifferentTimesEachGetOnlyRunsDueAtTheirTimeWithinTheirLimit(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            let runs = try await store.enqueueMany((0..<12).map { i in NewRun(job: "j", notBefore: i % 2 == 0 ? nil : t0.addingTimeInterval(100)) },
+                                                   now: t0)
+            let delayed = Set(runs.enumerated().filter { $0.offset % 2 == 1 }.map(\.element.id))
+            let callers: [(String, Int, Date)] = [("a", 3, t0), ("b", 3, t0), ("c", 4, t0.addingTimeInterval(200)),
+                                                  ("d", 10, t0.addingTimeInterval(200))]
+            let got = try await withThrowingTaskGroup(of: (String, [ClaimedRun]).self) { group in
+                for (owner, limit, now) in callers {
+                    // Leases long enough that none expires between the callers' times.
+                    group.addTask { (owner, try await store.claimRuns(owner: owner, limit: limit, leaseSeconds: 3600, now: now)) }
+                }
+                var out: [String: [ClaimedRun]] = [:]
+                for try await (owner, claimed) in group { out[owner] = claimed }
+                return out
+            }
+            let all = got.values.flatMap { $0.map(\.run.id) }
+            #expect(all.count == 12 && Set(all).count == 12)
+            for (owner, limit, now) in callers {
+                let mine = got[owner] ?? []
+                #expect(mine.count <= limit)
+                if now == t0 { #expect(mine.allSatisfy { !delayed.contains($0.run.id) }, "\(owner) got a run not due at its time") }
+                for c in mine {
+                    #expect(c.lease.owner == owner && c.lease.expiresAt == now.addingTimeInterval(3600))
+                    let run = try #require(try await store.run(id: c.run.id))
+                    #expect(run.leaseOwner == owner && run.startedAt == now && run.status == .running)
+                    #expect(try await store.events(runID: c.run.id).last?.actor == owner)
+                }
+            }
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func anExpiredLeaseMakesTheRunClaimableAndItResumesFromItsLatestCheckpoint(_ backend: Backend) async throws {
         try await withStore(backend) { store, _ in
             let (run, _) = try await store.enqueue(NewRun(job: "j"), now: t0)

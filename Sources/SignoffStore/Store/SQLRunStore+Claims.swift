@@ -15,8 +15,17 @@ extension SQLRunStore {
 
     func claimRuns(owner: String, limit: Int, leaseSeconds: Double, now: Date) async throws -> [ClaimedRun] {
         guard limit > 0 else { return [] }
-        let expires = now.addingTimeInterval(leaseSeconds)
-        return try await pool.write { conn in
+        return try await claimBatcher.submit(ClaimOperation(owner: owner, limit: limit, leaseSeconds: leaseSeconds, now: now))
+    }
+
+    /// The claims of several callers (concurrent `claimRuns`) in the open write transaction: one
+    /// read of the oldest runnable runs for all of them, handed out in call order (each caller up
+    /// to its limit, only runs runnable at its own `now`), one UPDATE and one event INSERT for all.
+    /// A run read but given to no caller is left as it was.
+    func claimRows(_ conn: any SQLConnection, _ ops: [ClaimOperation]) throws -> [[ClaimedRun]] {
+        let total = ops.reduce(0) { $0 + $1.limit }
+        let latest = ops.map(\.now).max() ?? Date()
+        do {
             // Round trip 1 (PostgreSQL): the runnable runs, locked, with their audit chain heads.
             let candidates: [SQLRow]
             if self.dialect == .postgres {
@@ -24,7 +33,7 @@ extension SQLRunStore {
                 // stale statistics (a queue that just filled up) the planner would otherwise pick that.
                 let reads = [
                     SQLStatement("SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)", []),
-                    SQLStatement(Self.claimCandidatesSQL(limit: limit), [.time(now)]),
+                    SQLStatement(Self.claimCandidatesSQL, [.time(latest), .int(total)]),
                     // What follows in this transaction (the claim's UPDATE by id) keeps to the primary key:
                     // the same stale statistics would otherwise make a hash join over every run look cheap.
                     SQLStatement("SELECT set_config('enable_sort', 'on', true), set_config('enable_bitmapscan', 'on', true), set_config('enable_seqscan', 'off', true)", []),
@@ -35,61 +44,79 @@ extension SQLRunStore {
                 // v3), so a claim never walks past the runs other runners hold; the oldest of both win.
                 let queued = try conn.query("""
                     SELECT \(Self.runColumns), event_seq, last_hash FROM runs
-                    WHERE status = 'queued' AND (not_before IS NULL OR not_before <= $1) ORDER BY created_at LIMIT \(limit)
-                    """, [.time(now)])
+                    WHERE status = 'queued' AND (not_before IS NULL OR not_before <= $1) ORDER BY created_at LIMIT $2
+                    """, [.time(latest), .int(total)])
                 let expired = try conn.query("""
                     SELECT \(Self.runColumns), event_seq, last_hash FROM runs
-                    WHERE status = 'running' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT \(limit)
-                    """, [.time(now)])
+                    WHERE status = 'running' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2
+                    """, [.time(latest), .int(total)])
                 candidates = expired.isEmpty ? queued
-                    : Array((queued + expired).sorted { ($0.int64(15) ?? 0, $0.string(0) ?? "") < ($1.int64(15) ?? 0, $1.string(0) ?? "") }.prefix(limit))
+                    : Array((queued + expired).sorted { ($0.int64(15) ?? 0, $0.string(0) ?? "") < ($1.int64(15) ?? 0, $1.string(0) ?? "") }.prefix(total))
             }
-            if candidates.isEmpty { return [] }
-            let nowStored = date(millis: millis(now))
-            let expiresStored = date(millis: millis(expires))
+            var out = [[ClaimedRun]](repeating: [], count: ops.count)
+            if candidates.isEmpty { return out }
+            var runs: [(RunRecord, SQLRow)] = []
+            for row in candidates { runs.append((try Self.decodeRun(row), row)) }
+            var taken = [Bool](repeating: false, count: runs.count)
             var claimed: [ClaimedRun] = []
+            var owners: [Int] = []
             var eventRows: [[SQLValue]] = []
-            var values: [String] = []
-            var params: [SQLValue] = [.text(owner), .time(expires), .time(now)]
+            var updateRows: [SQLValue] = []
             var resumable: [String] = []
             var checkpoints: [String: CheckpointRecord] = [:]
-            for row in candidates {
-                var run = try Self.decodeRun(row)
-                if self.dialect == .postgres, run.checkpointSequence > 0, !row.isNull(Self.runColumnCount + 2) {
-                    // PostgreSQL reads a resumed run's latest checkpoint with the run (see `claimCandidatesSQL`).
-                    let first = Self.runColumnCount + 2
-                    checkpoints[run.id] = try Self.decodeCheckpoint(SQLRow(values: Array(row.values[first..<(first + 7)])))
+            for (o, op) in ops.enumerated() {
+                let now = op.now
+                let owner = op.owner
+                let expires = now.addingTimeInterval(op.leaseSeconds)
+                let nowStored = date(millis: millis(now))
+                let expiresStored = date(millis: millis(expires))
+                let nowMillis = millis(now)
+                var count = 0
+                for (i, (decoded, row)) in runs.enumerated() where !taken[i] && count < op.limit {
+                    var run = decoded
+                    // Runnable at this caller's own time (the read used the batch's latest).
+                    let runnable = run.status == .queued ? run.notBefore.map { millis($0) <= nowMillis } ?? true
+                        : run.leaseExpiresAt.map { millis($0) < nowMillis } ?? false
+                    guard runnable else { continue }
+                    taken[i] = true
+                    count += 1
+                    if self.dialect == .postgres, run.checkpointSequence > 0, !row.isNull(Self.runColumnCount + 2) {
+                        // PostgreSQL reads a resumed run's latest checkpoint with the run (see `claimCandidatesSQL`).
+                        let first = Self.runColumnCount + 2
+                        checkpoints[run.id] = try Self.decodeCheckpoint(SQLRow(values: Array(row.values[first..<(first + 7)])))
+                    }
+                    let head = ChainHead(sequence: row.int(Self.runColumnCount) ?? 0, hash: row.string(Self.runColumnCount + 1) ?? "")
+                    var data = ["fence": String(run.claims + 1), "lease_expires_at": String(millis(expires))]
+                    var kind = "claimed"
+                    if run.status == .running {
+                        kind = "lease_expired_reclaimed"
+                        data["previous_owner"] = run.leaseOwner ?? ""
+                    }
+                    let (events, newHead) = Self.chain(runID: run.id, head: head,
+                                                       events: [NewEvent(kind: kind, actor: owner, data: data)], at: now)
+                    eventRows += events
+                    updateRows += [.text(run.id), .int(newHead.sequence), .text(newHead.hash), .text(owner), .time(expires), .time(now)]
+                    run.status = .running
+                    run.leaseOwner = owner
+                    run.leaseExpiresAt = expiresStored
+                    run.claims += 1
+                    run.startedAt = run.startedAt ?? nowStored
+                    run.updatedAt = nowStored
+                    if run.checkpointSequence > 0 { resumable.append(run.id) }
+                    claimed.append(ClaimedRun(run: run, lease: Lease(runID: run.id, owner: owner, fence: run.claims, expiresAt: expires),
+                                              checkpoint: nil, answers: [:], answeredRequests: []))
+                    owners.append(o)
                 }
-                let head = ChainHead(sequence: row.int(Self.runColumnCount) ?? 0, hash: row.string(Self.runColumnCount + 1) ?? "")
-                var data = ["fence": String(run.claims + 1), "lease_expires_at": String(millis(expires))]
-                var kind = "claimed"
-                if run.status == .running {
-                    kind = "lease_expired_reclaimed"
-                    data["previous_owner"] = run.leaseOwner ?? ""
-                }
-                let (events, newHead) = Self.chain(runID: run.id, head: head,
-                                                   events: [NewEvent(kind: kind, actor: owner, data: data)], at: now)
-                eventRows += events
-                let b = params.count + 1
-                values.append("($\(b), CAST($\(b + 1) AS integer), $\(b + 2))")
-                params += [.text(run.id), .int(newHead.sequence), .text(newHead.hash)]
-                run.status = .running
-                run.leaseOwner = owner
-                run.leaseExpiresAt = expiresStored
-                run.claims += 1
-                run.startedAt = run.startedAt ?? nowStored
-                run.updatedAt = nowStored
-                if run.checkpointSequence > 0 { resumable.append(run.id) }
-                claimed.append(ClaimedRun(run: run, lease: Lease(runID: run.id, owner: owner, fence: run.claims, expiresAt: expires),
-                                          checkpoint: nil, answers: [:], answeredRequests: []))
             }
+            if claimed.isEmpty { return out }
             // Round trip 2: the claims, their events, what resumed runs need, and the COMMIT.
             var statements = [SQLStatement("""
-                UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, claims = claims + 1,
-                    started_at = COALESCE(started_at, $3), updated_at = $3, event_seq = v.seq, last_hash = v.hash
-                FROM (SELECT column1 AS id, column2 AS seq, column3 AS hash FROM (VALUES \(values.joined(separator: ","))) AS t) AS v
+                UPDATE runs SET status = 'running', lease_owner = v.owner, lease_expires_at = v.expires, claims = claims + 1,
+                    started_at = COALESCE(started_at, v.at), updated_at = v.at, event_seq = v.seq, last_hash = v.hash
+                FROM (\(Self.valuesTable(["id", "seq", "hash", "owner", "expires", "at"], rows: claimed.count,
+                                         shape: ["$", "CAST($ AS integer)", "$", "$", "CAST($ AS bigint)", "CAST($ AS bigint)"]))) AS v
                 WHERE runs.id = v.id
-                """, params)]
+                """, updateRows)]
             statements += Self.eventStatements(eventRows)
             let readsAt = statements.count
             if !resumable.isEmpty && self.dialect == .postgres {
@@ -134,32 +161,23 @@ extension SQLRunStore {
                     for r in requests { claimed[i].answers[r.id] = r.response ?? Data("null".utf8) }
                 }
             }
-            return claimed
+            for (c, o) in zip(claimed, owners) { out[o].append(c) }
+            return out
         }
     }
 
-    /// PostgreSQL: the oldest runnable runs (`$1` now), locked, each with its audit chain head and
+    /// PostgreSQL: the oldest runnable runs (`$1` now, at most `$2`), locked, each with its audit chain head and
     /// its latest checkpoint (NULLs for a fresh run), read by key along the walk of the runnable
     /// index: a resumed run needs no second lookup. Only the run rows are locked.
-    static func claimCandidatesSQL(limit: Int) -> String {
-        if let sql = claimSQLCache.withLock({ $0[limit] }) { return sql }
-        let sql = """
+    static let claimCandidatesSQL = """
             SELECT \(runColumns("r")), r.event_seq, r.last_hash, c.* FROM runs r
             LEFT JOIN LATERAL (SELECT \(checkpointColumns) FROM checkpoints
                                WHERE run_id = r.id AND seq = r.checkpoint_seq AND r.checkpoint_seq > 0 OFFSET 0) AS c ON true
             WHERE r.runnable AND r.status IN ('queued', 'running')
               AND ((r.status = 'queued' AND (r.not_before IS NULL OR r.not_before <= $1))
                    OR (r.status = 'running' AND r.lease_expires_at < $1))
-            ORDER BY r.created_at LIMIT \(limit) FOR UPDATE OF r SKIP LOCKED
+            ORDER BY r.created_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED
             """
-        claimSQLCache.withLock { cache in
-            if cache.count > 256 { cache.removeAll() }
-            cache[limit] = sql
-        }
-        return sql
-    }
-
-    static let claimSQLCache = Mutex<[Int: String]>([:])
 
     /// PostgreSQL: the answered, undelivered requests of resumed runs (`$1` run ids), oldest first.
     static let resumeRequestsSQL = """
@@ -358,6 +376,14 @@ struct PauseOperation: Sendable {
     var requests: [NewRequest]
     var mail: [NewMail]
     var delivered: [String]
+    var now: Date
+}
+
+/// One `claimRuns` call waiting for its batch.
+struct ClaimOperation: Sendable {
+    var owner: String
+    var limit: Int
+    var leaseSeconds: Double
     var now: Date
 }
 

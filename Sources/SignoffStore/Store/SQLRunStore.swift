@@ -20,6 +20,8 @@ final class SQLRunStore: RunStore {
     let pauseBatcher: Coalescer<PauseOperation, PauseResult>
     /// Concurrent `saveCheckpoint` calls, run as set-based batches.
     let checkpointBatcher: Coalescer<CheckpointOperation, CheckpointRecord>
+    /// Concurrent `claimRuns` calls (of one process's runners), run as one claim for all.
+    let claimBatcher: Coalescer<ClaimOperation, [ClaimedRun]>
     /// Concurrent `finish` calls (a runner ends each of its runs on its own), run as `finishMany` batches.
     let finishBatcher: Coalescer<FinishOperation, Void>
 
@@ -48,6 +50,10 @@ final class SQLRunStore: RunStore {
             try await store.get().executeBatches(ops, runID: { $0.lease.runID }) { store, conn, batch in
                 try store.checkpointRows(conn, batch)
             }
+        }
+        claimBatcher = Coalescer(lanes: lanes, maxBatch: 16) { ops in
+            let store = try store.get()
+            return try await store.pool.write { conn in try store.claimRows(conn, ops) }.map { .success($0) }
         }
         finishBatcher = Coalescer(lanes: lanes, maxBatch: Self.maxBatch) { ops in
             try await store.get().executeBatches(ops, runID: { $0.completion.lease.runID }) { store, conn, batch in
