@@ -22,6 +22,7 @@ do {
     case "claims": try await Benchmarks.claims(options)
     case "drain": try await Benchmarks.drain(options)
     case "enqueue": try await Benchmarks.enqueue(options)
+    case "answers": try await Benchmarks.answers(options)
     case "worker": try await Worker(options).run()
     default:
         emitError(usage)

@@ -68,6 +68,20 @@ extension RunStore {
         return out
     }
 
+    /// The one-transaction-per-answer fallback: `answer(_:)` for each, in order.
+    public func answerMany(_ answers: [Answer]) async throws -> [Result<AnswerResult, StoreError>] {
+        var results: [Result<AnswerResult, StoreError>] = []
+        results.reserveCapacity(answers.count)
+        for answer in answers {
+            do {
+                results.append(.success(try await self.answer(answer)))
+            } catch let error as StoreError where error.code != .connectionLost && error.code != .closed {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
+
     /// The one-transaction-per-message fallback: the same results as the batch, written by the
     /// single-message calls one after the other.
     public func recordInboundBatch(_ writes: [InboundWrite], now: Date) async throws -> [InboundWriteResult] {

@@ -106,6 +106,13 @@ public protocol RunStore: Sendable {
     /// One transaction: vote + (if it decides) request answered + other tokens revoked + run queued
     /// + token used + inbound row + events. A request not pending → `StoreError.alreadyDecided`, nothing changed.
     func answer(_ answer: Answer) async throws -> AnswerResult
+    /// Many answers in one transaction, with the results (and the database) of `answer(_:)` called
+    /// for each in order: a later answer to a request sees what the earlier ones did (it may be
+    /// refused because an earlier one decided the request). One answer's refusal (unknown or expired
+    /// token, already decided, already voted) is its own `.failure`; the others are still recorded.
+    /// Throws only when the batch as a whole could not be written (connection lost, store closed).
+    /// Concurrent `answer(_:)` calls are grouped into such batches by the store itself.
+    func answerMany(_ answers: [Answer]) async throws -> [Result<AnswerResult, StoreError>]
     /// Pending requests with `dueAt` or `remindAt` at or before `now` (the runner's timer tick).
     func dueRequests(now: Date, limit: Int) async throws -> [RequestRecord]
     /// Records a reminder round: reminders_sent + 1, next remind time, mail in the same transaction.
