@@ -66,6 +66,35 @@ func loadAverage() -> Double {
     return Double(text.split(separator: " ").first ?? "") ?? -1
 }
 
+if CommandLine.arguments.dropFirst().first == "parse-only" {
+    // `ImportBenchmark parse-only [--messages N] [--rounds R]`: parse + classify + decide only,
+    // in memory, one thread (for profiling; no store, no Python).
+    var n = 10_000, rounds = 3
+    var args = CommandLine.arguments.dropFirst(2).makeIterator()
+    while let a = args.next() {
+        if a == "--messages" { n = Int(args.next() ?? "") ?? n } else if a == "--rounds" { rounds = Int(args.next() ?? "") ?? rounds }
+    }
+    let tokens = (0..<n).map { "bench\($0)x\(UUID().uuidString.prefix(8).lowercased())" }
+    let raws = tokens.enumerated().map { replyMessage($0.offset, token: $0.element) }
+    let byToken = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($0.element, $0.offset) })
+    let classifier = InboundClassifier(config: InboundConfig(replyAddress: EmailAddress("approvals@signoff.bench"), strictAuthservID: nil), lookup: { token in
+        guard let i = byToken[token] else { return nil }
+        return InboundTokenInfo(requestID: "r\(i)", reviewer: EmailAddress("reviewer@example.org"), expiresAt: nil, state: .open,
+                                expected: .approval(rejectReasonRequired: true), issuedMessageIDs: ["req-\(i)@signoff.bench"])
+    })
+    let at = Date()
+    var applied = 0
+    let start = Date()
+    for _ in 0..<rounds {
+        for raw in raws where try await classifier.classify(raw, now: at).outcome == .applied { applied += 1 }
+    }
+    let seconds = Date().timeIntervalSince(start)
+    print(json(["benchmark": "parse-only", "messages": n * rounds, "applied": applied, "seconds": seconds,
+                "messages_per_second": Double(n * rounds) / seconds, "microseconds_per_message": seconds * 1e6 / Double(n * rounds),
+                "load_average_1m": loadAverage()] as KeyValuePairs<String, Any>))
+    exit(0)
+}
+
 if CommandLine.arguments.dropFirst().first == "latency" {
     do {
         try await LatencyBenchmark.run(Array(CommandLine.arguments.dropFirst(2)))
@@ -109,33 +138,12 @@ var logger = Logger(label: "signoff.bench")
 logger.logLevel = .warning
 let now = Date()
 let config = InboundConfig(replyAddress: EmailAddress("approvals@signoff.bench"), strictAuthservID: nil)
-let quoted = (0..<30).map { "> line \($0) of the quoted request text, as most clients quote it back" }.joined(separator: "\r\n")
 
-/// One waiting run with one pending request and one token per message, and a Maildir holding
-/// one reply per token.
-@MainActor func setUp(_ store: any RunStore, maildir: Maildir) async throws -> [String] {
-    let runs = try await store.enqueueMany((0..<messages).map { i in NewRun(job: "bench", uniqueKey: "bench-\(UUID().uuidString)-\(i)") }, now: now)
-    let runIDs = Set(runs.map(\.id))
-    var tokens: [String] = []
-    var claimed: [ClaimedRun] = []
-    while claimed.count < messages {
-        // A shared database may hold other runnable runs: claim until ours are all taken.
-        let batch = try await store.claimRuns(owner: "bench", limit: 1000, leaseSeconds: 3600, now: now)
-        if batch.isEmpty { break }
-        claimed += batch.filter { runIDs.contains($0.run.id) }
-    }
-    for (i, c) in claimed.enumerated() {
-        let token = "bench\(i)x\(UUID().uuidString.prefix(8).lowercased())"
-        tokens.append(token)
-        let request = NewRequest(id: "bench-req-\(c.run.id)", executorID: "review", requestType: "ApprovalRequest", requestData: Data("{}".utf8),
-                                 responseType: "approval", reviewers: ["reviewer@example.org"],
-                                 tokens: [NewToken(tokenHash: InboundClassifier.tokenHash(token), reviewer: "reviewer@example.org",
-                                                   expiresAt: now.addingTimeInterval(86_400), messageID: "<req-\(i)@signoff.bench>")])
-        _ = try await store.pause(c.lease, checkpoint: nil, requests: [request], mail: [], delivered: [], now: now)
-    }
-    try maildir.create()
-    for (i, token) in tokens.enumerated() {
-        let raw = """
+/// The benchmark's reply number `i`: multipart/alternative, a quoted-printable text part that
+/// approves above 30 quoted lines, and an HTML part.
+func replyMessage(_ i: Int, token: String) -> [UInt8] {
+    let quoted = (0..<30).map { "> line \($0) of the quoted request text, as most clients quote it back" }.joined(separator: "\r\n")
+    let raw = """
         Return-Path: <reviewer@example.org>\r
         Delivered-To: approvals+\(token)@signoff.bench\r
         From: Reviewer <reviewer@example.org>\r
@@ -161,7 +169,34 @@ let quoted = (0..<30).map { "> line \($0) of the quoted request text, as most cl
         --b\(i)--\r
 
         """
-        try maildir.deliver(Array(raw.utf8))
+    return Array(raw.utf8)
+}
+
+/// One waiting run with one pending request and one token per message, and a Maildir holding
+/// one reply per token.
+@MainActor func setUp(_ store: any RunStore, maildir: Maildir) async throws -> [String] {
+    let runs = try await store.enqueueMany((0..<messages).map { i in NewRun(job: "bench", uniqueKey: "bench-\(UUID().uuidString)-\(i)") }, now: now)
+    let runIDs = Set(runs.map(\.id))
+    var tokens: [String] = []
+    var claimed: [ClaimedRun] = []
+    while claimed.count < messages {
+        // A shared database may hold other runnable runs: claim until ours are all taken.
+        let batch = try await store.claimRuns(owner: "bench", limit: 1000, leaseSeconds: 3600, now: now)
+        if batch.isEmpty { break }
+        claimed += batch.filter { runIDs.contains($0.run.id) }
+    }
+    for (i, c) in claimed.enumerated() {
+        let token = "bench\(i)x\(UUID().uuidString.prefix(8).lowercased())"
+        tokens.append(token)
+        let request = NewRequest(id: "bench-req-\(c.run.id)", executorID: "review", requestType: "ApprovalRequest", requestData: Data("{}".utf8),
+                                 responseType: "approval", reviewers: ["reviewer@example.org"],
+                                 tokens: [NewToken(tokenHash: InboundClassifier.tokenHash(token), reviewer: "reviewer@example.org",
+                                                   expiresAt: now.addingTimeInterval(86_400), messageID: "<req-\(i)@signoff.bench>")])
+        _ = try await store.pause(c.lease, checkpoint: nil, requests: [request], mail: [], delivered: [], now: now)
+    }
+    try maildir.create()
+    for (i, token) in tokens.enumerated() {
+        try maildir.deliver(replyMessage(i, token: token))
     }
     return tokens
 }

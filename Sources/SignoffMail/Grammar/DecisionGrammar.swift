@@ -36,14 +36,21 @@ public enum DecisionGrammar {
         // (only zero-width characters removed).
         // Lines split at LF, CRLF or CR (TextFast.lines scans bytes).
         let rawLines = TextFast.lines(visibleText).map { l -> String in
-            guard l.unicodeScalars.contains(where: { zeroWidth.contains($0) }) else { return l }
-            return String(String.UnicodeScalarView(l.unicodeScalars.filter { !zeroWidth.contains($0) }))
+            guard !TextFast.isASCII(l), l.unicodeScalars.contains(where: isZeroWidth) else { return l }
+            return String(String.UnicodeScalarView(l.unicodeScalars.filter { !isZeroWidth($0) }))
         }
-        guard let first = rawLines.firstIndex(where: { !TextFast.trimWhitespaces(normalize($0)).isEmpty }) else {
+        var firstNormalized = ""
+        guard let first = rawLines.firstIndex(where: { l in
+            firstNormalized = normalize(l)
+            return !TextFast.trimWhitespaces(firstNormalized).isEmpty
+        }) else {
             return .ambiguous(reason: "the reply is empty; write APPROVE or REJECT: reason on the first line")
         }
         let lines = rawLines
-        let line = stripEmphasis(TextFast.trimWhitespaces(normalize(String(rawLines[first].prefix(maxReason + 200)))))
+        // (the first line's NFKC form is reused when the line is within the prefix taken here)
+        let firstLine = rawLines[first]
+        let clipped = firstLine.utf8.count <= maxReason + 200 ? firstLine : String(firstLine.prefix(maxReason + 200))
+        let line = stripEmphasis(TextFast.trimWhitespaces(clipped == firstLine ? firstNormalized : normalize(clipped)))
         let (keyword, rest) = splitKeyword(line)
 
         guard let keyword else {
@@ -112,11 +119,20 @@ public enum DecisionGrammar {
     // MARK: - Normalization
 
     /// NFKC, zero-width characters removed.
+    /// `zeroWidth.contains(c)`, without hashing.
+    @inline(__always)
+    static func isZeroWidth(_ c: Unicode.Scalar) -> Bool {
+        switch c.value {
+        case 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x200E, 0x200F: return true
+        default: return false
+        }
+    }
+
     static func normalize(_ s: String) -> String {
         // ASCII is its own NFKC form and holds no zero-width characters.
         if TextFast.isASCII(s) { return s }
         var scalars = String.UnicodeScalarView()
-        for u in s.precomposedStringWithCompatibilityMapping.unicodeScalars where !zeroWidth.contains(u) { scalars.append(u) }
+        for u in s.precomposedStringWithCompatibilityMapping.unicodeScalars where !isZeroWidth(u) { scalars.append(u) }
         return String(scalars)
     }
 

@@ -17,11 +17,11 @@ extension EmailAddress {
             if let a = angle {
                 let addr = TextFast.trimWhitespaces(a)
                 if addr.contains("@") {
-                    result.append(EmailAddress(stripRoute(addr), displayName: name.isEmpty ? nil : EncodedWords.decode(name)))
+                    result.append(make(stripRoute(addr), displayName: name.isEmpty ? nil : EncodedWords.decode(name)))
                 }
             } else {
                 let addr = name.replacingOccurrences(of: " ", with: "")
-                if addr.contains("@") { result.append(EmailAddress(addr)) }
+                if addr.contains("@") { result.append(make(addr, displayName: nil)) }
             }
             phrase = ""; angle = nil; angleBuf = ""
         }
@@ -71,10 +71,10 @@ extension EmailAddress {
             if let a = angle {
                 let addr = TextFast.trimWhitespaces(String(decoding: a, as: UTF8.self))
                 if addr.utf8.contains(0x40) {
-                    result.append(EmailAddress(stripRoute(addr), displayName: name.isEmpty ? nil : EncodedWords.decode(name)))
+                    result.append(make(stripRoute(addr), displayName: name.isEmpty ? nil : EncodedWords.decode(name)))
                 }
             } else if phrase.contains(0x40) {
-                result.append(EmailAddress(String(decoding: name.utf8.filter { $0 != 0x20 }, as: UTF8.self)))
+                result.append(make(String(decoding: name.utf8.filter { $0 != 0x20 }, as: UTF8.self), displayName: nil))
             }
             phrase.removeAll(keepingCapacity: true); angle = nil; angleBuf.removeAll(keepingCapacity: true)
         }
@@ -112,6 +112,15 @@ extension EmailAddress {
         if inAngle { angle = angleBuf }
         finish()
         return result
+    }
+
+    /// `EmailAddress(address, displayName:)` without Foundation's trimming (the same set,
+    /// trimmed natively by `TextFast.trimWhitespaces`).
+    @inline(__always)
+    private static func make(_ address: String, displayName: String?) -> EmailAddress {
+        var a = EmailAddress("", displayName: displayName)
+        a.address = TextFast.trimWhitespaces(address)
+        return a
     }
 
     private static func stripRoute(_ addr: String) -> String {

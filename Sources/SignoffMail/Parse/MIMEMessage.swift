@@ -36,7 +36,8 @@ public struct MIMEMessage: Sendable {
             let bytes = TextFast.normalizeLineEnds(decodedBody())
             if bytes.count > limit * 4 { throw .tooLarge("a text part decodes to \(bytes.count) bytes (limit \(limit) characters)") }
             var text = Charsets.decode(bytes, charset: contentType["charset"])
-            if text.unicodeScalars.count > limit { throw .tooLarge("a text part decodes to more than \(limit) characters") }
+            // (a text has at most as many scalars as UTF-8 bytes)
+            if text.utf8.count > limit, text.unicodeScalars.count > limit { throw .tooLarge("a text part decodes to more than \(limit) characters") }
             if contentType["format"]?.lowercased() == "flowed", mimeType == "text/plain" {
                 text = FormatFlowed.unwrap(text, delSp: contentType["delsp"]?.lowercased() == "yes")
             }

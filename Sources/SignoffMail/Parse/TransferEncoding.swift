@@ -19,39 +19,38 @@ public enum TransferEncoding {
     }
 
     private static func decodeQuotedPrintable(buffer bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var i = bytes.startIndex
-        let end = bytes.endIndex
-        while i < end {
-            let b = bytes[i]
-            if b == 0x3D {
-                var j = i + 1
-                while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
-                if j == end { i = end; continue }                       // "=" at the very end
-                if bytes[j] == 0x0A { i = j + 1; continue }              // soft line break (LF)
-                if bytes[j] == 0x0D, j + 1 < end, bytes[j + 1] == 0x0A { i = j + 2; continue }
-                if i + 2 < end, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) {
-                    out.append(h << 4 | l); i += 3; continue
-                }
-                out.append(b); i += 1
-            } else if b == 0x20 || b == 0x09 {
-                // drop trailing whitespace at the end of an encoded line
-                var j = i
-                while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
-                if j == end || bytes[j] == 0x0A || (bytes[j] == 0x0D && j + 1 < end && bytes[j + 1] == 0x0A) {
-                    i = j
+        // The output is never longer than the input: written through a pointer, no appends.
+        [UInt8](unsafeUninitializedCapacity: bytes.count) { out, written in
+            var o = 0
+            var i = 0
+            let end = bytes.count
+            while i < end {
+                let b = bytes[i]
+                if b == 0x3D {
+                    var j = i + 1
+                    while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                    if j == end { i = end; continue }                       // "=" at the very end
+                    if bytes[j] == 0x0A { i = j + 1; continue }              // soft line break (LF)
+                    if bytes[j] == 0x0D, j + 1 < end, bytes[j + 1] == 0x0A { i = j + 2; continue }
+                    if i + 2 < end, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) {
+                        out[o] = h << 4 | l; o += 1; i += 3; continue
+                    }
+                    out[o] = b; o += 1; i += 1
+                } else if b == 0x20 || b == 0x09 {
+                    // drop trailing whitespace at the end of an encoded line
+                    var j = i
+                    while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                    if j == end || bytes[j] == 0x0A || (bytes[j] == 0x0D && j + 1 < end && bytes[j + 1] == 0x0A) {
+                        i = j
+                    } else {
+                        while i < j { out[o] = bytes[i]; o += 1; i += 1 }
+                    }
                 } else {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])); i = j
+                    out[o] = b; o += 1; i += 1
                 }
-            } else {
-                // A run of plain bytes is copied at once.
-                var j = i + 1
-                while j < end, bytes[j] != 0x3D, bytes[j] != 0x20, bytes[j] != 0x09 { j += 1 }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])); i = j
             }
+            written = o
         }
-        return out
     }
 
     private static let base64Table: [Int8] = {

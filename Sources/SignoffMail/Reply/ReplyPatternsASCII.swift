@@ -37,6 +37,22 @@ enum ReplyPatternsASCII {
         return j
     }
 
+    // MARK: commands
+
+    private static let commandWords: [StaticString] = ["approve", "approved", "reject", "rejected", "value", "delegate"]
+
+    /// `ReplyExtractor.startsWithCommand` on a plain ASCII line: after `*`/`_`, a keyword (the
+    /// whole run of letters), then `*`/`_`/spaces, then nothing or one of `:-,.`.
+    static func startsWithCommand(_ u: Bytes) -> Bool {
+        let start = skip(u, from: 0) { $0 == 0x2A || $0 == 0x5F }
+        let end = skip(u, from: start, while: isLetter)
+        guard commandWords.contains(where: { $0.utf8CodeUnitCount == end - start && hasWord(u, at: start, $0) }) else { return false }
+        let rest = skip(u, from: end) { $0 == 0x2A || $0 == 0x5F || $0 == 0x20 }
+        guard rest < u.count else { return true }
+        let c = u[rest]
+        return c == 0x3A || c == 0x2D || c == 0x2C || c == 0x2E
+    }
+
     // MARK: quote headers
 
     private static let wroteWords: [StaticString] = [
