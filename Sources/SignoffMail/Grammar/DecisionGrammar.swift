@@ -172,6 +172,10 @@ public enum DecisionGrammar {
     /// A second, different command, or a negated command, in the comment or reason.
     static func conflictingCommand(_ keyword: Keyword, in texts: [String]) -> String? {
         for text in texts {
+            // Only the words approve(d)/reject(ed) matter, and lower-casing never turns a
+            // non-ASCII character into their letters: without those letters (any case) the text
+            // names no command.
+            guard TextFast.containsIgnoringASCIICase(text, "approve") || TextFast.containsIgnoringASCIICase(text, "reject") else { continue }
             let words = text.lowercased().split(whereSeparator: { !$0.isLetter && $0 != "'" }).map(String.init)
             for (n, w) in words.enumerated() {
                 let k: Keyword? = ["approve", "approved"].contains(w) ? .approve : ["reject", "rejected"].contains(w) ? .reject : nil

@@ -123,6 +123,19 @@ public enum MessageID {
     /// Every `<id>` in a References / In-Reply-To value, without brackets.
     public static func all(_ raw: String) -> [String] {
         var ids: [String] = []
+        if TextFast.isASCII(raw) {
+            // Bytes: in ASCII text every character is one byte (CR LF aside, never `<` or `>`).
+            var copy = raw
+            copy.withUTF8 { u in
+                var i = 0
+                while let open = u[i...].firstIndex(of: 0x3C), let close = u[open...].firstIndex(of: 0x3E) {
+                    let id = TextFast.trimWhitespaces(String(decoding: UnsafeBufferPointer(rebasing: u[(open + 1)..<close]), as: UTF8.self))
+                    if !id.isEmpty { ids.append(id) }
+                    i = close + 1
+                }
+            }
+            if !ids.isEmpty { return ids }
+        }
         var rest = Substring(raw)
         while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
             let id = TextFast.trimWhitespaces(String(rest[rest.index(after: open)..<close]))

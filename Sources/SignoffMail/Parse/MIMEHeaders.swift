@@ -143,7 +143,7 @@ public struct MIMEHeaderValue: Sendable, Hashable {
         while i < n, u[i] != 0x3B { i += 1 }
         let head = text(headStart, min(i, n))
         // Strip comments from the main value.
-        let uncommented = head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
+        let uncommented = head.utf8.contains(0x28) && head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
         let mainValue = TextFast.trimSpaces(uncommented).lowercased()
         var rawParams: [(String, String, Bool)] = []   // (name, value, wasQuoted)
         while i < n {

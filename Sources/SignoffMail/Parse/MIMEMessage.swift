@@ -33,7 +33,7 @@ public struct MIMEMessage: Sendable {
         /// The body as text: transfer-decoded, charset-decoded, line ends made LF, and
         /// `format=flowed` unwrapped.
         public func decodedText(limit: Int = MIMELimits.standard.maxDecodedText) throws(MIMEError) -> String {
-            let bytes = TextFast.normalizeLineEnds(decodedBody())
+            let bytes = TransferEncoding.decodeNormalizingLineEnds(body, encoding: headers.first("Content-Transfer-Encoding"))
             if bytes.count > limit * 4 { throw .tooLarge("a text part decodes to \(bytes.count) bytes (limit \(limit) characters)") }
             var text = Charsets.decode(bytes, charset: contentType["charset"])
             // (a text has at most as many scalars as UTF-8 bytes)

@@ -38,7 +38,7 @@ enum TextFast {
 
     /// CRLF and lone CR → LF, on bytes.
     static func normalizeLineEnds(_ bytes: [UInt8]) -> [UInt8] {
-        guard bytes.contains(0x0D) else { return bytes }
+        guard bytes.withUnsafeBufferPointer({ p in p.count > 0 && memchr(p.baseAddress!, 0x0D, p.count) != nil }) else { return bytes }
         return bytes.withUnsafeBufferPointer { input in
             [UInt8](unsafeUninitializedCapacity: input.count) { out, written in
                 var o = 0
@@ -157,6 +157,29 @@ extension TextFast {
             i += 1
         }
         return nil
+    }
+
+    /// Whether the bytes of `s` hold `needle` (lower-case ASCII), ASCII letters compared
+    /// ignoring case (other bytes exactly).
+    static func containsIgnoringASCIICase(_ s: String, _ needle: StaticString) -> Bool {
+        var copy = s
+        return copy.withUTF8 { u in
+            let n = needle.utf8CodeUnitCount
+            let w = needle.utf8Start
+            guard u.count >= n else { return n == 0 }
+            var i = 0
+            while i <= u.count - n {
+                var k = 0
+                while k < n {
+                    let b = u[i + k]
+                    if ((b >= 0x41 && b <= 0x5A) ? b | 0x20 : b) != w[k] { break }
+                    k += 1
+                }
+                if k == n { return true }
+                i += 1
+            }
+            return false
+        }
     }
 
     /// `s.lowercased().contains(needle)` (needle: lower-case ASCII) when `s` is ASCII — then the
