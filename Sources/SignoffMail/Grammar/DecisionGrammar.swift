@@ -128,9 +128,23 @@ public enum DecisionGrammar {
         }
     }
 
+    /// Scalars that NFKC leaves alone in any context: no decomposition, combining class 0, never
+    /// the second half of a composition (dingbats and symbols such as ✓ ✔ ✅ ☺, and the common
+    /// emoji blocks). `GrammarTests` checks every one of them against Foundation.
+    static let nfkcStableRanges: [ClosedRange<UInt32>] = [0x2600...0x27BF, 0x1F300...0x1F5FF, 0x1F600...0x1F64F, 0x1F680...0x1F6FF, 0x1F900...0x1F9FF]
+
+    /// Whether `s` is ASCII plus scalars of `nfkcStableRanges` only (then NFKC is the identity
+    /// and there is no zero-width character to remove).
+    static func isNFKCStable(_ s: String) -> Bool {
+        for c in s.unicodeScalars where c.value >= 0x80 {
+            guard nfkcStableRanges.contains(where: { $0.contains(c.value) }) else { return false }
+        }
+        return true
+    }
+
     static func normalize(_ s: String) -> String {
         // ASCII is its own NFKC form and holds no zero-width characters.
-        if TextFast.isASCII(s) { return s }
+        if TextFast.isASCII(s) || isNFKCStable(s) { return s }
         var scalars = String.UnicodeScalarView()
         for u in s.precomposedStringWithCompatibilityMapping.unicodeScalars where !isZeroWidth(u) { scalars.append(u) }
         return String(scalars)

@@ -118,10 +118,14 @@ extension EmailAddress {
     /// trimmed natively by `TextFast.trimWhitespaces`).
     @inline(__always)
     private static func make(_ address: String, displayName: String?) -> EmailAddress {
-        var a = EmailAddress("", displayName: displayName)
+        var a = blank
         a.address = TextFast.trimWhitespaces(address)
+        a.displayName = displayName
         return a
     }
+
+    /// A value to copy and fill in (the initializer trims with Foundation, slow on this path).
+    private static let blank = EmailAddress("")
 
     private static func stripRoute(_ addr: String) -> String {
         // obsolete source route "@a,@b:user@host"

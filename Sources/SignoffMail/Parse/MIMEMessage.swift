@@ -103,7 +103,7 @@ public struct MIMEMessage: Sendable {
         let (headerBytes, body) = splitHeaderBody(bytes)
         let headers = MIMEHeaders.parse(headerBytes)
         var contentType = headers.first("Content-Type").map(MIMEHeaderValue.parse) ?? MIMEHeaderValue(value: defaultType)
-        if !contentType.value.contains("/") { contentType = MIMEHeaderValue(value: "text/plain", parameters: contentType.parameters) }
+        if !TextFast.containsCharacter(contentType.value, 0x2F) { contentType = MIMEHeaderValue(value: "text/plain", parameters: contentType.parameters) }
         var part = Part(headers: headers, contentType: contentType, body: body, children: [], depth: depth)
         guard part.isMultipart, let boundary = contentType["boundary"], !boundary.isEmpty else { return part }
         let childDefault = contentType.value == "multipart/digest" ? "message/rfc822" : "text/plain"

@@ -159,6 +159,23 @@ extension TextFast {
         return nil
     }
 
+    /// `s.contains(String(c))` (Foundation's search) for an ASCII character `c`, answered from the
+    /// bytes when they settle it: no `c` byte → false; a `c` byte followed by an ASCII byte or
+    /// the end → true (a character that is exactly `c`). Otherwise Foundation decides.
+    static func containsCharacter(_ s: String, _ c: UInt8) -> Bool {
+        var copy = s
+        let fast = copy.withUTF8 { u -> Bool? in
+            var seen = false
+            for k in 0..<u.count where u[k] == c {
+                if k + 1 == u.count || u[k + 1] < 0x80 { return true }
+                seen = true
+            }
+            return seen ? nil : false
+        }
+        if let fast { return fast }
+        return s.contains(String(Unicode.Scalar(c)))
+    }
+
     /// Whether the bytes of `s` hold `needle` (lower-case ASCII), ASCII letters compared
     /// ignoring case (other bytes exactly).
     static func containsIgnoringASCIICase(_ s: String, _ needle: StaticString) -> Bool {

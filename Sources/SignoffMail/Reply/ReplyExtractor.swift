@@ -199,7 +199,7 @@ public enum ReplyExtractor {
         // Wrapped: a line that starts like a header ("On …", "Am …", a date) may continue over
         // up to five lines; a line that only names an address ("Name <a@b> schrieb am …") over two.
         let strong = ReplyPatternsASCII.withPlainASCII(first, ReplyPatternsASCII.lead) ?? matches(leadRegex, first)
-        let weak = (first.utf8.contains(0x40) && first.contains("@")) || first.hasSuffix("<")
+        let weak = TextFast.containsCharacter(first, 0x40) || first.hasSuffix("<")
         guard strong || weak else { return nil }
         let maxSpan = strong ? 5 : 1
         var joined = first

@@ -63,6 +63,14 @@ enum ReplyPatternsASCII {
     /// `wroteWord`: one of the verbs as a whole word.
     static func wroteWord(_ u: Bytes) -> Bool {
         for i in 0..<u.count where i == 0 || !isLetter(u[i - 1]) {
+            // every verb starts with one of these letters
+            switch lower(u[i]) {
+            case UInt8(ascii: "w"), UInt8(ascii: "a"), UInt8(ascii: "s"), UInt8(ascii: "e"), UInt8(ascii: "h"), UInt8(ascii: "n"),
+                 UInt8(ascii: "k"), UInt8(ascii: "i"), UInt8(ascii: "y"), UInt8(ascii: "p"), UInt8(ascii: "g"):
+                break
+            default:
+                continue
+            }
             for w in wroteWords where hasWord(u, at: i, w) {
                 let end = i + w.utf8CodeUnitCount
                 if end == u.count || !isLetter(u[end]) { return true }
