@@ -241,11 +241,14 @@ for (n, url) in databases.enumerated() {
                           interpreter: ApprovalInterpreter(), logger: logger, now: { now })
     if let batchSize { pass.batchSize = batchSize }
     pass.commitsInFlight = commitsInFlight
+    let timings = ImportTimings()
+    pass.timings = timings
     let start = Date()
     let summary = try await pass.run()
     let elapsed = Date().timeIntervalSince(start)
     imports.append(["python": pyRate, "database": store.backend.rawValue, "applied": summary.outcomes["applied"] ?? 0, "errors": summary.errors,
-                    "seconds": elapsed, "messages_per_second": Double(summary.processed) / elapsed] as [String: Any])
+                    "seconds": elapsed, "messages_per_second": Double(summary.processed) / elapsed,
+                    "phases": timings.snapshot] as [String: Any])
     await store.close()
 }
 
@@ -270,13 +273,21 @@ let pyRateParse = try pythonRate(pyFolder!)
 
 let loadAfter = loadAverage()
 
+/// Phase timings as a JSON object, in pipeline order (phases overlap across batches).
+func phaseFields(_ phases: [String: Double]) -> KeyValuePairs<String, Any> {
+    let p = { (name: String) -> Any in phases[name] ?? 0.0 }
+    return ["claim": p("claim"), "read": p("read"), "token_lookup": p("token_lookup"), "classify": p("classify"),
+            "wait_for_commit": p("wait_for_commit"), "store_commit": p("store_commit"), "notices": p("notices"), "move": p("move")]
+}
+
 func ratio(_ x: Double, _ py: Double) -> Double { py > 0 ? x / py : 0 }
 let importFields: [Any] = imports.map { entry -> Any in
     let e = entry as! [String: Any]
     let rate = e["messages_per_second"] as! Double
     let py = e["python"] as! Double
     return ["database": e["database"]!, "messages_per_second": rate, "python_parse_only_messages_per_second": py,
-            "ratio_vs_python": ratio(rate, py), "seconds": e["seconds"]!, "applied": e["applied"]!, "errors": e["errors"]!] as KeyValuePairs<String, Any>
+            "ratio_vs_python": ratio(rate, py), "seconds": e["seconds"]!, "applied": e["applied"]!, "errors": e["errors"]!,
+            "phase_seconds": phaseFields(e["phases"] as! [String: Double])] as KeyValuePairs<String, Any>
 }
 print(json([
     "benchmark": "import",

@@ -36,7 +36,7 @@ extension ImportPass {
     /// Reads and classifies one claimed message (no writes). The dedupe check happens in the
     /// batch's transaction.
     func prepare(_ claimed: Maildir.Claimed, in folder: Maildir, isMail: Bool, at: Date,
-                 read: [UInt8]? = nil, prefetched: Prefetched? = nil) async throws -> Prepared {
+                 read: [UInt8]? = nil, prefetched: Task<Prefetched?, Never>? = nil) async throws -> Prepared {
         let bytes = try read ?? folder.read(claimed, limit: isMail ? config.limits.maxRawBytes + 1 : InboxResponseFile.maxBytes + 1)
         let store = self.store
         let interpreter = self.interpreter
@@ -45,7 +45,8 @@ extension ImportPass {
             config: config,
             lookup: { token in
                 let hash = InboundClassifier.tokenHash(token)
-                if let prefetched, prefetched.asked.contains(hash) {
+                // (the batch's token read runs while the messages are parsed; it is awaited here)
+                if let prefetched = await prefetched?.value, prefetched.asked.contains(hash) {
                     guard let match = prefetched.found[hash] else { return nil }
                     found.store(match.token, match.request)
                     return Self.tokenInfo(record: match.token, request: match.request, interpreter: interpreter)
@@ -109,24 +110,51 @@ extension ImportPass {
         let at = now()
         var slots = [Prepared?](repeating: nil, count: claims.count)
         var errors = 0
-        // Read the messages and the tokens their headers name, then look all tokens up in one read.
+        // Read the messages and the tokens their headers name (in parallel, a chunk per core),
+        // then look all tokens up in one read, which runs while the messages are classified.
         var contents = [[UInt8]?](repeating: nil, count: claims.count)
-        var prefetched: Prefetched?
+        var lookupTask: Task<Prefetched?, Never>?
         if isMail {
+            let readStart = ImportTimings.now()
             var hashes: Set<String> = []
-            for (i, claimed) in claims.enumerated() {
-                guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { continue }
-                contents[i] = bytes
-                if bytes.count <= config.limits.maxRawBytes,
-                   let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) {
-                    hashes.insert(InboundClassifier.tokenHash(token))
+            let config = self.config
+            let width = max(1, min(ProcessInfo.processInfo.activeProcessorCount, (claims.count + 31) / 32))
+            let chunk = (claims.count + width - 1) / width
+            await withTaskGroup(of: (Int, [([UInt8]?, String?)]).self) { group in
+                for start in stride(from: 0, to: claims.count, by: max(1, chunk)) {
+                    let part = Array(claims[start..<min(claims.count, start + chunk)])
+                    group.addTask {
+                        (start, part.map { claimed -> ([UInt8]?, String?) in
+                            guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { return (nil, nil) }
+                            guard bytes.count <= config.limits.maxRawBytes,
+                                  let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) else {
+                                return (bytes, nil)
+                            }
+                            return (bytes, InboundClassifier.tokenHash(token))
+                        })
+                    }
+                }
+                for await (start, read) in group {
+                    for (offset, (bytes, hash)) in read.enumerated() {
+                        contents[start + offset] = bytes
+                        if let hash { hashes.insert(hash) }
+                    }
                 }
             }
-            if let found = try? await store.tokenLookups(tokenHashes: Array(hashes)) {
-                prefetched = Prefetched(asked: hashes, found: found)
+            timings?.add("read", since: readStart)
+            let store = self.store
+            let timings = self.timings
+            let asked = hashes
+            lookupTask = Task {
+                let lookupStart = ImportTimings.now()
+                defer { timings?.add("token_lookup", since: lookupStart) }
+                guard let found = try? await store.tokenLookups(tokenHashes: Array(asked)) else { return nil }
+                return Prefetched(asked: asked, found: found)
             }
         }
-        let lookups = prefetched
+        let lookups = lookupTask
+        let classifyStart = ImportTimings.now()
+        defer { timings?.add("classify", since: classifyStart) }
         await withTaskGroup(of: (Int, Prepared?).self) { group in
             var next = 0
             func add() {
@@ -174,6 +202,7 @@ extension ImportPass {
         }
         let at = now()
         let results: [InboundWriteResult]
+        let storeStart = ImportTimings.now()
         do {
             let sorted = try await store.recordInboundBatch(order.map { batch[$0].write }, now: at)
             var byIndex = [InboundWriteResult?](repeating: nil, count: batch.count)
@@ -196,6 +225,8 @@ extension ImportPass {
             return outcome
         }
 
+        timings?.add("store_commit", since: storeStart)
+        let noticesStart = ImportTimings.now()
         // Notices, from what the transaction did.
         var mail: [NewMail] = []
         var final: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
@@ -256,6 +287,9 @@ extension ImportPass {
             return outcome
         }
 
+        timings?.add("notices", since: noticesStart)
+        let moveStart = ImportTimings.now()
+        defer { timings?.add("move", since: moveStart) }
         // Only now, after the commit, do the files move.
         for entry in final {
             guard let (p, o, quarantine, reason) = entry else { outcome.errors += 1; continue }

@@ -35,6 +35,8 @@ public struct ImportPass: Sendable {
     /// Batches committed at the same time (nil: 3 on PostgreSQL, whose commits wait on round
     /// trips, 1 on SQLite, which has one writer). Batches in flight never share a request.
     public var commitsInFlight: Int?
+    /// When set, the pass adds the wall-clock time of each phase to it (benchmarks).
+    public var timings: ImportTimings?
 
     public init(store: any RunStore, maildir: Maildir?, inbox: Maildir?, config: InboundConfig,
                 interpreter: any ImportRequestInterpreter, notices: any ImportNoticeComposer = SilentNoticeComposer(),
@@ -80,17 +82,46 @@ public struct ImportPass: Sendable {
             var committing: [(task: Task<BatchOutcome, Never>, requests: Set<String>)] = []
             let maxCommitting = max(1, commitsInFlight ?? (store.backend == .postgres ? 3 : 1))
             var deferred: [Maildir.Claimed] = []
+            // The next batch's claims (renames into cur/), made while this batch is classified.
+            var claimingAhead: Task<(claims: [Maildir.Claimed], lost: Int, error: Maildir.Failure?), Never>?
             while true {
                 // Claim one batch (cheap renames); losing a race is normal.
                 var claims = deferred
                 deferred = []
                 while claims.count < size, !stale.isEmpty { claims.append(stale.removeFirst()) }
+                let claimStart = ImportTimings.now()
+                if let ahead = claimingAhead {
+                    claimingAhead = nil
+                    let made = await ahead.value
+                    claims += made.claims
+                    summary.lostRaces += made.lost
+                    if let error = made.error { throw error }
+                }
                 while claims.count < size, let name = names.popFirst() {
                     if let claimed = try folder.claim(name) { claims.append(claimed) } else { summary.lostRaces += 1 }
                 }
+                timings?.add("claim", since: claimStart)
+                if !names.isEmpty, !claims.isEmpty {
+                    let next = Array(names.prefix(size))
+                    names = names.dropFirst(next.count)
+                    claimingAhead = Task {
+                        var made: [Maildir.Claimed] = []
+                        var lost = 0
+                        for name in next {
+                            do throws(Maildir.Failure) {
+                                if let claimed = try folder.claim(name) { made.append(claimed) } else { lost += 1 }
+                            } catch {
+                                return (made, lost, error)
+                            }
+                        }
+                        return (made, lost, nil)
+                    }
+                }
                 if claims.isEmpty {
                     if committing.isEmpty { break }
+                    let waitStart = ImportTimings.now()
                     summary.add(await committing.removeFirst().task.value)
+                    timings?.add("wait_for_commit", since: waitStart)
                     continue
                 }
                 let (prepared, failed) = await prepareAll(claims, in: folder, isMail: isMail)
@@ -111,7 +142,9 @@ public struct ImportPass: Sendable {
                     if !committing.isEmpty { summary.add(await committing.removeFirst().task.value) }
                     continue
                 }
+                let waitStart = ImportTimings.now()
                 while committing.count >= maxCommitting { summary.add(await committing.removeFirst().task.value) }
+                timings?.add("wait_for_commit", since: waitStart)
                 committing.append((Task { await commit(batch, in: folder, isMail: isMail) }, answering))
             }
         }
@@ -293,4 +326,26 @@ final class LookupCache: @unchecked Sendable {
     private var request: RequestRecord?
     var value: (TokenRecord?, RequestRecord?) { lock.withLock { (token, request) } }
     func store(_ t: TokenRecord, _ r: RequestRecord) { lock.withLock { token = t; request = r } }
+}
+
+/// Where an import pass spent its wall-clock time, summed per phase over its batches (filled
+/// when `ImportPass.timings` is set; the benchmark prints it). Phases overlap: the next batch is
+/// read and classified while the previous one commits.
+// @unchecked Sendable: the only state is guarded by `lock`.
+public final class ImportTimings: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seconds: [String: Double] = [:]
+
+    public init() {}
+
+    /// Seconds per phase: `claim`, `read`, `token_lookup`, `classify`, `wait_for_commit` (the
+    /// pass waiting on a commit), `store_commit`, `notices`, `move`.
+    public var snapshot: [String: Double] { lock.withLock { seconds } }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    func add(_ phase: String, since start: UInt64) {
+        let elapsed = Double(Self.now() &- start) / 1e9
+        lock.withLock { seconds[phase, default: 0] += elapsed }
+    }
 }
