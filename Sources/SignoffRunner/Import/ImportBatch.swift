@@ -106,51 +106,70 @@ extension ImportPass {
         var found: [String: TokenMatch]
     }
 
-    func prepareAll(_ claims: [Maildir.Claimed], in folder: Maildir, isMail: Bool) async -> ([Prepared], Int) {
+    /// Messages read ahead and the token read for them, already started.
+    struct Staged: Sendable {
+        var contents: [Maildir.Claimed: [UInt8]]
+        var lookups: Task<Prefetched?, Never>
+    }
+
+    /// Reads `claims` and the tokens their headers name (in parallel, a chunk per core), then
+    /// starts one store read for all the tokens; it runs while the messages are classified (and,
+    /// for a batch staged ahead, while the previous batch is).
+    func stage(_ claims: [Maildir.Claimed], in folder: Maildir) async -> Staged {
+        let readStart = ImportTimings.now()
+        var hashes: Set<String> = []
+        var contents: [Maildir.Claimed: [UInt8]] = [:]
+        let config = self.config
+        let width = max(1, min(ProcessInfo.processInfo.activeProcessorCount, (claims.count + 31) / 32))
+        let chunk = max(1, (claims.count + width - 1) / width)
+        await withTaskGroup(of: [(Maildir.Claimed, [UInt8]?, String?)].self) { group in
+            for start in stride(from: 0, to: claims.count, by: chunk) {
+                let part = Array(claims[start..<min(claims.count, start + chunk)])
+                group.addTask {
+                    part.map { claimed -> (Maildir.Claimed, [UInt8]?, String?) in
+                        guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { return (claimed, nil, nil) }
+                        guard bytes.count <= config.limits.maxRawBytes,
+                              let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) else {
+                            return (claimed, bytes, nil)
+                        }
+                        return (claimed, bytes, InboundClassifier.tokenHash(token))
+                    }
+                }
+            }
+            for await read in group {
+                for (claimed, bytes, hash) in read {
+                    if let bytes { contents[claimed] = bytes }
+                    if let hash { hashes.insert(hash) }
+                }
+            }
+        }
+        timings?.add("read", since: readStart)
+        let store = self.store
+        let timings = self.timings
+        let asked = hashes
+        let lookups = Task<Prefetched?, Never> {
+            let lookupStart = ImportTimings.now()
+            defer { timings?.add("token_lookup", since: lookupStart) }
+            guard let found = try? await store.tokenLookups(tokenHashes: Array(asked)) else { return nil }
+            return Prefetched(asked: asked, found: found)
+        }
+        return Staged(contents: contents, lookups: lookups)
+    }
+
+    /// Classifies `claims` concurrently. With `staged`, the messages it read are not read again
+    /// and its token read is used (a message it does not cover is read, and its token looked up,
+    /// on its own).
+    func prepareAll(_ claims: [Maildir.Claimed], in folder: Maildir, isMail: Bool, staged: Staged? = nil) async -> ([Prepared], Int) {
         let at = now()
         var slots = [Prepared?](repeating: nil, count: claims.count)
         var errors = 0
-        // Read the messages and the tokens their headers name (in parallel, a chunk per core),
-        // then look all tokens up in one read, which runs while the messages are classified.
-        var contents = [[UInt8]?](repeating: nil, count: claims.count)
+        var contents: [Maildir.Claimed: [UInt8]] = [:]
         var lookupTask: Task<Prefetched?, Never>?
         if isMail {
-            let readStart = ImportTimings.now()
-            var hashes: Set<String> = []
-            let config = self.config
-            let width = max(1, min(ProcessInfo.processInfo.activeProcessorCount, (claims.count + 31) / 32))
-            let chunk = (claims.count + width - 1) / width
-            await withTaskGroup(of: (Int, [([UInt8]?, String?)]).self) { group in
-                for start in stride(from: 0, to: claims.count, by: max(1, chunk)) {
-                    let part = Array(claims[start..<min(claims.count, start + chunk)])
-                    group.addTask {
-                        (start, part.map { claimed -> ([UInt8]?, String?) in
-                            guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { return (nil, nil) }
-                            guard bytes.count <= config.limits.maxRawBytes,
-                                  let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) else {
-                                return (bytes, nil)
-                            }
-                            return (bytes, InboundClassifier.tokenHash(token))
-                        })
-                    }
-                }
-                for await (start, read) in group {
-                    for (offset, (bytes, hash)) in read.enumerated() {
-                        contents[start + offset] = bytes
-                        if let hash { hashes.insert(hash) }
-                    }
-                }
-            }
-            timings?.add("read", since: readStart)
-            let store = self.store
-            let timings = self.timings
-            let asked = hashes
-            lookupTask = Task {
-                let lookupStart = ImportTimings.now()
-                defer { timings?.add("token_lookup", since: lookupStart) }
-                guard let found = try? await store.tokenLookups(tokenHashes: Array(asked)) else { return nil }
-                return Prefetched(asked: asked, found: found)
-            }
+            let s: Staged
+            if let staged { s = staged } else { s = await stage(claims, in: folder) }
+            contents = s.contents
+            lookupTask = s.lookups
         }
         let lookups = lookupTask
         let classifyStart = ImportTimings.now()
@@ -159,7 +178,7 @@ extension ImportPass {
             var next = 0
             func add() {
                 guard next < claims.count else { return }
-                let index = next, claimed = claims[index], bytes = contents[index]
+                let index = next, claimed = claims[index], bytes = contents[claimed]
                 next += 1
                 group.addTask {
                     do { return (index, try await prepare(claimed, in: folder, isMail: isMail, at: at, read: bytes, prefetched: lookups)) } catch {

@@ -82,19 +82,28 @@ public struct ImportPass: Sendable {
             var committing: [(task: Task<BatchOutcome, Never>, requests: Set<String>)] = []
             let maxCommitting = max(1, commitsInFlight ?? (store.backend == .postgres ? 3 : 1))
             var deferred: [Maildir.Claimed] = []
+            // Requests of batches whose commit ended after the batch staged ahead read its tokens:
+            // that read may predate the commit, so its messages for those requests are deferred
+            // like messages for a batch still committing.
+            var settledSinceAheadRead: Set<String> = []
             // The next batch's claims (renames into cur/), made while this batch is classified.
-            var claimingAhead: Task<(claims: [Maildir.Claimed], lost: Int, error: Maildir.Failure?), Never>?
+            var claimingAhead: Task<(claims: [Maildir.Claimed], lost: Int, error: Maildir.Failure?, staged: Staged?), Never>?
             while true {
                 // Claim one batch (cheap renames); losing a race is normal.
                 var claims = deferred
                 deferred = []
                 while claims.count < size, !stale.isEmpty { claims.append(stale.removeFirst()) }
                 let claimStart = ImportTimings.now()
+                var staged: Staged?
+                var settledSinceStagedRead: Set<String> = []
                 if let ahead = claimingAhead {
                     claimingAhead = nil
                     let made = await ahead.value
                     claims += made.claims
                     summary.lostRaces += made.lost
+                    staged = made.staged
+                    settledSinceStagedRead = settledSinceAheadRead
+                    settledSinceAheadRead = []
                     if let error = made.error { throw error }
                 }
                 while claims.count < size, let name = names.popFirst() {
@@ -104,6 +113,8 @@ public struct ImportPass: Sendable {
                 if !names.isEmpty, !claims.isEmpty {
                     let next = Array(names.prefix(size))
                     names = names.dropFirst(next.count)
+                    // Claimed, read, and their tokens' store read started, while this batch is classified.
+                    settledSinceAheadRead = []
                     claimingAhead = Task {
                         var made: [Maildir.Claimed] = []
                         var lost = 0
@@ -111,22 +122,24 @@ public struct ImportPass: Sendable {
                             do throws(Maildir.Failure) {
                                 if let claimed = try folder.claim(name) { made.append(claimed) } else { lost += 1 }
                             } catch {
-                                return (made, lost, error)
+                                return (made, lost, error, nil)
                             }
                         }
-                        return (made, lost, nil)
+                        return (made, lost, nil, isMail && !made.isEmpty ? await stage(made, in: folder) : nil)
                     }
                 }
                 if claims.isEmpty {
                     if committing.isEmpty { break }
                     let waitStart = ImportTimings.now()
-                    summary.add(await committing.removeFirst().task.value)
+                    let settled = committing.removeFirst()
+                    summary.add(await settled.task.value)
+                    settledSinceAheadRead.formUnion(settled.requests)
                     timings?.add("wait_for_commit", since: waitStart)
                     continue
                 }
-                let (prepared, failed) = await prepareAll(claims, in: folder, isMail: isMail)
+                let (prepared, failed) = await prepareAll(claims, in: folder, isMail: isMail, staged: staged)
                 summary.errors += failed
-                let busy = committing.reduce(into: Set<String>()) { $0.formUnion($1.requests) }
+                let busy = committing.reduce(into: settledSinceStagedRead) { $0.formUnion($1.requests) }
                 var batch: [Prepared] = []
                 var answering: Set<String> = []
                 for p in prepared {
@@ -139,11 +152,19 @@ public struct ImportPass: Sendable {
                 }
                 if batch.isEmpty {
                     // Everything waits for a batch being committed.
-                    if !committing.isEmpty { summary.add(await committing.removeFirst().task.value) }
+                    if !committing.isEmpty {
+                        let settled = committing.removeFirst()
+                        summary.add(await settled.task.value)
+                        settledSinceAheadRead.formUnion(settled.requests)
+                    }
                     continue
                 }
                 let waitStart = ImportTimings.now()
-                while committing.count >= maxCommitting { summary.add(await committing.removeFirst().task.value) }
+                while committing.count >= maxCommitting {
+                    let settled = committing.removeFirst()
+                    summary.add(await settled.task.value)
+                    settledSinceAheadRead.formUnion(settled.requests)
+                }
                 timings?.add("wait_for_commit", since: waitStart)
                 committing.append((Task { await commit(batch, in: folder, isMail: isMail) }, answering))
             }
