@@ -180,6 +180,14 @@ public struct MIMEHeaderValue: Sendable, Hashable {
 
     private static func joinRFC2231(_ raw: [(String, String, Bool)]) -> [String: String] {
         var plain: [String: String] = [:]
+        if !raw.contains(where: { $0.0.utf8.contains(0x2A) }) {
+            // No `name*` parameter: only the first value of each name, RFC 2047 words decoded.
+            plain.reserveCapacity(raw.count)
+            for (name, value, quoted) in raw where plain[name] == nil {
+                plain[name] = quoted && TextFast.containsBytes(value, "=?") ? EncodedWords.decode(value) : value
+            }
+            return plain
+        }
         // name → [(index, value, extended)]
         var sections: [String: [(Int, String, Bool)]] = [:]
         for (name, value, quoted) in raw {

@@ -68,7 +68,8 @@ public enum ReplyExtractor {
     /// A line that starts with a grammar keyword and a separator is the reviewer's command,
     /// never a quote header or a header block.
     static func startsWithCommand(_ trimmed: String) -> Bool {
-        if let fast = ReplyPatternsASCII.withPlainASCII(trimmed, ReplyPatternsASCII.startsWithCommand) { return fast }
+        var copy = trimmed
+        if let fast = copy.withUTF8(ReplyPatternsASCII.startsWithCommand) { return fast }
         let t = trimmed.drop(while: { $0 == "*" || $0 == "_" })
         let word = t.prefix(while: { $0.isLetter }).lowercased()
         guard ["approve", "approved", "reject", "rejected", "value", "delegate"].contains(word) else { return false }
@@ -92,6 +93,10 @@ public enum ReplyExtractor {
     /// `trimmed.lowercased().contains("reply above this line")`.
     static func containsMarkerPhrase(_ trimmed: String) -> Bool {
         if let fast = TextFast.asciiLowercasedContains(trimmed, "reply above this line") { return fast }
+        // Lower-casing maps no non-ASCII character to these letters except U+0130 → "i" + U+0307,
+        // which cannot sit inside the phrase ("is", "in" follow its i): without the phrase in the
+        // ASCII bytes (any case), the lower-cased text cannot contain it.
+        guard TextFast.containsIgnoringASCIICase(trimmed, "reply above this line") else { return false }
         return trimmed.lowercased().contains("reply above this line")
     }
 
