@@ -197,8 +197,15 @@ extension ImportPass {
         return (slots.compactMap { $0 }, errors)
     }
 
-    /// Commits a prepared batch in one transaction, queues its notices, then moves its files.
-    func commit(_ prepared: [Prepared], in folder: Maildir, isMail: Bool) async -> BatchOutcome {
+    /// The files of a committed batch, to move: each message with its outcome, whether it goes
+    /// to quarantine and the reason (nil: it failed and stays claimed).
+    struct Moves: Sendable {
+        var entries: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
+    }
+
+    /// Commits a prepared batch in one transaction and queues its notices; the files it returns
+    /// are moved by `move(_:in:)` — after this returns, never before.
+    func commitWithoutMoving(_ prepared: [Prepared], in folder: Maildir, isMail: Bool) async -> (BatchOutcome, Moves) {
         var outcome = BatchOutcome()
         // Messages a request policy acts on (delegations, rare) go one by one, each in its own transaction.
         for p in prepared where p.byPolicy {
@@ -212,7 +219,7 @@ extension ImportPass {
             }
         }
         let batch = prepared.filter { !$0.byPolicy }
-        guard !batch.isEmpty else { return outcome }
+        guard !batch.isEmpty else { return (outcome, Moves()) }
         // Answers to the same request keep their order; across requests, rows are locked in
         // request order so two importers' batches cannot deadlock on PostgreSQL.
         let order = batch.indices.sorted { a, b in
@@ -241,7 +248,7 @@ extension ImportPass {
                     outcome.errors += 1
                 }
             }
-            return outcome
+            return (outcome, Moves())
         }
 
         timings?.add("store_commit", since: storeStart)
@@ -303,14 +310,19 @@ extension ImportPass {
             // Recorded but not moved: the repair pass moves them (as duplicates) later.
             logger.error("import notices failed; the batch stays claimed and is moved by a later pass", metadata: ["error": "\(error)"])
             outcome.errors += batch.count
-            return outcome
+            return (outcome, Moves())
         }
 
         timings?.add("notices", since: noticesStart)
+        return (outcome, Moves(entries: final))
+    }
+
+    /// Moves a committed batch's files (only after its commit: that is the durability contract).
+    func move(_ moves: Moves, in folder: Maildir) -> BatchOutcome {
+        var outcome = BatchOutcome()
         let moveStart = ImportTimings.now()
         defer { timings?.add("move", since: moveStart) }
-        // Only now, after the commit, do the files move.
-        for entry in final {
+        for entry in moves.entries {
             guard let (p, o, quarantine, reason) = entry else { outcome.errors += 1; continue }
             do {
                 if quarantine { try folder.quarantine(p.claimed, reason: reason) } else { try folder.archive(p.claimed) }

@@ -79,7 +79,10 @@ public struct ImportPass: Sendable {
             // Batches being committed, with the requests they answer: a message for one of those
             // requests is classified again after that commit, so it reads the state the
             // one-by-one path would have read.
-            var committing: [(task: Task<BatchOutcome, Never>, requests: Set<String>)] = []
+            var committing: [(task: Task<(BatchOutcome, Moves), Never>, requests: Set<String>)] = []
+            // Committed batches whose files are being moved (off the commit slot, so the next
+            // commit need not wait for the renames).
+            var moving: [Task<BatchOutcome, Never>] = []
             let maxCommitting = max(1, commitsInFlight ?? (store.backend == .postgres ? 3 : 1))
             var deferred: [Maildir.Claimed] = []
             // Requests of batches whose commit ended after the batch staged ahead read its tokens:
@@ -88,6 +91,16 @@ public struct ImportPass: Sendable {
             var settledSinceAheadRead: Set<String> = []
             // The next batch's claims (renames into cur/), made while this batch is classified.
             var claimingAhead: Task<(claims: [Maildir.Claimed], lost: Int, error: Maildir.Failure?, staged: Staged?), Never>?
+
+            /// Waits for the oldest commit, counts it, and starts moving its files.
+            func settleOldest() async {
+                let settled = committing.removeFirst()
+                let (outcome, moves) = await settled.task.value
+                summary.add(outcome)
+                settledSinceAheadRead.formUnion(settled.requests)
+                moving.append(Task { move(moves, in: folder) })
+                while moving.count > 2 { summary.add(await moving.removeFirst().value) }
+            }
             while true {
                 // Claim one batch (cheap renames); losing a race is normal.
                 var claims = deferred
@@ -131,9 +144,7 @@ public struct ImportPass: Sendable {
                 if claims.isEmpty {
                     if committing.isEmpty { break }
                     let waitStart = ImportTimings.now()
-                    let settled = committing.removeFirst()
-                    summary.add(await settled.task.value)
-                    settledSinceAheadRead.formUnion(settled.requests)
+                    await settleOldest()
                     timings?.add("wait_for_commit", since: waitStart)
                     continue
                 }
@@ -153,21 +164,18 @@ public struct ImportPass: Sendable {
                 if batch.isEmpty {
                     // Everything waits for a batch being committed.
                     if !committing.isEmpty {
-                        let settled = committing.removeFirst()
-                        summary.add(await settled.task.value)
-                        settledSinceAheadRead.formUnion(settled.requests)
+                        await settleOldest()
                     }
                     continue
                 }
                 let waitStart = ImportTimings.now()
                 while committing.count >= maxCommitting {
-                    let settled = committing.removeFirst()
-                    summary.add(await settled.task.value)
-                    settledSinceAheadRead.formUnion(settled.requests)
+                    await settleOldest()
                 }
                 timings?.add("wait_for_commit", since: waitStart)
-                committing.append((Task { await commit(batch, in: folder, isMail: isMail) }, answering))
+                committing.append((Task { await commitWithoutMoving(batch, in: folder, isMail: isMail) }, answering))
             }
+            for task in moving { summary.add(await task.value) }
         }
         return summary
     }
