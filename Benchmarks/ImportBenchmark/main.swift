@@ -9,6 +9,13 @@
 // SIGNOFF_TEST_POSTGRES is set, that PostgreSQL database too. Python is $SIGNOFF_PYTHON or
 // python3. Prints one JSON object. Setup (runs, requests, tokens, the Maildir) is not timed.
 //
+// Each import entry carries `phase_seconds`: wall-clock seconds per phase summed over batches
+// (claim, read, token_lookup, classify, wait_for_commit, store_commit, notices, move); phases of
+// neighbouring batches overlap, so they add up to more than `seconds`.
+//
+// `ImportBenchmark parse-only [--messages N] [--rounds R]` times parse + classify + decide alone,
+// in memory, on one thread, and reports wall and CPU microseconds per message (for profiling).
+//
 // `ImportBenchmark latency …` measures instead the time from a reply landing in new/ to its run
 // being runnable, with a real `signoff worker` (see Latency.swift).
 import Foundation
