@@ -9,6 +9,13 @@
 // SIGNOFF_TEST_POSTGRES is set, that PostgreSQL database too. Python is $SIGNOFF_PYTHON or
 // python3. Prints one JSON object. Setup (runs, requests, tokens, the Maildir) is not timed.
 //
+// Each import entry carries `phase_seconds`: wall-clock seconds per phase summed over batches
+// (claim, read, token_lookup, classify, wait_for_commit, store_commit, notices, move); phases of
+// neighbouring batches overlap, so they add up to more than `seconds`.
+//
+// `ImportBenchmark parse-only [--messages N] [--rounds R]` times parse + classify + decide alone,
+// in memory, on one thread, and reports wall and CPU microseconds per message (for profiling).
+//
 // `ImportBenchmark latency …` measures instead the time from a reply landing in new/ to its run
 // being runnable, with a real `signoff worker` (see Latency.swift).
 import Foundation
@@ -61,9 +68,49 @@ enum SQLString {
     }
 }
 
+/// CPU time of this process so far (all threads), in seconds.
+func cpuSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
 func loadAverage() -> Double {
     guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return -1 }
     return Double(text.split(separator: " ").first ?? "") ?? -1
+}
+
+if CommandLine.arguments.dropFirst().first == "parse-only" {
+    // `ImportBenchmark parse-only [--messages N] [--rounds R]`: parse + classify + decide only,
+    // in memory, one thread (for profiling; no store, no Python).
+    var n = 10_000, rounds = 3
+    var args = CommandLine.arguments.dropFirst(2).makeIterator()
+    while let a = args.next() {
+        if a == "--messages" { n = Int(args.next() ?? "") ?? n } else if a == "--rounds" { rounds = Int(args.next() ?? "") ?? rounds }
+    }
+    let tokens = (0..<n).map { "bench\($0)x\(UUID().uuidString.prefix(8).lowercased())" }
+    let raws = tokens.enumerated().map { replyMessage($0.offset, token: $0.element) }
+    // The token "store": built before timing, so a lookup costs one dictionary read.
+    let byToken = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { i, token in
+        (token, InboundTokenInfo(requestID: "r\(i)", reviewer: EmailAddress("reviewer@example.org"), expiresAt: nil, state: .open,
+                                 expected: .approval(rejectReasonRequired: true), issuedMessageIDs: ["req-\(i)@signoff.bench"]))
+    })
+    let classifier = InboundClassifier(config: InboundConfig(replyAddress: EmailAddress("approvals@signoff.bench"), strictAuthservID: nil),
+                                       lookup: { token in byToken[token] })
+    let at = Date()
+    var applied = 0
+    let cpuStart = cpuSeconds()
+    let start = Date()
+    for _ in 0..<rounds {
+        for raw in raws where try await classifier.classify(raw, now: at).outcome == .applied { applied += 1 }
+    }
+    let seconds = Date().timeIntervalSince(start)
+    let cpu = cpuSeconds() - cpuStart
+    print(json(["benchmark": "parse-only", "messages": n * rounds, "applied": applied, "seconds": seconds,
+                "messages_per_second": Double(n * rounds) / seconds, "microseconds_per_message": seconds * 1e6 / Double(n * rounds),
+                "cpu_microseconds_per_message": cpu * 1e6 / Double(n * rounds),
+                "load_average_1m": loadAverage()] as KeyValuePairs<String, Any>))
+    exit(0)
 }
 
 if CommandLine.arguments.dropFirst().first == "latency" {
@@ -109,33 +156,12 @@ var logger = Logger(label: "signoff.bench")
 logger.logLevel = .warning
 let now = Date()
 let config = InboundConfig(replyAddress: EmailAddress("approvals@signoff.bench"), strictAuthservID: nil)
-let quoted = (0..<30).map { "> line \($0) of the quoted request text, as most clients quote it back" }.joined(separator: "\r\n")
 
-/// One waiting run with one pending request and one token per message, and a Maildir holding
-/// one reply per token.
-@MainActor func setUp(_ store: any RunStore, maildir: Maildir) async throws -> [String] {
-    let runs = try await store.enqueueMany((0..<messages).map { i in NewRun(job: "bench", uniqueKey: "bench-\(UUID().uuidString)-\(i)") }, now: now)
-    let runIDs = Set(runs.map(\.id))
-    var tokens: [String] = []
-    var claimed: [ClaimedRun] = []
-    while claimed.count < messages {
-        // A shared database may hold other runnable runs: claim until ours are all taken.
-        let batch = try await store.claimRuns(owner: "bench", limit: 1000, leaseSeconds: 3600, now: now)
-        if batch.isEmpty { break }
-        claimed += batch.filter { runIDs.contains($0.run.id) }
-    }
-    for (i, c) in claimed.enumerated() {
-        let token = "bench\(i)x\(UUID().uuidString.prefix(8).lowercased())"
-        tokens.append(token)
-        let request = NewRequest(id: "bench-req-\(c.run.id)", executorID: "review", requestType: "ApprovalRequest", requestData: Data("{}".utf8),
-                                 responseType: "approval", reviewers: ["reviewer@example.org"],
-                                 tokens: [NewToken(tokenHash: InboundClassifier.tokenHash(token), reviewer: "reviewer@example.org",
-                                                   expiresAt: now.addingTimeInterval(86_400), messageID: "<req-\(i)@signoff.bench>")])
-        _ = try await store.pause(c.lease, checkpoint: nil, requests: [request], mail: [], delivered: [], now: now)
-    }
-    try maildir.create()
-    for (i, token) in tokens.enumerated() {
-        let raw = """
+/// The benchmark's reply number `i`: multipart/alternative, a quoted-printable text part that
+/// approves above 30 quoted lines, and an HTML part.
+func replyMessage(_ i: Int, token: String) -> [UInt8] {
+    let quoted = (0..<30).map { "> line \($0) of the quoted request text, as most clients quote it back" }.joined(separator: "\r\n")
+    let raw = """
         Return-Path: <reviewer@example.org>\r
         Delivered-To: approvals+\(token)@signoff.bench\r
         From: Reviewer <reviewer@example.org>\r
@@ -161,7 +187,34 @@ let quoted = (0..<30).map { "> line \($0) of the quoted request text, as most cl
         --b\(i)--\r
 
         """
-        try maildir.deliver(Array(raw.utf8))
+    return Array(raw.utf8)
+}
+
+/// One waiting run with one pending request and one token per message, and a Maildir holding
+/// one reply per token.
+@MainActor func setUp(_ store: any RunStore, maildir: Maildir) async throws -> [String] {
+    let runs = try await store.enqueueMany((0..<messages).map { i in NewRun(job: "bench", uniqueKey: "bench-\(UUID().uuidString)-\(i)") }, now: now)
+    let runIDs = Set(runs.map(\.id))
+    var tokens: [String] = []
+    var claimed: [ClaimedRun] = []
+    while claimed.count < messages {
+        // A shared database may hold other runnable runs: claim until ours are all taken.
+        let batch = try await store.claimRuns(owner: "bench", limit: 1000, leaseSeconds: 3600, now: now)
+        if batch.isEmpty { break }
+        claimed += batch.filter { runIDs.contains($0.run.id) }
+    }
+    for (i, c) in claimed.enumerated() {
+        let token = "bench\(i)x\(UUID().uuidString.prefix(8).lowercased())"
+        tokens.append(token)
+        let request = NewRequest(id: "bench-req-\(c.run.id)", executorID: "review", requestType: "ApprovalRequest", requestData: Data("{}".utf8),
+                                 responseType: "approval", reviewers: ["reviewer@example.org"],
+                                 tokens: [NewToken(tokenHash: InboundClassifier.tokenHash(token), reviewer: "reviewer@example.org",
+                                                   expiresAt: now.addingTimeInterval(86_400), messageID: "<req-\(i)@signoff.bench>")])
+        _ = try await store.pause(c.lease, checkpoint: nil, requests: [request], mail: [], delivered: [], now: now)
+    }
+    try maildir.create()
+    for (i, token) in tokens.enumerated() {
+        try maildir.deliver(replyMessage(i, token: token))
     }
     return tokens
 }
@@ -206,21 +259,24 @@ for (n, url) in databases.enumerated() {
                           interpreter: ApprovalInterpreter(), logger: logger, now: { now })
     if let batchSize { pass.batchSize = batchSize }
     pass.commitsInFlight = commitsInFlight
+    let timings = ImportTimings()
+    pass.timings = timings
     let start = Date()
     let summary = try await pass.run()
     let elapsed = Date().timeIntervalSince(start)
     imports.append(["python": pyRate, "database": store.backend.rawValue, "applied": summary.outcomes["applied"] ?? 0, "errors": summary.errors,
-                    "seconds": elapsed, "messages_per_second": Double(summary.processed) / elapsed] as [String: Any])
+                    "seconds": elapsed, "messages_per_second": Double(summary.processed) / elapsed,
+                    "phases": timings.snapshot] as [String: Any])
     await store.close()
 }
 
 // Timed, without the store: parse + classify + decide every file (tokens looked up in memory).
-let memoryTokens = Dictionary(uniqueKeysWithValues: firstTokens.enumerated().map { ($0.element, $0.offset) })
-let memoryClassifier = InboundClassifier(config: config, lookup: { token in
-    guard let i = memoryTokens[token] else { return nil }
-    return InboundTokenInfo(requestID: "r\(i)", reviewer: EmailAddress("reviewer@example.org"), expiresAt: nil, state: .open,
-                            expected: .approval(rejectReasonRequired: true), issuedMessageIDs: ["req-\(i)@signoff.bench"])
+// (the in-memory token "store" is built before timing: a lookup is one dictionary read)
+let memoryTokens = Dictionary(uniqueKeysWithValues: firstTokens.enumerated().map { i, token in
+    (token, InboundTokenInfo(requestID: "r\(i)", reviewer: EmailAddress("reviewer@example.org"), expiresAt: nil, state: .open,
+                             expected: .approval(rejectReasonRequired: true), issuedMessageIDs: ["req-\(i)@signoff.bench"]))
 })
+let memoryClassifier = InboundClassifier(config: config, lookup: { token in memoryTokens[token] })
 let files = try FileManager.default.contentsOfDirectory(atPath: pyFolder!.path).sorted()
 let classifyStart = Date()
 var decided = 0
@@ -235,13 +291,21 @@ let pyRateParse = try pythonRate(pyFolder!)
 
 let loadAfter = loadAverage()
 
+/// Phase timings as a JSON object, in pipeline order (phases overlap across batches).
+func phaseFields(_ phases: [String: Double]) -> KeyValuePairs<String, Any> {
+    let p = { (name: String) -> Any in phases[name] ?? 0.0 }
+    return ["claim": p("claim"), "read": p("read"), "token_lookup": p("token_lookup"), "classify": p("classify"),
+            "wait_for_commit": p("wait_for_commit"), "store_commit": p("store_commit"), "notices": p("notices"), "move": p("move")]
+}
+
 func ratio(_ x: Double, _ py: Double) -> Double { py > 0 ? x / py : 0 }
 let importFields: [Any] = imports.map { entry -> Any in
     let e = entry as! [String: Any]
     let rate = e["messages_per_second"] as! Double
     let py = e["python"] as! Double
     return ["database": e["database"]!, "messages_per_second": rate, "python_parse_only_messages_per_second": py,
-            "ratio_vs_python": ratio(rate, py), "seconds": e["seconds"]!, "applied": e["applied"]!, "errors": e["errors"]!] as KeyValuePairs<String, Any>
+            "ratio_vs_python": ratio(rate, py), "seconds": e["seconds"]!, "applied": e["applied"]!, "errors": e["errors"]!,
+            "phase_seconds": phaseFields(e["phases"] as! [String: Double])] as KeyValuePairs<String, Any>
 }
 print(json([
     "benchmark": "import",

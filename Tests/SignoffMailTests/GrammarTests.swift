@@ -103,3 +103,33 @@ struct GrammarLineEndingTests {
         #expect(DecisionGrammar.parse("REJECT: one\r\ntwo\r\n> quoted", expecting: .approval(rejectReasonRequired: true)) == .decision(.reject(reason: "one\ntwo")))
     }
 }
+
+/// The grammar skips NFKC for lines made of ASCII and the "stable" symbol ranges; this checks
+/// against Foundation that NFKC really leaves every such scalar alone, alone and between letters.
+struct GrammarNFKCShortcutTests {
+    @Test func everyScalarOfTheShortcutRangesIsItsOwnNFKCFormInContext() {
+        var checked = 0
+        for range in DecisionGrammar.nfkcStableRanges {
+            for value in range {
+                guard let scalar = Unicode.Scalar(value) else { continue }
+                #expect(scalar.properties.canonicalCombiningClass == .notReordered, "U+\(String(value, radix: 16))")
+                for text in [String(scalar), "a" + String(scalar) + "e", "APPROVE: ok " + String(scalar) + String(scalar)] {
+                    let nfkc = text.precomposedStringWithCompatibilityMapping
+                    #expect(Array(nfkc.unicodeScalars) == Array(text.unicodeScalars), "U+\(String(value, radix: 16))")
+                    #expect(DecisionGrammar.normalize(text) == text)
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 1000)
+    }
+
+    @Test func linesOutsideTheShortcutStillGetNFKC() {
+        // fullwidth letters and a ligature are folded; a zero-width space is removed
+        #expect(DecisionGrammar.normalize("ＡＰＰＲＯＶＥ ✓") == "APPROVE ✓")
+        #expect(DecisionGrammar.normalize("ﬁne ✓") == "fine ✓")
+        #expect(DecisionGrammar.normalize("APPRO\u{200B}VE ✓") == "APPROVE ✓")
+        #expect(DecisionGrammar.isNFKCStable("APPROVE: looks good ✓ 👍") == true)
+        #expect(DecisionGrammar.isNFKCStable("APPROVE: café") == false)
+    }
+}

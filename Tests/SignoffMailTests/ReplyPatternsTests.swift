@@ -83,3 +83,61 @@ struct ReplyPatternsTests {
         }
     }
 }
+
+/// The byte-level shortcuts of the import path (quote, blank and separator lines, the command
+/// prefix, the marker phrase, one-character searches, header values, address comparison) give
+/// exactly the answers of the Character / Foundation code they stand in for.
+struct ByteShortcutTests {
+    static let samples: [String] = {
+        var out = ReplyPatternsTests.lines
+        let pieces = ["APPROVE", "approved", "Reject", "value", "delegate", "*", "_", " ", "\t", ":", "-", ",", ".", "—", ">", "> ", "é", "e\u{301}",
+                      ">\u{301}", " \u{301}", "/", "/\u{301}", "@", "@\u{301}", "reply above this line", "REPLY ABOVE THIS LINE", "=", "#", "~", "+",
+                      "ᐧ", "\r", "\n", "\u{0B}", "\u{0C}", "\u{A0}", "x", "K\u{212A}", "İ", "(", ")", ";", "\"", "\\", "text/plain", "charset=", "utf-8"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let n = Int.random(in: 0...6, using: &rng)
+            out.append((0..<n).map { _ in pieces.randomElement(using: &rng)! }.joined())
+        }
+        return out
+    }()
+
+    @Test func lineShortcutsAgreeWithTheCharacterDefinitions() {
+        for s in Self.samples {
+            #expect(ReplyExtractor.isBlank(s) == s.allSatisfy { $0.isWhitespace }, "isBlank \(s.debugDescription)")
+            #expect(ReplyExtractor.isQuoted(s) == (s.drop(while: { $0 == " " }).first == ">"), "isQuoted \(s.debugDescription)")
+            let chars = s.filter { !$0.isWhitespace }
+            #expect(ReplyExtractor.isSeparatorOnly(s) == (!chars.isEmpty && chars.allSatisfy { "-_=*#~+—–ᐧ.".contains($0) }), "separator \(s.debugDescription)")
+            #expect(ReplyExtractor.containsMarkerPhrase(s) == s.lowercased().contains("reply above this line"), "marker \(s.debugDescription)")
+            let t = s.drop(while: { $0 == "*" || $0 == "_" })
+            let word = t.prefix(while: { $0.isLetter }).lowercased()
+            var command = false
+            if ["approve", "approved", "reject", "rejected", "value", "delegate"].contains(word) {
+                let rest = t.dropFirst(word.count).drop(while: { $0 == "*" || $0 == "_" || $0 == " " })
+                command = rest.isEmpty || rest.first.map { ":-,.—–：".contains($0) } == true
+            }
+            #expect(ReplyExtractor.startsWithCommand(s) == command, "command \(s.debugDescription)")
+            #expect(TextFast.containsCharacter(s, 0x2F) == s.contains("/"), "contains / \(s.debugDescription)")
+            #expect(TextFast.containsCharacter(s, 0x40) == s.contains("@"), "contains @ \(s.debugDescription)")
+            #expect(TextFast.lines(s) == s.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }).map(String.init),
+                    "lines \(s.debugDescription)")
+        }
+    }
+
+    @Test func addressShortcutsAgreeWithTheGeneralPath() {
+        let addresses = ["Editor@Example.ORG", "a@b.", "approvals+TOK@Signoff.Test", "approvals+@x.org", "nobody", "x+y", "a@b@c.org", "A+B+C@D.e.",
+                         "approvals+tok@signoff.test.", "APPROVALS+Tok@SIGNOFF.TEST"]
+        let reply = EmailAddress("approvals@signoff.test")
+        for a in addresses {
+            var e = EmailAddress("")
+            e.address = a
+            let general = e.localPart.lowercased() + "@" + IDNA.asciiLowercased(e.domain)
+            #expect(IDNA.comparable(e) == general, "\(a)")
+            let headers = MIMEHeaders(fields: [.init(name: "To", value: a)])
+            let local = e.localPart.lowercased()
+            var expected: String? = nil
+            if let plus = local.firstIndex(of: "+"), String(local[..<plus]) == "approvals", IDNA.asciiLowercased(e.domain) == "signoff.test",
+               let tag = e.subaddress?.lowercased(), !tag.isEmpty { expected = tag }
+            #expect(Authenticity.token(in: headers, replyAddress: reply) == expected, "\(a)")
+        }
+    }
+}

@@ -125,6 +125,39 @@ struct ImportBatchTests {
                               "bounced:<REQUEST>", "confirmation:approve:editor@example.org"])
     }
 
+    /// Small batches: the next batch is claimed, read and its tokens read while the previous
+    /// one is classified and committed, so replies to one request land in different batches —
+    /// and still end exactly as one by one.
+    @Test(arguments: ImportBackend.allCases, [1, 2, 3])
+    func smallBatchesStagedAheadEndExactlyAsTheOneByOnePath(backend: ImportBackend, batchSize: Int) async throws {
+        let tag = UUID().uuidString.lowercased()
+        let reviewers = ["editor@example.org", "deputy@example.org"]
+        let single = try await ImportFixture.make(backend, reviewers: reviewers)
+        defer { Task { await single.close() } }
+        try Self.put(Self.mixedMessages(single, tag: tag), into: single.maildir)
+        let singleLog = ImportNoticeLog()
+        var singleOutcomes: [String: Int] = [:]
+        for name in try single.maildir.pending() {
+            let claimed = try #require(try single.maildir.claim(name))
+            let o = try await single.pass(notices: singleLog).process(claimed, in: single.maildir, isMail: true)
+            singleOutcomes[o.rawValue, default: 0] += 1
+        }
+
+        let batched = try await ImportFixture.make(backend, reviewers: reviewers)
+        defer { Task { await batched.close() } }
+        try Self.put(Self.mixedMessages(batched, tag: tag), into: batched.maildir)
+        let batchLog = ImportNoticeLog()
+        var pass = batched.pass(notices: batchLog)
+        pass.batchSize = batchSize
+        pass.commitsInFlight = 2
+        let summary = try await pass.run()
+        #expect(summary.errors == 0)
+
+        let a = try await Self.observe(single, outcomes: singleOutcomes, log: singleLog, tag: tag)
+        let b = try await Self.observe(batched, outcomes: summary.outcomes, log: batchLog, tag: tag)
+        #expect(a == b)
+    }
+
     @Test(arguments: ImportBackend.allCases)
     func aCrashAfterTheBatchCommitBeforeTheMovesIsRepaired(backend: ImportBackend) async throws {
         let f = try await ImportFixture.make(backend)

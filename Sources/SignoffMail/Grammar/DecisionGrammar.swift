@@ -36,14 +36,21 @@ public enum DecisionGrammar {
         // (only zero-width characters removed).
         // Lines split at LF, CRLF or CR (TextFast.lines scans bytes).
         let rawLines = TextFast.lines(visibleText).map { l -> String in
-            guard l.unicodeScalars.contains(where: { zeroWidth.contains($0) }) else { return l }
-            return String(String.UnicodeScalarView(l.unicodeScalars.filter { !zeroWidth.contains($0) }))
+            guard !TextFast.isASCII(l), l.unicodeScalars.contains(where: isZeroWidth) else { return l }
+            return String(String.UnicodeScalarView(l.unicodeScalars.filter { !isZeroWidth($0) }))
         }
-        guard let first = rawLines.firstIndex(where: { !TextFast.trimWhitespaces(normalize($0)).isEmpty }) else {
+        var firstNormalized = ""
+        guard let first = rawLines.firstIndex(where: { l in
+            firstNormalized = normalize(l)
+            return !TextFast.trimWhitespaces(firstNormalized).isEmpty
+        }) else {
             return .ambiguous(reason: "the reply is empty; write APPROVE or REJECT: reason on the first line")
         }
         let lines = rawLines
-        let line = stripEmphasis(TextFast.trimWhitespaces(normalize(String(rawLines[first].prefix(maxReason + 200)))))
+        // (the first line's NFKC form is reused when the line is within the prefix taken here)
+        let firstLine = rawLines[first]
+        let clipped = firstLine.utf8.count <= maxReason + 200 ? firstLine : String(firstLine.prefix(maxReason + 200))
+        let line = stripEmphasis(TextFast.trimWhitespaces(clipped == firstLine ? firstNormalized : normalize(clipped)))
         let (keyword, rest) = splitKeyword(line)
 
         guard let keyword else {
@@ -112,11 +119,34 @@ public enum DecisionGrammar {
     // MARK: - Normalization
 
     /// NFKC, zero-width characters removed.
+    /// `zeroWidth.contains(c)`, without hashing.
+    @inline(__always)
+    static func isZeroWidth(_ c: Unicode.Scalar) -> Bool {
+        switch c.value {
+        case 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x200E, 0x200F: return true
+        default: return false
+        }
+    }
+
+    /// Scalars that NFKC leaves alone in any context: no decomposition, combining class 0, never
+    /// the second half of a composition (dingbats and symbols such as ✓ ✔ ✅ ☺, and the common
+    /// emoji blocks). `GrammarTests` checks every one of them against Foundation.
+    static let nfkcStableRanges: [ClosedRange<UInt32>] = [0x2600...0x27BF, 0x1F300...0x1F5FF, 0x1F600...0x1F64F, 0x1F680...0x1F6FF, 0x1F900...0x1F9FF]
+
+    /// Whether `s` is ASCII plus scalars of `nfkcStableRanges` only (then NFKC is the identity
+    /// and there is no zero-width character to remove).
+    static func isNFKCStable(_ s: String) -> Bool {
+        for c in s.unicodeScalars where c.value >= 0x80 {
+            guard nfkcStableRanges.contains(where: { $0.contains(c.value) }) else { return false }
+        }
+        return true
+    }
+
     static func normalize(_ s: String) -> String {
         // ASCII is its own NFKC form and holds no zero-width characters.
-        if TextFast.isASCII(s) { return s }
+        if TextFast.isASCII(s) || isNFKCStable(s) { return s }
         var scalars = String.UnicodeScalarView()
-        for u in s.precomposedStringWithCompatibilityMapping.unicodeScalars where !zeroWidth.contains(u) { scalars.append(u) }
+        for u in s.precomposedStringWithCompatibilityMapping.unicodeScalars where !isZeroWidth(u) { scalars.append(u) }
         return String(scalars)
     }
 
@@ -156,6 +186,10 @@ public enum DecisionGrammar {
     /// A second, different command, or a negated command, in the comment or reason.
     static func conflictingCommand(_ keyword: Keyword, in texts: [String]) -> String? {
         for text in texts {
+            // Only the words approve(d)/reject(ed) matter, and lower-casing never turns a
+            // non-ASCII character into their letters: without those letters (any case) the text
+            // names no command.
+            guard TextFast.containsIgnoringASCIICase(text, "approve") || TextFast.containsIgnoringASCIICase(text, "reject") else { continue }
             let words = text.lowercased().split(whereSeparator: { !$0.isLetter && $0 != "'" }).map(String.init)
             for (n, w) in words.enumerated() {
                 let k: Keyword? = ["approve", "approved"].contains(w) ? .approve : ["reject", "rejected"].contains(w) ? .reject : nil

@@ -8,6 +8,7 @@ public enum Authenticity {
         let base = replyAddress.localPart.split(separator: "+", maxSplits: 1).first.map(String.init)?.lowercased() ?? ""
         let domain = IDNA.asciiLowercased(replyAddress.domain)
         func tokenOf(_ a: EmailAddress) -> String? {
+            if let fast = asciiToken(a.address, base: base, domain: domain) { return fast }
             let local = a.localPart.lowercased()
             guard let plus = local.firstIndex(of: "+"), String(local[..<plus]) == base,
                   IDNA.asciiLowercased(a.domain) == domain, let tag = a.subaddress?.lowercased(), !tag.isEmpty else { return nil }
@@ -25,6 +26,39 @@ public enum Authenticity {
             }
         }
         return nil
+    }
+
+    /// `tokenOf` for an all-ASCII address, on bytes: `.some(token or nil)`; nil when the
+    /// address is not ASCII (the general path decides). For ASCII, `localPart`, `domain`,
+    /// `subaddress`, `lowercased()` and `IDNA.asciiLowercased` are plain byte operations.
+    private static func asciiToken(_ address: String, base: String, domain: String) -> String?? {
+        var copy = address
+        return copy.withUTF8 { u -> String?? in
+            var at = -1
+            for (k, b) in u.enumerated() {
+                if b >= 0x80 { return nil }
+                if b == 0x40 { at = k }
+            }
+            let localEnd = at >= 0 ? at : u.count
+            guard let plus = u[0..<localEnd].firstIndex(of: 0x2B) else { return .some(nil) }
+            @inline(__always) func lower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+            func equalsLowered(_ from: Int, _ to: Int, _ s: String) -> Bool {
+                let v = s.utf8
+                guard v.count == to - from else { return false }
+                var k = from
+                for c in v { if lower(u[k]) != c { return false }; k += 1 }
+                return true
+            }
+            guard equalsLowered(0, plus, base) else { return .some(nil) }
+            var domainStart = at >= 0 ? at + 1 : u.count
+            var domainEnd = u.count
+            if domainEnd > domainStart, u[domainEnd - 1] == 0x2E { domainEnd -= 1 }
+            if at < 0 { domainStart = u.count; domainEnd = u.count }
+            guard equalsLowered(domainStart, domainEnd, domain) else { return .some(nil) }
+            guard plus + 1 < localEnd else { return .some(nil) }
+            let tag = u[(plus + 1)..<localEnd].map(lower)
+            return .some(String(decoding: tag, as: UTF8.self))
+        }
     }
 
     /// Nil when the message has exactly one `From` address equal to `reviewer`; otherwise the

@@ -31,7 +31,7 @@ public enum AutomaticMailDetector {
             return .automatic(reason: reportType == "disposition-notification" || parts.contains { $0.mimeType == "message/disposition-notification" }
                               ? "read receipt (disposition-notification)" : "multipart/report (\(reportType ?? "unknown type"))")
         }
-        if let rp = h.first("Return-Path"), rp.replacingOccurrences(of: " ", with: "") == "<>" {
+        if let rp = h.first("Return-Path"), isNullSender(rp) {
             return .automatic(reason: "Return-Path is <> (null sender)")
         }
         if let a = h.first("Auto-Submitted") {
@@ -53,6 +53,23 @@ public enum AutomaticMailDetector {
             return .automatic(reason: "Gmail emoji reaction")
         }
         return nil
+    }
+
+    /// `rp.replacingOccurrences(of: " ", with: "") == "<>"` (for ASCII, on bytes).
+    static func isNullSender(_ rp: String) -> Bool {
+        var copy = rp
+        let fast = copy.withUTF8 { u -> Bool? in
+            var seen: [UInt8] = []
+            for b in u {
+                if b >= 0x80 { return nil }
+                if b == 0x20 { continue }
+                seen.append(b)
+                if seen.count > 2 { return false }
+            }
+            return seen == [0x3C, 0x3E]
+        }
+        if let fast { return fast }
+        return rp.replacingOccurrences(of: " ", with: "") == "<>"
     }
 
     private static func isDispositionNotification(_ parts: [MIMEMessage.Part], _ reportType: String?) -> Bool {
@@ -106,6 +123,19 @@ public enum MessageID {
     /// Every `<id>` in a References / In-Reply-To value, without brackets.
     public static func all(_ raw: String) -> [String] {
         var ids: [String] = []
+        if TextFast.isASCII(raw) {
+            // Bytes: in ASCII text every character is one byte (CR LF aside, never `<` or `>`).
+            var copy = raw
+            copy.withUTF8 { u in
+                var i = 0
+                while let open = u[i...].firstIndex(of: 0x3C), let close = u[open...].firstIndex(of: 0x3E) {
+                    let id = TextFast.trimWhitespaces(String(decoding: UnsafeBufferPointer(rebasing: u[(open + 1)..<close]), as: UTF8.self))
+                    if !id.isEmpty { ids.append(id) }
+                    i = close + 1
+                }
+            }
+            if !ids.isEmpty { return ids }
+        }
         var rest = Substring(raw)
         while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
             let id = TextFast.trimWhitespaces(String(rest[rest.index(after: open)..<close]))

@@ -20,7 +20,23 @@ public enum IDNA {
 
     /// The comparison form of a whole address: local part lower-cased, domain IDNA-lowered.
     public static func comparable(_ address: EmailAddress) -> String {
-        address.localPart.lowercased() + "@" + asciiLowercased(address.domain)
+        // ASCII: local part (before the last `@`) and domain lower-cased, one trailing dot off.
+        var copy = address.address
+        let fast = copy.withUTF8 { u -> String? in
+            var at = -1
+            for (k, b) in u.enumerated() {
+                if b >= 0x80 { return nil }
+                if b == 0x40 { at = k }
+            }
+            var out = [UInt8](unsafeUninitializedCapacity: u.count + 1) { buf, n in
+                for k in 0..<u.count { let b = u[k]; buf[k] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+                n = u.count
+            }
+            if at < 0 { out.append(0x40) } else if out.count > at + 1, out.last == 0x2E { out.removeLast() }
+            return String(decoding: out, as: UTF8.self)
+        }
+        if let fast { return fast }
+        return address.localPart.lowercased() + "@" + asciiLowercased(address.domain)
     }
 
     static func punycode(_ input: [Unicode.Scalar]) -> String {

@@ -118,6 +118,12 @@ public struct Maildir: Sendable {
         try move(claimed, to: quarantineDirectory)
     }
 
+    /// One `rename(2)`, with no `fsync` of the file or of either directory, on purpose: the
+    /// store's transaction, committed before any move, is the durable record. If a crash loses
+    /// a rename (claim or archive), the message is found again in `new/` or `cur/`, processed
+    /// again, and its dedupe key makes that a no-op apart from the move — so an fsync per file
+    /// (or per batch) would buy nothing but time. A rename is atomic, so a message is always
+    /// in exactly one folder.
     private func move(_ claimed: Claimed, to directory: URL) throws(Failure) {
         let target = directory.appendingPathComponent(claimed.name)
         if rename(claimed.path.path, target.path) == 0 { return }

@@ -39,8 +39,18 @@ public struct MIMEHeaders: Sendable, Hashable {
         var current: (name: String, value: [UInt8])?
         func flush() {
             if let c = current {
-                let text = Charsets.decodeHeaderBytes(c.value)
-                fields.append(Field(name: c.name, value: String(TextFast.trimSpaces(text))))
+                let v = c.value
+                if v.allSatisfy({ $0 < 0x80 }) {
+                    // ASCII: trimming spaces and tabs on bytes is trimming characters (no U+00A0,
+                    // and a space or tab never joins a neighbour into one character).
+                    var s = 0, e = v.count
+                    while s < e, v[s] == 0x20 || v[s] == 0x09 { s += 1 }
+                    while e > s, v[e - 1] == 0x20 || v[e - 1] == 0x09 { e -= 1 }
+                    fields.append(Field(name: c.name, value: String(decoding: v[s..<e], as: UTF8.self)))
+                } else {
+                    let text = Charsets.decodeHeaderBytes(v)
+                    fields.append(Field(name: c.name, value: String(TextFast.trimSpaces(text))))
+                }
             }
             current = nil
         }
@@ -57,9 +67,9 @@ public struct MIMEHeaders: Sendable, Hashable {
             guard let colon = line.firstIndex(of: 0x3A) else { continue }
             let nameBytes = line[line.startIndex..<colon]
             guard !nameBytes.isEmpty, nameBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
-            var value = Array(line[line.index(after: colon)...])
-            while let f = value.first, f == 0x20 || f == 0x09 { value.removeFirst() }
-            current = (String(decoding: nameBytes, as: UTF8.self), value)
+            var valueStart = line.index(after: colon)
+            while valueStart < line.endIndex, line[valueStart] == 0x20 || line[valueStart] == 0x09 { valueStart += 1 }
+            current = (String(decoding: nameBytes, as: UTF8.self), Array(line[valueStart...]))
         }
         flush()
         return MIMEHeaders(fields: fields)
@@ -101,17 +111,25 @@ public struct MIMEHeaderValue: Sendable, Hashable {
 
     /// Parses `type/subtype; a=b; c="d e"`.
     public static func parse(_ raw: String) -> MIMEHeaderValue {
-        let scalars = Array(raw.unicodeScalars)
+        // Scans UTF-8 bytes: every delimiter is ASCII, and a non-ASCII scalar's bytes are all
+        // ≥ 0x80, so cutting and copying bytes gives the same strings as cutting scalars.
+        var copy = raw
+        return copy.withUTF8 { parse(bytes: $0) }
+    }
+
+    private static func parse(bytes u: UnsafeBufferPointer<UInt8>) -> MIMEHeaderValue {
         var i = 0
+        let n = u.count
         func skipSpaceAndComments() {
-            while i < scalars.count {
-                if scalars[i] == " " || scalars[i] == "\t" || scalars[i] == "\r" || scalars[i] == "\n" { i += 1; continue }
-                if scalars[i] == "(" {
+            while i < n {
+                let c = u[i]
+                if c == 0x20 || c == 0x09 || c == 0x0D || c == 0x0A { i += 1; continue }
+                if c == 0x28 {
                     var depth = 0
-                    while i < scalars.count {
-                        if scalars[i] == "\\" { i += 2; continue }
-                        if scalars[i] == "(" { depth += 1 }
-                        if scalars[i] == ")" { depth -= 1; if depth == 0 { i += 1; break } }
+                    while i < n {
+                        if u[i] == 0x5C { i += 2; continue }
+                        if u[i] == 0x28 { depth += 1 }
+                        if u[i] == 0x29 { depth -= 1; if depth == 0 { i += 1; break } }
                         i += 1
                     }
                     continue
@@ -119,36 +137,41 @@ public struct MIMEHeaderValue: Sendable, Hashable {
                 break
             }
         }
+        func text(_ from: Int, _ to: Int) -> String { String(decoding: UnsafeBufferPointer(rebasing: u[from..<to]), as: UTF8.self) }
         skipSpaceAndComments()
-        var head = ""
-        while i < scalars.count, scalars[i] != ";" { head.unicodeScalars.append(scalars[i]); i += 1 }
+        let headStart = min(i, n)
+        while i < n, u[i] != 0x3B { i += 1 }
+        let head = text(headStart, min(i, n))
         // Strip comments from the main value.
-        let uncommented = head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
+        let uncommented = head.utf8.contains(0x28) && head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
         let mainValue = TextFast.trimSpaces(uncommented).lowercased()
         var rawParams: [(String, String, Bool)] = []   // (name, value, wasQuoted)
-        while i < scalars.count {
-            guard scalars[i] == ";" else { i += 1; continue }
+        while i < n {
+            guard u[i] == 0x3B else { i += 1; continue }
             i += 1
             skipSpaceAndComments()
-            var name = ""
-            while i < scalars.count, scalars[i] != "=", scalars[i] != ";" { name.unicodeScalars.append(scalars[i]); i += 1 }
-            name = TextFast.trimSpaces(name).lowercased()
-            guard i < scalars.count, scalars[i] == "=" else { continue }
+            let nameStart = min(i, n)
+            while i < n, u[i] != 0x3D, u[i] != 0x3B { i += 1 }
+            let name = TextFast.trimSpaces(text(nameStart, min(i, n))).lowercased()
+            guard i < n, u[i] == 0x3D else { continue }
             i += 1
             skipSpaceAndComments()
-            var val = ""
+            var val: String
             var quoted = false
-            if i < scalars.count, scalars[i] == "\"" {
+            if i < n, u[i] == 0x22 {
                 quoted = true
                 i += 1
-                while i < scalars.count, scalars[i] != "\"" {
-                    if scalars[i] == "\\", i + 1 < scalars.count { i += 1 }
-                    val.unicodeScalars.append(scalars[i]); i += 1
+                var buf: [UInt8] = []
+                while i < n, u[i] != 0x22 {
+                    if u[i] == 0x5C, i + 1 < n { i += 1 }
+                    buf.append(u[i]); i += 1
                 }
-                if i < scalars.count { i += 1 }
+                if i < n { i += 1 }
+                val = String(decoding: buf, as: UTF8.self)
             } else {
-                while i < scalars.count, scalars[i] != ";" { val.unicodeScalars.append(scalars[i]); i += 1 }
-                val = String(TextFast.trimSpaces(val))
+                let valueStart = min(i, n)
+                while i < n, u[i] != 0x3B { i += 1 }
+                val = String(TextFast.trimSpaces(text(valueStart, min(i, n))))
             }
             if !name.isEmpty { rawParams.append((name, val, quoted)) }
         }
@@ -157,6 +180,14 @@ public struct MIMEHeaderValue: Sendable, Hashable {
 
     private static func joinRFC2231(_ raw: [(String, String, Bool)]) -> [String: String] {
         var plain: [String: String] = [:]
+        if !raw.contains(where: { $0.0.utf8.contains(0x2A) }) {
+            // No `name*` parameter: only the first value of each name, RFC 2047 words decoded.
+            plain.reserveCapacity(raw.count)
+            for (name, value, quoted) in raw where plain[name] == nil {
+                plain[name] = quoted && TextFast.containsBytes(value, "=?") ? EncodedWords.decode(value) : value
+            }
+            return plain
+        }
         // name → [(index, value, extended)]
         var sections: [String: [(Int, String, Bool)]] = [:]
         for (name, value, quoted) in raw {
@@ -174,7 +205,7 @@ public struct MIMEHeaderValue: Sendable, Hashable {
                     plain[name] = value
                 }
             } else if plain[name] == nil {
-                plain[name] = quoted && value.contains("=?") ? EncodedWords.decode(value) : value
+                plain[name] = quoted && TextFast.containsBytes(value, "=?") ? EncodedWords.decode(value) : value
             }
         }
         for (base, parts) in sections {

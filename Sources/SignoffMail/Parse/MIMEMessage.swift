@@ -33,10 +33,11 @@ public struct MIMEMessage: Sendable {
         /// The body as text: transfer-decoded, charset-decoded, line ends made LF, and
         /// `format=flowed` unwrapped.
         public func decodedText(limit: Int = MIMELimits.standard.maxDecodedText) throws(MIMEError) -> String {
-            let bytes = TextFast.normalizeLineEnds(decodedBody())
+            let bytes = TransferEncoding.decodeNormalizingLineEnds(body, encoding: headers.first("Content-Transfer-Encoding"))
             if bytes.count > limit * 4 { throw .tooLarge("a text part decodes to \(bytes.count) bytes (limit \(limit) characters)") }
             var text = Charsets.decode(bytes, charset: contentType["charset"])
-            if text.unicodeScalars.count > limit { throw .tooLarge("a text part decodes to more than \(limit) characters") }
+            // (a text has at most as many scalars as UTF-8 bytes)
+            if text.utf8.count > limit, text.unicodeScalars.count > limit { throw .tooLarge("a text part decodes to more than \(limit) characters") }
             if contentType["format"]?.lowercased() == "flowed", mimeType == "text/plain" {
                 text = FormatFlowed.unwrap(text, delSp: contentType["delsp"]?.lowercased() == "yes")
             }
@@ -102,7 +103,7 @@ public struct MIMEMessage: Sendable {
         let (headerBytes, body) = splitHeaderBody(bytes)
         let headers = MIMEHeaders.parse(headerBytes)
         var contentType = headers.first("Content-Type").map(MIMEHeaderValue.parse) ?? MIMEHeaderValue(value: defaultType)
-        if !contentType.value.contains("/") { contentType = MIMEHeaderValue(value: "text/plain", parameters: contentType.parameters) }
+        if !TextFast.containsCharacter(contentType.value, 0x2F) { contentType = MIMEHeaderValue(value: "text/plain", parameters: contentType.parameters) }
         var part = Part(headers: headers, contentType: contentType, body: body, children: [], depth: depth)
         guard part.isMultipart, let boundary = contentType["boundary"], !boundary.isEmpty else { return part }
         let childDefault = contentType.value == "multipart/digest" ? "message/rfc822" : "text/plain"

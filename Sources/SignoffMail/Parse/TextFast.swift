@@ -17,6 +17,17 @@ enum TextFast {
     static func asciiEqualsIgnoringCase(_ a: String, _ b: String) -> Bool {
         let x = a.utf8, y = b.utf8
         guard x.count == y.count else { return false }
+        let fast = x.withContiguousStorageIfAvailable { p in
+            y.withContiguousStorageIfAvailable { q -> Bool in
+                for k in 0..<p.count where p[k] != q[k] {
+                    let lp = (p[k] >= 0x41 && p[k] <= 0x5A) ? p[k] | 0x20 : p[k]
+                    let lq = (q[k] >= 0x41 && q[k] <= 0x5A) ? q[k] | 0x20 : q[k]
+                    if lp != lq { return false }
+                }
+                return true
+            }
+        }
+        if let fast = fast ?? nil { return fast }
         for (p, q) in zip(x, y) where p != q {
             let lp = (p >= 0x41 && p <= 0x5A) ? p | 0x20 : p
             let lq = (q >= 0x41 && q <= 0x5A) ? q | 0x20 : q
@@ -27,42 +38,50 @@ enum TextFast {
 
     /// CRLF and lone CR → LF, on bytes.
     static func normalizeLineEnds(_ bytes: [UInt8]) -> [UInt8] {
-        guard bytes.contains(0x0D) else { return bytes }
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var i = 0
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == 0x0D {
-                out.append(0x0A)
-                if i + 1 < bytes.count, bytes[i + 1] == 0x0A { i += 1 }
-            } else { out.append(b) }
-            i += 1
+        guard bytes.withUnsafeBufferPointer({ p in p.count > 0 && memchr(p.baseAddress!, 0x0D, p.count) != nil }) else { return bytes }
+        return bytes.withUnsafeBufferPointer { input in
+            [UInt8](unsafeUninitializedCapacity: input.count) { out, written in
+                var o = 0
+                var i = 0
+                let n = input.count
+                while i < n {
+                    let b = input[i]
+                    if b == 0x0D {
+                        out[o] = 0x0A
+                        if i + 1 < n, input[i + 1] == 0x0A { i += 1 }
+                    } else { out[o] = b }
+                    o += 1
+                    i += 1
+                }
+                written = o
+            }
         }
-        return out
     }
 
     /// Lines split at LF and CRLF (Swift treats "\r\n" as one Character).
     static func lines(_ text: String) -> [String] {
         // Scans bytes (grapheme breaking is the slow part of Character iteration); CR and LF
-        // are ASCII, so every cut is on a scalar boundary.
+        // are ASCII, so every cut is on a scalar boundary and each piece is valid UTF-8.
         var out: [String] = []
-        let u = text.utf8
-        var start = u.startIndex
-        var i = u.startIndex
-        while i != u.endIndex {
-            let b = u[i]
-            if b == 0x0A || b == 0x0D {
-                out.append(String(text[start..<i]))
-                var next = u.index(after: i)
-                if b == 0x0D, next != u.endIndex, u[next] == 0x0A { next = u.index(after: next) }
-                start = next
-                i = next
-                continue
+        var copy = text
+        copy.withUTF8 { u in
+            var start = 0
+            var i = 0
+            let n = u.count
+            while i < n {
+                let b = u[i]
+                if b == 0x0A || b == 0x0D {
+                    out.append(String(decoding: UnsafeBufferPointer(rebasing: u[start..<i]), as: UTF8.self))
+                    var next = i + 1
+                    if b == 0x0D, next < n, u[next] == 0x0A { next += 1 }
+                    start = next
+                    i = next
+                    continue
+                }
+                i += 1
             }
-            i = u.index(after: i)
+            out.append(String(decoding: UnsafeBufferPointer(rebasing: u[start..<n]), as: UTF8.self))
         }
-        out.append(String(text[start..<u.endIndex]))
         return out
     }
 
@@ -108,5 +127,115 @@ extension TextFast {
     static func isASCII(_ s: String) -> Bool {
         var copy = s
         return copy.withUTF8 { u in u.allSatisfy { $0 < 0x80 } }
+    }
+}
+
+extension TextFast {
+    /// Whether `s` holds the ASCII bytes of `needle` (a plain byte search; for an ASCII needle
+    /// this is what Foundation's `contains` finds whenever the character after the match is
+    /// ASCII, and callers only use it where the answer is the same either way).
+    @inline(__always)
+    static func containsBytes(_ s: String, _ needle: StaticString) -> Bool {
+        var copy = s
+        return copy.withUTF8 { u in indexOf(u, needle, from: 0) != nil }
+    }
+
+    /// The first index of `needle` in `u` at or after `from`.
+    static func indexOf(_ u: UnsafeBufferPointer<UInt8>, _ needle: StaticString, from: Int) -> Int? {
+        let n = needle.utf8CodeUnitCount
+        let w = needle.utf8Start
+        guard n > 0, u.count >= n else { return n == 0 ? from : nil }
+        let first = w[0]
+        var i = from
+        let last = u.count - n
+        while i <= last {
+            if u[i] == first {
+                var k = 1
+                while k < n, u[i + k] == w[k] { k += 1 }
+                if k == n { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// `s.contains(String(c))` (Foundation's search) for an ASCII character `c`, answered from the
+    /// bytes when they settle it: no `c` byte → false; a `c` byte followed by an ASCII byte or
+    /// the end → true (a character that is exactly `c`). Otherwise Foundation decides.
+    static func containsCharacter(_ s: String, _ c: UInt8) -> Bool {
+        var copy = s
+        let fast = copy.withUTF8 { u -> Bool? in
+            var seen = false
+            for k in 0..<u.count where u[k] == c {
+                if k + 1 == u.count || u[k + 1] < 0x80 { return true }
+                seen = true
+            }
+            return seen ? nil : false
+        }
+        if let fast { return fast }
+        return s.contains(String(Unicode.Scalar(c)))
+    }
+
+    /// Whether the bytes of `s` hold `needle` (lower-case ASCII), ASCII letters compared
+    /// ignoring case (other bytes exactly).
+    static func containsIgnoringASCIICase(_ s: String, _ needle: StaticString) -> Bool {
+        var copy = s
+        return copy.withUTF8 { u in
+            let n = needle.utf8CodeUnitCount
+            let w = needle.utf8Start
+            guard u.count >= n else { return n == 0 }
+            var i = 0
+            while i <= u.count - n {
+                var k = 0
+                while k < n {
+                    let b = u[i + k]
+                    if ((b >= 0x41 && b <= 0x5A) ? b | 0x20 : b) != w[k] { break }
+                    k += 1
+                }
+                if k == n { return true }
+                i += 1
+            }
+            return false
+        }
+    }
+
+    /// `s.lowercased().contains(needle)` (needle: lower-case ASCII) when `s` is ASCII — then the
+    /// lower-casing is ASCII and every character is one byte; nil when `s` is not ASCII.
+    static func asciiLowercasedContains(_ s: String, _ needle: StaticString) -> Bool? {
+        var copy = s
+        return copy.withUTF8 { u -> Bool? in
+            for b in u where b >= 0x80 { return nil }
+            let n = needle.utf8CodeUnitCount
+            let w = needle.utf8Start
+            guard u.count >= n else { return n == 0 }
+            var i = 0
+            while i <= u.count - n {
+                var k = 0
+                while k < n {
+                    let b = u[i + k]
+                    let l = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
+                    if l != w[k] { break }
+                    k += 1
+                }
+                if k == n { return true }
+                i += 1
+            }
+            return false
+        }
+    }
+
+    /// Whether every byte of `s` is ASCII whitespace (tab, LF, VT, FF, CR, space); for an ASCII
+    /// string this is `allSatisfy(\.isWhitespace)`. Nil when `s` is not ASCII.
+    @inline(__always)
+    static func asciiIsBlank(_ s: String) -> Bool? {
+        var copy = s
+        return copy.withUTF8 { u -> Bool? in
+            var blank = true
+            for b in u {
+                if b >= 0x80 { return nil }
+                if !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { blank = false }
+            }
+            return blank
+        }
     }
 }

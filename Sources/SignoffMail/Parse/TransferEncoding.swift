@@ -12,46 +12,66 @@ public enum TransferEncoding {
         }
     }
 
+    /// `TextFast.normalizeLineEnds(decode(bytes, encoding:))`, with quoted-printable decoded and
+    /// line ends normalized in one pass.
+    static func decodeNormalizingLineEnds(_ bytes: ArraySlice<UInt8>, encoding: String?) -> [UInt8] {
+        switch encoding.map({ TextFast.trimWhitespaces($0).lowercased() }) {
+        case "quoted-printable": return bytes.withUnsafeBufferPointer { decodeQuotedPrintable(buffer: $0, normalizingLineEnds: true) }
+        case "base64": return TextFast.normalizeLineEnds(decodeBase64(bytes))
+        default: return TextFast.normalizeLineEnds(Array(bytes))
+        }
+    }
+
     /// Quoted-printable: `=XX` escapes and `=` soft line breaks; a stray `=` stays literal,
     /// trailing whitespace before a line break is dropped (RFC 2045 §6.7 rule 3).
     public static func decodeQuotedPrintable(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
         bytes.withUnsafeBufferPointer { decodeQuotedPrintable(buffer: $0) }
     }
 
-    private static func decodeQuotedPrintable(buffer bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count)
-        var i = bytes.startIndex
-        let end = bytes.endIndex
-        while i < end {
-            let b = bytes[i]
-            if b == 0x3D {
-                var j = i + 1
-                while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
-                if j == end { i = end; continue }                       // "=" at the very end
-                if bytes[j] == 0x0A { i = j + 1; continue }              // soft line break (LF)
-                if bytes[j] == 0x0D, j + 1 < end, bytes[j + 1] == 0x0A { i = j + 2; continue }
-                if i + 2 < end, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) {
-                    out.append(h << 4 | l); i += 3; continue
+    private static func decodeQuotedPrintable(buffer bytes: UnsafeBufferPointer<UInt8>, normalizingLineEnds: Bool = false) -> [UInt8] {
+        // The output is never longer than the input: written through a pointer, no appends.
+        // With `normalizingLineEnds`, each decoded byte goes through `TextFast.normalizeLineEnds`'s
+        // rule as it is written: CR → LF, and an LF right after a (decoded) CR is dropped.
+        [UInt8](unsafeUninitializedCapacity: bytes.count) { out, written in
+            var o = 0
+            var afterCR = false
+            @inline(__always) func emit(_ b: UInt8) {
+                if normalizingLineEnds {
+                    if b == 0x0D { out[o] = 0x0A; o += 1; afterCR = true; return }
+                    if b == 0x0A, afterCR { afterCR = false; return }
+                    afterCR = false
                 }
-                out.append(b); i += 1
-            } else if b == 0x20 || b == 0x09 {
-                // drop trailing whitespace at the end of an encoded line
-                var j = i
-                while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
-                if j == end || bytes[j] == 0x0A || (bytes[j] == 0x0D && j + 1 < end && bytes[j + 1] == 0x0A) {
-                    i = j
-                } else {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])); i = j
-                }
-            } else {
-                // A run of plain bytes is copied at once.
-                var j = i + 1
-                while j < end, bytes[j] != 0x3D, bytes[j] != 0x20, bytes[j] != 0x09 { j += 1 }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[i..<j])); i = j
+                out[o] = b; o += 1
             }
+            var i = 0
+            let end = bytes.count
+            while i < end {
+                let b = bytes[i]
+                if b == 0x3D {
+                    var j = i + 1
+                    while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                    if j == end { i = end; continue }                       // "=" at the very end
+                    if bytes[j] == 0x0A { i = j + 1; continue }              // soft line break (LF)
+                    if bytes[j] == 0x0D, j + 1 < end, bytes[j + 1] == 0x0A { i = j + 2; continue }
+                    if i + 2 < end, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) {
+                        emit(h << 4 | l); i += 3; continue
+                    }
+                    emit(b); i += 1
+                } else if b == 0x20 || b == 0x09 {
+                    // drop trailing whitespace at the end of an encoded line
+                    var j = i
+                    while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                    if j == end || bytes[j] == 0x0A || (bytes[j] == 0x0D && j + 1 < end && bytes[j + 1] == 0x0A) {
+                        i = j
+                    } else {
+                        while i < j { emit(bytes[i]); i += 1 }
+                    }
+                } else {
+                    emit(b); i += 1
+                }
+            }
+            written = o
         }
-        return out
     }
 
     private static let base64Table: [Int8] = {

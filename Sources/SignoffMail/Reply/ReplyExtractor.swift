@@ -55,7 +55,7 @@ public enum ReplyExtractor {
             if isQuoted(line) { continue }
             let trimmed = line.trimmedSpaces
             if trimmed.isEmpty { continue }
-            if trimmed.lowercased().contains("reply above this line") { return i }
+            if containsMarkerPhrase(trimmed) { return i }
             if startsWithCommand(trimmed) { continue }
             if isSignatureStart(trimmed) { return i }
             if isOriginalMessageSeparator(trimmed) { return i }
@@ -68,6 +68,8 @@ public enum ReplyExtractor {
     /// A line that starts with a grammar keyword and a separator is the reviewer's command,
     /// never a quote header or a header block.
     static func startsWithCommand(_ trimmed: String) -> Bool {
+        var copy = trimmed
+        if let fast = copy.withUTF8(ReplyPatternsASCII.startsWithCommand) { return fast }
         let t = trimmed.drop(while: { $0 == "*" || $0 == "_" })
         let word = t.prefix(while: { $0.isLetter }).lowercased()
         guard ["approve", "approved", "reject", "rejected", "value", "delegate"].contains(word) else { return false }
@@ -83,15 +85,55 @@ public enum ReplyExtractor {
         if lines[i].utf8.count > 1000 { return false }
         let trimmed = lines[i].trimmedSpaces
         if trimmed.isEmpty { return false }
-        return trimmed.lowercased().contains("reply above this line") || isSignatureStart(trimmed)
+        return containsMarkerPhrase(trimmed) || isSignatureStart(trimmed)
             || isOriginalMessageSeparator(trimmed) || quoteHeaderLength(lines, at: i) != nil || isHeaderBlock(lines, at: i)
             || isQuoted(lines[i])
     }
 
-    static func isBlank(_ s: String) -> Bool { s.allSatisfy { $0.isWhitespace } }
-    static func isQuoted(_ s: String) -> Bool { s.drop(while: { $0 == " " }).first == ">" }
+    /// `trimmed.lowercased().contains("reply above this line")`.
+    static func containsMarkerPhrase(_ trimmed: String) -> Bool {
+        if let fast = TextFast.asciiLowercasedContains(trimmed, "reply above this line") { return fast }
+        // Lower-casing maps no non-ASCII character to these letters except U+0130 → "i" + U+0307,
+        // which cannot sit inside the phrase ("is", "in" follow its i): without the phrase in the
+        // ASCII bytes (any case), the lower-cased text cannot contain it.
+        guard TextFast.containsIgnoringASCIICase(trimmed, "reply above this line") else { return false }
+        return trimmed.lowercased().contains("reply above this line")
+    }
+
+    static func isBlank(_ s: String) -> Bool {
+        if let fast = TextFast.asciiIsBlank(s) { return fast }
+        return s.allSatisfy { $0.isWhitespace }
+    }
+
+    static func isQuoted(_ s: String) -> Bool {
+        // Bytes: skip spaces; a `>` followed by an ASCII byte (or nothing) is the character `>`.
+        var copy = s
+        let fast = copy.withUTF8 { u -> Bool? in
+            var i = 0
+            while i < u.count, u[i] == 0x20 { i += 1 }
+            guard i < u.count else { return false }
+            if u[i] != 0x3E { return u[i] < 0x80 ? false : nil }
+            return i + 1 == u.count || u[i + 1] < 0x80 ? true : nil
+        }
+        if let fast { return fast }
+        return s.drop(while: { $0 == " " }).first == ">"
+    }
 
     static func isSeparatorOnly(_ s: String) -> Bool {
+        var copy = s
+        let fast = copy.withUTF8 { u -> Bool? in
+            var any = false
+            for b in u {
+                if b >= 0x80 { return nil }
+                if b == 0x20 || (b >= 0x09 && b <= 0x0D) { continue }
+                switch b {
+                case 0x2D, 0x5F, 0x3D, 0x2A, 0x23, 0x7E, 0x2B, 0x2E: any = true
+                default: return false
+                }
+            }
+            return any
+        }
+        if let fast { return fast }
         let chars = s.filter { !$0.isWhitespace }
         return !chars.isEmpty && chars.allSatisfy { "-_=*#~+—–ᐧ.".contains($0) }
     }
@@ -162,7 +204,7 @@ public enum ReplyExtractor {
         // Wrapped: a line that starts like a header ("On …", "Am …", a date) may continue over
         // up to five lines; a line that only names an address ("Name <a@b> schrieb am …") over two.
         let strong = ReplyPatternsASCII.withPlainASCII(first, ReplyPatternsASCII.lead) ?? matches(leadRegex, first)
-        let weak = first.contains("@") || first.hasSuffix("<")
+        let weak = TextFast.containsCharacter(first, 0x40) || first.hasSuffix("<")
         guard strong || weak else { return nil }
         let maxSpan = strong ? 5 : 1
         var joined = first

@@ -37,6 +37,27 @@ enum ReplyPatternsASCII {
         return j
     }
 
+    // MARK: commands
+
+    private static let commandWords: [StaticString] = ["approve", "approved", "reject", "rejected", "value", "delegate"]
+
+    /// `ReplyExtractor.startsWithCommand` from the bytes, when the bytes it looks at settle it:
+    /// after `*`/`_`, a keyword (the whole run of letters), then `*`/`_`/spaces, then nothing or
+    /// one of `:-,.`. Nil (the Character path decides) when a non-ASCII byte follows the letter
+    /// run, or is or follows the character after the run of `*`/`_`/spaces — there a combining
+    /// mark or a non-ASCII letter or separator could change the answer.
+    static func startsWithCommand(_ u: Bytes) -> Bool? {
+        let start = skip(u, from: 0) { $0 == 0x2A || $0 == 0x5F }
+        let end = skip(u, from: start, while: isLetter)
+        if end < u.count, u[end] >= 0x80 { return nil }
+        guard commandWords.contains(where: { $0.utf8CodeUnitCount == end - start && hasWord(u, at: start, $0) }) else { return false }
+        let rest = skip(u, from: end) { $0 == 0x2A || $0 == 0x5F || $0 == 0x20 }
+        guard rest < u.count else { return true }
+        let c = u[rest]
+        if c >= 0x80 || (rest + 1 < u.count && u[rest + 1] >= 0x80) { return nil }
+        return c == 0x3A || c == 0x2D || c == 0x2C || c == 0x2E
+    }
+
     // MARK: quote headers
 
     private static let wroteWords: [StaticString] = [
@@ -47,6 +68,14 @@ enum ReplyPatternsASCII {
     /// `wroteWord`: one of the verbs as a whole word.
     static func wroteWord(_ u: Bytes) -> Bool {
         for i in 0..<u.count where i == 0 || !isLetter(u[i - 1]) {
+            // every verb starts with one of these letters
+            switch lower(u[i]) {
+            case UInt8(ascii: "w"), UInt8(ascii: "a"), UInt8(ascii: "s"), UInt8(ascii: "e"), UInt8(ascii: "h"), UInt8(ascii: "n"),
+                 UInt8(ascii: "k"), UInt8(ascii: "i"), UInt8(ascii: "y"), UInt8(ascii: "p"), UInt8(ascii: "g"):
+                break
+            default:
+                continue
+            }
             for w in wroteWords where hasWord(u, at: i, w) {
                 let end = i + w.utf8CodeUnitCount
                 if end == u.count || !isLetter(u[end]) { return true }

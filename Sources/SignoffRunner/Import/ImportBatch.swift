@@ -36,7 +36,7 @@ extension ImportPass {
     /// Reads and classifies one claimed message (no writes). The dedupe check happens in the
     /// batch's transaction.
     func prepare(_ claimed: Maildir.Claimed, in folder: Maildir, isMail: Bool, at: Date,
-                 read: [UInt8]? = nil, prefetched: Prefetched? = nil) async throws -> Prepared {
+                 read: [UInt8]? = nil, prefetched: Task<Prefetched?, Never>? = nil) async throws -> Prepared {
         let bytes = try read ?? folder.read(claimed, limit: isMail ? config.limits.maxRawBytes + 1 : InboxResponseFile.maxBytes + 1)
         let store = self.store
         let interpreter = self.interpreter
@@ -45,7 +45,8 @@ extension ImportPass {
             config: config,
             lookup: { token in
                 let hash = InboundClassifier.tokenHash(token)
-                if let prefetched, prefetched.asked.contains(hash) {
+                // (the batch's token read runs while the messages are parsed; it is awaited here)
+                if let prefetched = await prefetched?.value, prefetched.asked.contains(hash) {
                     guard let match = prefetched.found[hash] else { return nil }
                     found.store(match.token, match.request)
                     return Self.tokenInfo(record: match.token, request: match.request, interpreter: interpreter)
@@ -105,33 +106,79 @@ extension ImportPass {
         var found: [String: TokenMatch]
     }
 
-    func prepareAll(_ claims: [Maildir.Claimed], in folder: Maildir, isMail: Bool) async -> ([Prepared], Int) {
+    /// Messages read ahead and the token read for them, already started.
+    struct Staged: Sendable {
+        var contents: [Maildir.Claimed: [UInt8]]
+        var lookups: Task<Prefetched?, Never>
+    }
+
+    /// Reads `claims` and the tokens their headers name (in parallel, a chunk per core), then
+    /// starts one store read for all the tokens; it runs while the messages are classified (and,
+    /// for a batch staged ahead, while the previous batch is).
+    func stage(_ claims: [Maildir.Claimed], in folder: Maildir) async -> Staged {
+        let readStart = ImportTimings.now()
+        var hashes: Set<String> = []
+        var contents: [Maildir.Claimed: [UInt8]] = [:]
+        let config = self.config
+        let width = max(1, min(ProcessInfo.processInfo.activeProcessorCount, (claims.count + 31) / 32))
+        let chunk = max(1, (claims.count + width - 1) / width)
+        await withTaskGroup(of: [(Maildir.Claimed, [UInt8]?, String?)].self) { group in
+            for start in stride(from: 0, to: claims.count, by: chunk) {
+                let part = Array(claims[start..<min(claims.count, start + chunk)])
+                group.addTask {
+                    part.map { claimed -> (Maildir.Claimed, [UInt8]?, String?) in
+                        guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { return (claimed, nil, nil) }
+                        guard bytes.count <= config.limits.maxRawBytes,
+                              let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) else {
+                            return (claimed, bytes, nil)
+                        }
+                        return (claimed, bytes, InboundClassifier.tokenHash(token))
+                    }
+                }
+            }
+            for await read in group {
+                for (claimed, bytes, hash) in read {
+                    if let bytes { contents[claimed] = bytes }
+                    if let hash { hashes.insert(hash) }
+                }
+            }
+        }
+        timings?.add("read", since: readStart)
+        let store = self.store
+        let timings = self.timings
+        let asked = hashes
+        let lookups = Task<Prefetched?, Never> {
+            let lookupStart = ImportTimings.now()
+            defer { timings?.add("token_lookup", since: lookupStart) }
+            guard let found = try? await store.tokenLookups(tokenHashes: Array(asked)) else { return nil }
+            return Prefetched(asked: asked, found: found)
+        }
+        return Staged(contents: contents, lookups: lookups)
+    }
+
+    /// Classifies `claims` concurrently. With `staged`, the messages it read are not read again
+    /// and its token read is used (a message it does not cover is read, and its token looked up,
+    /// on its own).
+    func prepareAll(_ claims: [Maildir.Claimed], in folder: Maildir, isMail: Bool, staged: Staged? = nil) async -> ([Prepared], Int) {
         let at = now()
         var slots = [Prepared?](repeating: nil, count: claims.count)
         var errors = 0
-        // Read the messages and the tokens their headers name, then look all tokens up in one read.
-        var contents = [[UInt8]?](repeating: nil, count: claims.count)
-        var prefetched: Prefetched?
+        var contents: [Maildir.Claimed: [UInt8]] = [:]
+        var lookupTask: Task<Prefetched?, Never>?
         if isMail {
-            var hashes: Set<String> = []
-            for (i, claimed) in claims.enumerated() {
-                guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { continue }
-                contents[i] = bytes
-                if bytes.count <= config.limits.maxRawBytes,
-                   let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) {
-                    hashes.insert(InboundClassifier.tokenHash(token))
-                }
-            }
-            if let found = try? await store.tokenLookups(tokenHashes: Array(hashes)) {
-                prefetched = Prefetched(asked: hashes, found: found)
-            }
+            let s: Staged
+            if let staged { s = staged } else { s = await stage(claims, in: folder) }
+            contents = s.contents
+            lookupTask = s.lookups
         }
-        let lookups = prefetched
+        let lookups = lookupTask
+        let classifyStart = ImportTimings.now()
+        defer { timings?.add("classify", since: classifyStart) }
         await withTaskGroup(of: (Int, Prepared?).self) { group in
             var next = 0
             func add() {
                 guard next < claims.count else { return }
-                let index = next, claimed = claims[index], bytes = contents[index]
+                let index = next, claimed = claims[index], bytes = contents[claimed]
                 next += 1
                 group.addTask {
                     do { return (index, try await prepare(claimed, in: folder, isMail: isMail, at: at, read: bytes, prefetched: lookups)) } catch {
@@ -150,8 +197,15 @@ extension ImportPass {
         return (slots.compactMap { $0 }, errors)
     }
 
-    /// Commits a prepared batch in one transaction, queues its notices, then moves its files.
-    func commit(_ prepared: [Prepared], in folder: Maildir, isMail: Bool) async -> BatchOutcome {
+    /// The files of a committed batch, to move: each message with its outcome, whether it goes
+    /// to quarantine and the reason (nil: it failed and stays claimed).
+    struct Moves: Sendable {
+        var entries: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
+    }
+
+    /// Commits a prepared batch in one transaction and queues its notices; the files it returns
+    /// are moved by `move(_:in:)` — after this returns, never before.
+    func commitWithoutMoving(_ prepared: [Prepared], in folder: Maildir, isMail: Bool) async -> (BatchOutcome, Moves) {
         var outcome = BatchOutcome()
         // Messages a request policy acts on (delegations, rare) go one by one, each in its own transaction.
         for p in prepared where p.byPolicy {
@@ -165,7 +219,7 @@ extension ImportPass {
             }
         }
         let batch = prepared.filter { !$0.byPolicy }
-        guard !batch.isEmpty else { return outcome }
+        guard !batch.isEmpty else { return (outcome, Moves()) }
         // Answers to the same request keep their order; across requests, rows are locked in
         // request order so two importers' batches cannot deadlock on PostgreSQL.
         let order = batch.indices.sorted { a, b in
@@ -174,6 +228,7 @@ extension ImportPass {
         }
         let at = now()
         let results: [InboundWriteResult]
+        let storeStart = ImportTimings.now()
         do {
             let sorted = try await store.recordInboundBatch(order.map { batch[$0].write }, now: at)
             var byIndex = [InboundWriteResult?](repeating: nil, count: batch.count)
@@ -193,9 +248,11 @@ extension ImportPass {
                     outcome.errors += 1
                 }
             }
-            return outcome
+            return (outcome, Moves())
         }
 
+        timings?.add("store_commit", since: storeStart)
+        let noticesStart = ImportTimings.now()
         // Notices, from what the transaction did.
         var mail: [NewMail] = []
         var final: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
@@ -253,11 +310,19 @@ extension ImportPass {
             // Recorded but not moved: the repair pass moves them (as duplicates) later.
             logger.error("import notices failed; the batch stays claimed and is moved by a later pass", metadata: ["error": "\(error)"])
             outcome.errors += batch.count
-            return outcome
+            return (outcome, Moves())
         }
 
-        // Only now, after the commit, do the files move.
-        for entry in final {
+        timings?.add("notices", since: noticesStart)
+        return (outcome, Moves(entries: final))
+    }
+
+    /// Moves a committed batch's files (only after its commit: that is the durability contract).
+    func move(_ moves: Moves, in folder: Maildir) -> BatchOutcome {
+        var outcome = BatchOutcome()
+        let moveStart = ImportTimings.now()
+        defer { timings?.add("move", since: moveStart) }
+        for entry in moves.entries {
             guard let (p, o, quarantine, reason) = entry else { outcome.errors += 1; continue }
             do {
                 if quarantine { try folder.quarantine(p.claimed, reason: reason) } else { try folder.archive(p.claimed) }

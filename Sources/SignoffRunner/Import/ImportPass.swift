@@ -35,6 +35,8 @@ public struct ImportPass: Sendable {
     /// Batches committed at the same time (nil: 3 on PostgreSQL, whose commits wait on round
     /// trips, 1 on SQLite, which has one writer). Batches in flight never share a request.
     public var commitsInFlight: Int?
+    /// When set, the pass adds the wall-clock time of each phase to it (benchmarks).
+    public var timings: ImportTimings?
 
     public init(store: any RunStore, maildir: Maildir?, inbox: Maildir?, config: InboundConfig,
                 interpreter: any ImportRequestInterpreter, notices: any ImportNoticeComposer = SilentNoticeComposer(),
@@ -77,25 +79,78 @@ public struct ImportPass: Sendable {
             // Batches being committed, with the requests they answer: a message for one of those
             // requests is classified again after that commit, so it reads the state the
             // one-by-one path would have read.
-            var committing: [(task: Task<BatchOutcome, Never>, requests: Set<String>)] = []
+            var committing: [(task: Task<(BatchOutcome, Moves), Never>, requests: Set<String>)] = []
+            // Committed batches whose files are being moved (off the commit slot, so the next
+            // commit need not wait for the renames).
+            var moving: [Task<BatchOutcome, Never>] = []
             let maxCommitting = max(1, commitsInFlight ?? (store.backend == .postgres ? 3 : 1))
             var deferred: [Maildir.Claimed] = []
+            // Requests of batches whose commit ended after the batch staged ahead read its tokens:
+            // that read may predate the commit, so its messages for those requests are deferred
+            // like messages for a batch still committing.
+            var settledSinceAheadRead: Set<String> = []
+            // The next batch's claims (renames into cur/), made while this batch is classified.
+            var claimingAhead: Task<(claims: [Maildir.Claimed], lost: Int, error: Maildir.Failure?, staged: Staged?), Never>?
+
+            /// Waits for the oldest commit, counts it, and starts moving its files.
+            func settleOldest() async {
+                let settled = committing.removeFirst()
+                let (outcome, moves) = await settled.task.value
+                summary.add(outcome)
+                settledSinceAheadRead.formUnion(settled.requests)
+                moving.append(Task { move(moves, in: folder) })
+                while moving.count > 2 { summary.add(await moving.removeFirst().value) }
+            }
             while true {
                 // Claim one batch (cheap renames); losing a race is normal.
                 var claims = deferred
                 deferred = []
                 while claims.count < size, !stale.isEmpty { claims.append(stale.removeFirst()) }
+                let claimStart = ImportTimings.now()
+                var staged: Staged?
+                var settledSinceStagedRead: Set<String> = []
+                if let ahead = claimingAhead {
+                    claimingAhead = nil
+                    let made = await ahead.value
+                    claims += made.claims
+                    summary.lostRaces += made.lost
+                    staged = made.staged
+                    settledSinceStagedRead = settledSinceAheadRead
+                    settledSinceAheadRead = []
+                    if let error = made.error { throw error }
+                }
                 while claims.count < size, let name = names.popFirst() {
                     if let claimed = try folder.claim(name) { claims.append(claimed) } else { summary.lostRaces += 1 }
                 }
+                timings?.add("claim", since: claimStart)
+                if !names.isEmpty, !claims.isEmpty {
+                    let next = Array(names.prefix(size))
+                    names = names.dropFirst(next.count)
+                    // Claimed, read, and their tokens' store read started, while this batch is classified.
+                    settledSinceAheadRead = []
+                    claimingAhead = Task {
+                        var made: [Maildir.Claimed] = []
+                        var lost = 0
+                        for name in next {
+                            do throws(Maildir.Failure) {
+                                if let claimed = try folder.claim(name) { made.append(claimed) } else { lost += 1 }
+                            } catch {
+                                return (made, lost, error, nil)
+                            }
+                        }
+                        return (made, lost, nil, isMail && !made.isEmpty ? await stage(made, in: folder) : nil)
+                    }
+                }
                 if claims.isEmpty {
                     if committing.isEmpty { break }
-                    summary.add(await committing.removeFirst().task.value)
+                    let waitStart = ImportTimings.now()
+                    await settleOldest()
+                    timings?.add("wait_for_commit", since: waitStart)
                     continue
                 }
-                let (prepared, failed) = await prepareAll(claims, in: folder, isMail: isMail)
+                let (prepared, failed) = await prepareAll(claims, in: folder, isMail: isMail, staged: staged)
                 summary.errors += failed
-                let busy = committing.reduce(into: Set<String>()) { $0.formUnion($1.requests) }
+                let busy = committing.reduce(into: settledSinceStagedRead) { $0.formUnion($1.requests) }
                 var batch: [Prepared] = []
                 var answering: Set<String> = []
                 for p in prepared {
@@ -108,12 +163,19 @@ public struct ImportPass: Sendable {
                 }
                 if batch.isEmpty {
                     // Everything waits for a batch being committed.
-                    if !committing.isEmpty { summary.add(await committing.removeFirst().task.value) }
+                    if !committing.isEmpty {
+                        await settleOldest()
+                    }
                     continue
                 }
-                while committing.count >= maxCommitting { summary.add(await committing.removeFirst().task.value) }
-                committing.append((Task { await commit(batch, in: folder, isMail: isMail) }, answering))
+                let waitStart = ImportTimings.now()
+                while committing.count >= maxCommitting {
+                    await settleOldest()
+                }
+                timings?.add("wait_for_commit", since: waitStart)
+                committing.append((Task { await commitWithoutMoving(batch, in: folder, isMail: isMail) }, answering))
             }
+            for task in moving { summary.add(await task.value) }
         }
         return summary
     }
@@ -293,4 +355,26 @@ final class LookupCache: @unchecked Sendable {
     private var request: RequestRecord?
     var value: (TokenRecord?, RequestRecord?) { lock.withLock { (token, request) } }
     func store(_ t: TokenRecord, _ r: RequestRecord) { lock.withLock { token = t; request = r } }
+}
+
+/// Where an import pass spent its wall-clock time, summed per phase over its batches (filled
+/// when `ImportPass.timings` is set; the benchmark prints it). Phases overlap: the next batch is
+/// read and classified while the previous one commits.
+// @unchecked Sendable: the only state is guarded by `lock`.
+public final class ImportTimings: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seconds: [String: Double] = [:]
+
+    public init() {}
+
+    /// Seconds per phase: `claim`, `read`, `token_lookup`, `classify`, `wait_for_commit` (the
+    /// pass waiting on a commit), `store_commit`, `notices`, `move`.
+    public var snapshot: [String: Double] { lock.withLock { seconds } }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    func add(_ phase: String, since start: UInt64) {
+        let elapsed = Double(Self.now() &- start) / 1e9
+        lock.withLock { seconds[phase, default: 0] += elapsed }
+    }
 }

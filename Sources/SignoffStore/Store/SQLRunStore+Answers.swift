@@ -53,15 +53,17 @@ extension SQLRunStore {
 
     // MARK: Coalescing single answers
 
-    /// Concurrent `answer` calls run as `answerMany` batches: one lane per connection (SQLite: one,
-    /// its single writer), at most `answerBatchLimit` answers per batch. An idle store answers at once.
+    /// Concurrent `answer` calls run as `answerMany` batches: one lane per two connections (SQLite:
+    /// one, its single writer), at most `answerBatchLimit` answers per batch. An idle store answers at once.
     var answerCoalescer: Coalescer<Answer, AnswerResult> {
         let key = ObjectIdentifier(self)
         return Self.answerCoalescers.withLock { table in
             if let entry = table[key], entry.store === self { return entry.coalescer }
             // Entries of stores gone (whose address may now be this store's) are dropped.
             table = table.filter { $0.value.store != nil }
-            let lanes = dialect == .postgres ? pool.handles.count : 1
+            // PostgreSQL: half the connections, so answers leave room for the other writes and
+            // batches grow under load (measured on 8 connections: 4 lanes ≈ 1.5× the answers/s of 8).
+            let lanes = dialect == .postgres ? max(1, (pool.handles.count + 1) / 2) : 1
             let coalescer = Coalescer<Answer, AnswerResult>(lanes: lanes, maxBatch: Self.answerBatchLimit) { [weak self] answers in
                 guard let self else { throw StoreError(.closed, "the store is closed") }
                 return try await self.answerMany(answers).map { $0.mapError { $0 as any Error } }
