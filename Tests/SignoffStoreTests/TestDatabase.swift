@@ -81,20 +81,50 @@ struct TestDatabase: Sendable {
     }
 }
 
-/// Opens a fresh store for `backend`, runs `body`, then closes and drops it.
+/// Opens a fresh store for `backend`, runs `body`, then closes and drops it. PostgreSQL tests
+/// take a slot of `TestSlots.postgres` first (see there).
 func withStore<T>(_ backend: Backend, _ body: (any RunStore, TestDatabase) async throws -> T) async throws -> T {
-    let db = try await TestDatabase.make(backend)
+    let slots = backend == .postgres ? TestSlots.postgres : nil
+    await slots?.acquire()
+    let db: TestDatabase
+    do { db = try await TestDatabase.make(backend) } catch { await slots?.release(); throw error }
     let store: any RunStore
-    do { store = try await db.open() } catch { await db.drop(); throw error }
+    do { store = try await db.open() } catch { await db.drop(); await slots?.release(); throw error }
     do {
         let value = try await body(store, db)
         await store.close()
         await db.drop()
+        await slots?.release()
         return value
     } catch {
         await store.close()
         await db.drop()
+        await slots?.release()
         throw error
+    }
+}
+
+/// Swift Testing starts every test at once, and each PostgreSQL store test holds 5 connections
+/// (a pool of 4 and the admin one that creates its database): with the other targets' tests
+/// (runner processes, CLI runs) the shared test cluster's `max_connections` (200) ran out. At most
+/// `count` store tests hold a PostgreSQL database at a time; the others wait their turn.
+actor TestSlots {
+    static let postgres = TestSlots(count: 12)
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(count: Int) { free = count }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 }
 
