@@ -47,6 +47,8 @@ fresh() { # fresh URL -> a new empty database on that cluster, prints its URL
 #                        fewer, bigger batches. (8 connections measured ~15-25% slower on 2 cores:
 #                        smaller batches, more transactions.) SQLite always has one writer connection.
 #                        SIGNOFF_STORE_BATCH_LANES overrides the lanes (for measurements only).
+# Both backends run the cycles with the same load (64 loops x 8 runs); PostgreSQL also with 16 loops,
+# to show how the coalescers' batches shrink when fewer calls meet.
 # The figures move with the machine's load: the load average is printed before and after.
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$bench" supersteps --database "sqlite:$work/a.db" --runs 16 --steps 200
@@ -55,6 +57,7 @@ for fsync in off on; do
     cluster $fsync
     echo "# PostgreSQL fsync=$fsync" >&2
     "$bench" supersteps --database "$(fresh "$url")" --runs 16 --steps 200 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
+    "$bench" cycles --database "$(fresh "$url")" --runs 4000 --tasks 64 --connections 4 --batch 8 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
     "$bench" cycles --database "$(fresh "$url")" --runs 4000 --tasks 16 --connections 4 --batch 8 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
     "$bench" claims --database "$(fresh "$url")" --runs 50000 --processes 2 --batch 500 | sed "s/}$/,\"fsync\":\"$fsync\"}/"
 done
