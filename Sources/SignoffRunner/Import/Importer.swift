@@ -1,6 +1,7 @@
 import Foundation
 import SignoffMail
 import SignoffStore
+import Synchronization
 
 /// Wires the mail-in importer (`ImportPass`) to the runner: the request payloads it must read
 /// (`HumanRequest`), the response bytes it must write (`HumanResponse`), and notice mail rendered
@@ -50,16 +51,35 @@ public enum Importer {
     }
 }
 
+/// The request payloads an import decodes: each message's request is read three times (its
+/// grammar, its response bytes, its notice), so the last few thousand are kept decoded.
+enum ImportedRequests {
+    private static let cache = Mutex<[Data: HumanRequest]>([:])
+    private static let limit = 4096
+
+    /// `request`'s payload, or nil when it is not a `HumanRequest`.
+    static func human(_ request: RequestRecord) -> HumanRequest? {
+        let data = request.requestData
+        if let known = cache.withLock({ $0[data] }) { return known }
+        guard let human = try? HumanRequest.decode(data) else { return nil }
+        cache.withLock { table in
+            if table.count >= limit { table.removeAll(keepingCapacity: true) }
+            table[data] = human
+        }
+        return human
+    }
+}
+
 /// Reads the runner's request payloads for the importer.
 public struct HumanRequestInterpreter: ImportRequestInterpreter {
     public init() {}
 
     public func expectedResponse(for request: RequestRecord) -> ExpectedResponse? {
-        (try? HumanRequest.decode(request.requestData))?.expectedResponse
+        ImportedRequests.human(request)?.expectedResponse
     }
 
     public func response(for decision: Decision, request: RequestRecord, by reviewer: String, via: String?) -> Data? {
-        guard let human = try? HumanRequest.decode(request.requestData) else { return nil }
+        guard let human = ImportedRequests.human(request) else { return nil }
         if case .delegate = decision { return nil }  // a delegation is not a vote: `RunnerImportPolicy` acts on it
         if Self.isForbidden(reviewer, request: request, human: human) { return nil }
         return human.response(for: decision, by: reviewer, via: via)
@@ -156,7 +176,7 @@ struct TemplateNoticeComposer: ImportNoticeComposer {
     }
 
     func context(_ request: RequestRecord, reviewer: String, run: RunRecord?) -> MailTemplateContext {
-        let human = try? HumanRequest.decode(request.requestData)
+        let human = ImportedRequests.human(request)
         return MailTemplateContext(
             job: .init(name: run?.job ?? "job"), run: .init(id: request.runID, attempt: run?.attempt ?? 1),
             stepID: request.stepID ?? "",
