@@ -83,11 +83,12 @@ extension SQLRunStore {
         SELECT t.* FROM unnest($1::text[]) AS k(key)
         CROSS JOIN LATERAL (SELECT \(tokenColumns) FROM request_tokens WHERE token_hash = k.key OFFSET 0) AS t
         """
-    /// PostgreSQL: the requests of the tokens of the hashes in `$1`.
+    /// PostgreSQL: the requests of the tokens of the hashes in `$1` (the join inside the lateral
+    /// subquery: joined outside it, the planner hashes a scan of the whole requests table).
     static let requestsOfTokensSQL = """
-        SELECT \(qualifiedRequestColumns) FROM unnest($1::text[]) AS k(key)
-        CROSS JOIN LATERAL (SELECT request_id FROM request_tokens WHERE token_hash = k.key OFFSET 0) AS t
-        JOIN requests q ON q.id = t.request_id
+        SELECT x.* FROM unnest($1::text[]) AS k(key)
+        CROSS JOIN LATERAL (SELECT \(qualifiedRequestColumns) FROM request_tokens t JOIN requests q ON q.id = t.request_id
+                            WHERE t.token_hash = k.key OFFSET 0) AS x
         """
 
     func runs(ids: [String]) async throws -> [String: RunRecord] {
