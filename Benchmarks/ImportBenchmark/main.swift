@@ -9,9 +9,14 @@
 // SIGNOFF_TEST_POSTGRES is set, that PostgreSQL database too. Python is $SIGNOFF_PYTHON or
 // python3. Prints one JSON object. Setup (runs, requests, tokens, the Maildir) is not timed.
 //
+// The headline import is what `signoff import` runs (`Importer.pass`: the runner's interpreter and
+// policies, confirmations rendered from the built-in templates and queued in the decisions'
+// transactions; `confirmations_queued` counts them in the outbox). `silent_notices` is the same
+// import, on fresh runs, with `SilentNoticeComposer` (no mail).
+//
 // Each import entry carries `phase_seconds`: wall-clock seconds per phase summed over batches
-// (claim, read, token_lookup, classify, wait_for_commit, store_commit, notices, move); phases of
-// neighbouring batches overlap, so they add up to more than `seconds`.
+// (claim, read, token_lookup, classify, compose, wait_for_commit, store_commit, notices, move);
+// phases of neighbouring batches overlap, so they add up to more than `seconds`.
 //
 // `ImportBenchmark parse-only [--messages N] [--rounds R]` times parse + classify + decide alone,
 // in memory, on one thread, and reports wall and CPU microseconds per message (for profiling).
@@ -23,17 +28,6 @@ import Logging
 import SignoffMail
 import SignoffRunner
 import SignoffStore
-
-struct ApprovalInterpreter: ImportRequestInterpreter {
-    func expectedResponse(for request: RequestRecord) -> ExpectedResponse? { .approval(rejectReasonRequired: true) }
-    func response(for decision: Decision, request: RequestRecord, by reviewer: String, via: String?) -> Data? {
-        switch decision {
-        case .approve: return Data(#"{"approved":true}"#.utf8)
-        case .reject: return Data(#"{"approved":false}"#.utf8)
-        default: return nil
-        }
-    }
-}
 
 let pythonScript = #"""
 import email, email.policy, os, sys, time
@@ -190,11 +184,15 @@ func replyMessage(_ i: Int, token: String) -> [UInt8] {
     return Array(raw.utf8)
 }
 
+/// The runs of the last `setUp` (the confirmations counted are theirs: a shared database may hold others).
+nonisolated(unsafe) var benchRuns: Set<String> = []
+
 /// One waiting run with one pending request and one token per message, and a Maildir holding
 /// one reply per token.
 @MainActor func setUp(_ store: any RunStore, maildir: Maildir) async throws -> [String] {
     let runs = try await store.enqueueMany((0..<messages).map { i in NewRun(job: "bench", uniqueKey: "bench-\(UUID().uuidString)-\(i)") }, now: now)
     let runIDs = Set(runs.map(\.id))
+    benchRuns = runIDs
     var tokens: [String] = []
     var claimed: [ClaimedRun] = []
     while claimed.count < messages {
@@ -206,7 +204,12 @@ func replyMessage(_ i: Int, token: String) -> [UInt8] {
     for (i, c) in claimed.enumerated() {
         let token = "bench\(i)x\(UUID().uuidString.prefix(8).lowercased())"
         tokens.append(token)
-        let request = NewRequest(id: "bench-req-\(c.run.id)", executorID: "review", requestType: "ApprovalRequest", requestData: Data("{}".utf8),
+        // The payload the runner writes for an approval step (the importer and the notices read it).
+        let human = HumanRequest(kind: .approval, stepID: "review", title: "Please review \(i)",
+                                 body: "Draft \(i): the quarterly figures, for approval before they are published.",
+                                 reviewers: ["reviewer@example.org"], state: nil)
+        let request = NewRequest(id: "bench-req-\(c.run.id)", executorID: "review", requestType: HumanRequest.typeName,
+                                 requestData: try JSONEncoder().encode(human),
                                  responseType: "approval", reviewers: ["reviewer@example.org"],
                                  tokens: [NewToken(tokenHash: InboundClassifier.tokenHash(token), reviewer: "reviewer@example.org",
                                                    expiresAt: now.addingTimeInterval(86_400), messageID: "<req-\(i)@signoff.bench>")])
@@ -237,37 +240,66 @@ func replyMessage(_ i: Int, token: String) -> [UInt8] {
     return seconds > 0 ? count / seconds : 0
 }
 
+/// The configuration `signoff import` would read: this database, the Maildir, built-in templates.
+func benchConfig(database: String, maildir: URL, n: Int) -> SignoffConfig {
+    SignoffConfig(file: nil, baseDirectory: dir.path, database: database, jobs: dir.appendingPathComponent("jobs").path,
+                  templates: dir.appendingPathComponent("templates").path, maildrop: maildir.path,
+                  inbox: dir.appendingPathComponent("inbox-\(n)").path, archive: maildir.appendingPathComponent("archive").path,
+                  quarantine: maildir.appendingPathComponent("quarantine").path,
+                  mail: .init(from: "Signoff <signoff@signoff.bench>", replyTo: "approvals@signoff.bench",
+                              transport: "outbox:" + dir.appendingPathComponent("sent").path))
+}
+
 let loadBefore = loadAverage()
 var imports: [Any] = []
 var pyFolder: URL? = nil
 var firstTokens: [String] = []
-for (n, url) in databases.enumerated() {
-    let store = try await openStore(url: url, logger: logger)
-    let maildir = Maildir(root: dir.appendingPathComponent("Maildir-\(n)"))
-    let tokens = try await setUp(store, maildir: maildir)
-    if pyFolder == nil {
-        // Copy the messages aside so Python (and the parse-only figure) read exactly the same files.
-        let copy = dir.appendingPathComponent("python-input")
-        try FileManager.default.copyItem(at: maildir.newDirectory, to: copy)
-        pyFolder = copy
-        firstTokens = tokens
+var runIndex = 0
+for url in databases {
+    var entry: [String: Any] = [:]
+    // Real notices (what `signoff import` does: `Importer.pass`, the templates' confirmations
+    // queued in the decisions' transactions), then the same import with `SilentNoticeComposer`.
+    for real in [true, false] {
+        runIndex += 1
+        let maildir = Maildir(root: dir.appendingPathComponent("Maildir-\(runIndex)"))
+        var environment = try await RunnerEnvironment.open(config: benchConfig(database: url, maildir: maildir.root, n: runIndex), logger: logger)
+        environment.now = { now }
+        let store = environment.store
+        let tokens = try await setUp(store, maildir: maildir)
+        if pyFolder == nil {
+            // Copy the messages aside so Python (and the parse-only figure) read exactly the same files.
+            let copy = dir.appendingPathComponent("python-input")
+            try FileManager.default.copyItem(at: maildir.newDirectory, to: copy)
+            pyFolder = copy
+            firstTokens = tokens
+        }
+        // Python right before the import, so both see the same machine load.
+        let pyRate = try pythonRate(pyFolder!)
+        var pass = Importer.pass(environment, maildir: maildir, inbox: nil, reply: EmailAddress("approvals@signoff.bench"))
+        pass.logger = logger
+        if !real { pass.notices = SilentNoticeComposer() }
+        if let batchSize { pass.batchSize = batchSize }
+        pass.commitsInFlight = commitsInFlight
+        let timings = ImportTimings()
+        pass.timings = timings
+        // Timed: one import pass.
+        let start = Date()
+        let summary = try await pass.run()
+        let elapsed = Date().timeIntervalSince(start)
+        let queued = try await store.dueMail(now: now.addingTimeInterval(86_400), limit: messages * 2 + 10)
+        let confirmations = queued.filter { $0.kind == .confirmation && $0.runID.map(benchRuns.contains) == true }.count
+        let key = real ? "" : "silent_"
+        entry[key + "python"] = pyRate
+        entry["database"] = store.backend.rawValue
+        entry[key + "applied"] = summary.outcomes["applied"] ?? 0
+        entry[key + "errors"] = summary.errors
+        entry[key + "seconds"] = elapsed
+        entry[key + "messages_per_second"] = Double(summary.processed) / elapsed
+        entry[key + "confirmations_queued"] = confirmations
+        entry[key + "phases"] = timings.snapshot
+        await store.close()
     }
-    // Python right before the import, so both see the same machine load.
-    let pyRate = try pythonRate(pyFolder!)
-    // Timed: one import pass.
-    var pass = ImportPass(store: store, maildir: maildir, inbox: nil, config: config,
-                          interpreter: ApprovalInterpreter(), logger: logger, now: { now })
-    if let batchSize { pass.batchSize = batchSize }
-    pass.commitsInFlight = commitsInFlight
-    let timings = ImportTimings()
-    pass.timings = timings
-    let start = Date()
-    let summary = try await pass.run()
-    let elapsed = Date().timeIntervalSince(start)
-    imports.append(["python": pyRate, "database": store.backend.rawValue, "applied": summary.outcomes["applied"] ?? 0, "errors": summary.errors,
-                    "seconds": elapsed, "messages_per_second": Double(summary.processed) / elapsed,
-                    "phases": timings.snapshot] as [String: Any])
-    await store.close()
+    imports.append(entry)
 }
 
 // Timed, without the store: parse + classify + decide every file (tokens looked up in memory).
@@ -295,7 +327,8 @@ let loadAfter = loadAverage()
 func phaseFields(_ phases: [String: Double]) -> KeyValuePairs<String, Any> {
     let p = { (name: String) -> Any in phases[name] ?? 0.0 }
     return ["claim": p("claim"), "read": p("read"), "token_lookup": p("token_lookup"), "classify": p("classify"),
-            "wait_for_commit": p("wait_for_commit"), "store_commit": p("store_commit"), "notices": p("notices"), "move": p("move")]
+            "compose": p("compose"), "wait_for_commit": p("wait_for_commit"), "store_commit": p("store_commit"), "notices": p("notices"),
+            "move": p("move")]
 }
 
 func ratio(_ x: Double, _ py: Double) -> Double { py > 0 ? x / py : 0 }
@@ -303,9 +336,17 @@ let importFields: [Any] = imports.map { entry -> Any in
     let e = entry as! [String: Any]
     let rate = e["messages_per_second"] as! Double
     let py = e["python"] as! Double
+    let silent = e["silent_messages_per_second"] as! Double
+    let silentPy = e["silent_python"] as! Double
     return ["database": e["database"]!, "messages_per_second": rate, "python_parse_only_messages_per_second": py,
             "ratio_vs_python": ratio(rate, py), "seconds": e["seconds"]!, "applied": e["applied"]!, "errors": e["errors"]!,
-            "phase_seconds": phaseFields(e["phases"] as! [String: Double])] as KeyValuePairs<String, Any>
+            "confirmations_queued": e["confirmations_queued"]!,
+            "phase_seconds": phaseFields(e["phases"] as! [String: Double]),
+            "silent_notices": ["messages_per_second": silent, "python_parse_only_messages_per_second": silentPy,
+                               "ratio_vs_python": ratio(silent, silentPy), "seconds": e["silent_seconds"]!, "applied": e["silent_applied"]!,
+                               "errors": e["silent_errors"]!, "confirmations_queued": e["silent_confirmations_queued"]!,
+                               "phase_seconds": phaseFields(e["silent_phases"] as! [String: Double])] as KeyValuePairs<String, Any>,
+    ] as KeyValuePairs<String, Any>
 }
 print(json([
     "benchmark": "import",

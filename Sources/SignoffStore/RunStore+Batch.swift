@@ -16,11 +16,14 @@ public struct InboundWrite: Sendable {
     /// A bounce: the outbox mail that could not be delivered, marked failed for good in the same
     /// transaction (only when the inbound row is newly recorded).
     public var bouncedMail: (id: Int64, error: String)?
+    /// Outbox mail (the import's notices) written in the same transaction, chosen by what the write did.
+    public var mail: InboundMail
 
     /// Describes one message's writes.
-    public init(_ kind: Kind, bouncedMail: (id: Int64, error: String)? = nil) {
+    public init(_ kind: Kind, bouncedMail: (id: Int64, error: String)? = nil, mail: InboundMail = InboundMail()) {
         self.kind = kind
         self.bouncedMail = bouncedMail
+        self.mail = mail
     }
 
     /// The dedupe key of the message.
@@ -28,6 +31,37 @@ public struct InboundWrite: Sendable {
         switch kind {
         case .answer(let a): return a.inbound?.dedupeKey ?? ""
         case .record(let r): return r.dedupeKey
+        }
+    }
+}
+
+/// The mail one inbound write queues in its own transaction (so a crash cannot keep the decision
+/// and lose the notice). Which list is written depends on what the write did:
+/// - `.answered(r)` with `r.decided == answeredDecided`: `answered` (a confirmation composed for
+///   that outcome); with the other outcome nothing (the caller composes it after the commit);
+/// - `.recorded`: `recorded` (a clarification, an already-decided notice, a bounce notice);
+/// - `.refused`, `.duplicate`, `.failed`: nothing.
+public struct InboundMail: Sendable {
+    /// Written when the answer is recorded and its `decided` equals `answeredDecided`.
+    public var answered: [NewMail]
+    /// The outcome `answered` was composed for.
+    public var answeredDecided: Bool
+    /// Written when the inbound row alone is recorded.
+    public var recorded: [NewMail]
+
+    /// Describes the mail of one write (none by default).
+    public init(answered: [NewMail] = [], answeredDecided: Bool = false, recorded: [NewMail] = []) {
+        self.answered = answered
+        self.answeredDecided = answeredDecided
+        self.recorded = recorded
+    }
+
+    /// The mail to write for `result` (see the type's documentation).
+    public func chosen(for result: InboundWriteResult) -> [NewMail] {
+        switch result {
+        case .answered(let r): return r.decided == answeredDecided ? answered : []
+        case .recorded: return recorded
+        case .refused, .duplicate, .failed: return []
         }
     }
 }
@@ -65,6 +99,13 @@ extension RunStore {
                 out[hash] = TokenMatch(token: token, request: request)
             }
         }
+        return out
+    }
+
+    /// The one-read-per-run fallback: `run(id:)` for each id.
+    public func runs(ids: [String]) async throws -> [String: RunRecord] {
+        var out: [String: RunRecord] = [:]
+        for id in Set(ids) { if let run = try await run(id: id) { out[id] = run } }
         return out
     }
 
@@ -121,6 +162,10 @@ extension RunStore {
                 }
             }
         }
+        // (this fallback queues each write's mail after its write, not in the same transaction)
+        var mail: [NewMail] = []
+        for (write, result) in zip(writes, results) { mail += write.mail.chosen(for: result) }
+        if !mail.isEmpty { try await enqueueMail(mail, now: now) }
         return results
     }
 }

@@ -144,6 +144,8 @@ public protocol RunStore: Sendable {
     func recordInboundBatch(_ writes: [InboundWrite], now: Date) async throws -> [InboundWriteResult]
     /// `tokenLookup` and the token's request for many token hashes in one read; see RunStore+Batch.swift.
     func tokenLookups(tokenHashes: [String]) async throws -> [String: TokenMatch]
+    /// Many runs by id in one read (ids not found are absent); see RunStore+Batch.swift.
+    func runs(ids: [String]) async throws -> [String: RunRecord]
 
     // MARK: Outbox
 

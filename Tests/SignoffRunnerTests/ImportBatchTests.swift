@@ -79,7 +79,7 @@ struct ImportBatchTests {
             let host = i == 4 ? "mx.signoff.test" : "client.example"
             inbound.append("m\(i): \(try await f.store.inboundSeen(dedupeKey: "mid:m\(i)-\(tag)@\(host)")?.rawValue ?? "-")")
         }
-        return Observed(outcomes: outcomes, notices: await log.notices.map { $0.replacingOccurrences(of: f.requestMessageID, with: "REQUEST") }.sorted(), status: request?.status, decision: request?.decision,
+        return Observed(outcomes: outcomes, notices: try await ImportNoticeLog.queued(f.store).map { $0.replacingOccurrences(of: f.requestMessageID, with: "REQUEST") }, status: request?.status, decision: request?.decision,
                         votes: try await f.store.votes(requestID: f.requestID).map { "\($0.reviewer):\($0.verdict.rawValue)" },
                         inbound: inbound, archive: f.files("archive"), quarantine: f.files("quarantine"),
                         requestMailStatus: try await f.store.mail(messageID: "<\(f.requestMessageID)>")?.status.rawValue)
@@ -122,7 +122,7 @@ struct ImportBatchTests {
         #expect(b.requestMailStatus == "failed")
         #expect(b.archive.count == 6 && b.quarantine.count == 4)
         #expect(b.notices == ["already_decided:deputy@example.org", "already_decided:editor@example.org",
-                              "bounced:<REQUEST>", "confirmation:approve:editor@example.org"])
+                              "bounced:<REQUEST>", "confirmation:approve:editor@example.org", "decided:except:editor@example.org"])
     }
 
     /// Small batches: the next batch is claimed, read and its tokens read while the previous
@@ -179,6 +179,34 @@ struct ImportBatchTests {
         #expect(f.files("archive").count == 5 && f.files("cur").isEmpty)
         #expect(try await f.store.votes(requestID: f.requestID).count == 1)
     }
+    /// The confirmation is written by the decision's own transaction: a crash right after the
+    /// commit (before anything else of the pass) keeps both, and the repair pass queues no second one.
+    @Test(arguments: ImportBackend.allCases)
+    func theConfirmationIsInTheOutboxInTheSameCommitAsTheDecision(backend: ImportBackend) async throws {
+        let f = try await ImportFixture.make(backend)
+        defer { Task { await f.close() } }
+        try f.maildir.deliver(f.reply("APPROVE", messageID: "<approve-\(UUID().uuidString)@c>"))
+        try f.maildir.deliver(f.reply("yes, looks fine", messageID: "<unclear-\(UUID().uuidString)@c>"))
+        let composer = MailingNotices()
+        let pass = f.pass(notices: composer)
+        let claims = try f.maildir.pending().compactMap { try f.maildir.claim($0) }
+        let (prepared, failed) = await pass.prepareAll(claims, in: f.maildir, isMail: true)
+        #expect(failed == 0 && prepared.count == 2)
+        #expect(try await f.store.mail(messageID: MailingNotices.id("confirmation", f.requestID)) == nil)
+        // The batch's one transaction, then "crash": nothing after the commit runs.
+        _ = try await f.store.recordInboundBatch(prepared.map(\.write), now: f.clock)
+        #expect(try await f.store.request(id: f.requestID)?.status == .answered)
+        let confirmation = try #require(try await f.store.mail(messageID: MailingNotices.id("confirmation", f.requestID)))
+        #expect(confirmation.kind == .confirmation && confirmation.recipient == "editor@example.org" && confirmation.status == .pending)
+        #expect(try await f.store.mail(messageID: MailingNotices.id("clarification", f.requestID))?.kind == .clarification)
+
+        var repair = f.pass(notices: composer)
+        repair.staleClaimSeconds = 0
+        #expect(try await repair.run().outcomes == ["duplicate": 2])
+        // Composed once each, before the commit; the repair pass (duplicates) composes nothing.
+        #expect(await composer.composed.sorted() == ["ambiguous:clarification", "confirmation"])
+    }
+
     @Test(arguments: ImportBackend.allCases)
     func theStoreBatchRecordsOneDecisionForTwoAnswersAndSkipsADuplicate(backend: ImportBackend) async throws {
         let f = try await ImportFixture.make(backend, reviewers: ["editor@example.org", "deputy@example.org"])
@@ -210,5 +238,27 @@ struct ImportBatchTests {
         // A later batch with the same keys writes nothing new.
         let again = try await f.store.recordInboundBatch(writes, now: f.clock)
         #expect(again.allSatisfy { if case .duplicate = $0 { return true } else { return false } })
+    }
+}
+
+/// Composes a small real mail per notice (message id `<kind-request@notice.test>`) and records
+/// what it composed.
+actor MailingNotices: ImportNoticeComposer {
+    var composed: [String] = []
+    static func id(_ kind: String, _ requestID: String) -> String { "<\(kind)-\(requestID)@notice.test>" }
+
+    func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail] {
+        switch notice {
+        case .confirmation(let request, _, let reviewer, _, _, _):
+            composed.append("confirmation")
+            return [NewMail(messageID: Self.id("confirmation", request.id), kind: .confirmation, recipient: reviewer,
+                            raw: Data("Subject: confirmed\r\n\r\nok\r\n".utf8), requestID: request.id, runID: request.runID)]
+        case .clarification(let request, let reviewer, _, _, _, _):
+            composed.append("ambiguous:clarification")
+            return [NewMail(messageID: Self.id("clarification", request.id), kind: .clarification, recipient: reviewer,
+                            raw: Data("Subject: unclear\r\n\r\nwrite APPROVE\r\n".utf8), requestID: request.id, runID: request.runID)]
+        default:
+            return []
+        }
     }
 }

@@ -22,17 +22,29 @@ struct ImportTestInterpreter: ImportRequestInterpreter {
     }
 }
 
-/// Records every notice instead of rendering mail.
+/// Records every notice it composes, and renders each as a small mail whose body is that
+/// record (so the outbox shows which notices were queued).
 actor ImportNoticeLog: ImportNoticeComposer {
     var notices: [String] = []
     func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail] {
+        let line: String
+        var requestID: String?
         switch notice {
-        case .confirmation(_, let d, let to, _, _, _): notices.append("confirmation:\(d.kind):\(to)")
-        case .clarification(_, let to, _, _, _, _): notices.append("clarification:\(to)")
-        case .alreadyDecided(_, let to, _, _): notices.append("already_decided:\(to)")
-        case .bounced(let m, _): notices.append("bounced:\(m.messageID)")
+        case .confirmation(let r, let d, let to, _, _, _): line = "confirmation:\(d.kind):\(to)"; requestID = r.id
+        case .clarification(let r, let to, _, _, _, _): line = "clarification:\(to)"; requestID = r.id
+        case .alreadyDecided(let r, let to, _, _): line = "already_decided:\(to)"; requestID = r.id
+        case .bounced(let m, _): line = "bounced:\(m.messageID)"; requestID = m.requestID
+        case .decided(let r, _, let except): line = "decided:except:\(except ?? "-")"; requestID = r.id
         }
-        return []
+        notices.append(line)
+        return [NewMail(messageID: "<notice-\(UUID().uuidString)@log.test>", kind: .confirmation, recipient: "log@example.org",
+                        raw: Data(line.utf8), requestID: requestID)]
+    }
+
+    /// The notices queued in `store`'s outbox (what reviewers would get), sorted.
+    static func queued(_ store: any RunStore) async throws -> [String] {
+        try await store.dueMail(now: Date(timeIntervalSince1970: 4_000_000_000), limit: 1000)
+            .filter { $0.recipient == "log@example.org" }.map { String(decoding: $0.raw, as: UTF8.self) }.sorted()
     }
 }
 

@@ -3,10 +3,24 @@ import Logging
 import SignoffMail
 import SignoffStore
 
-/// The batched import: a batch of claimed messages is read and classified concurrently, then
-/// their inbound rows and answers are committed in one store transaction
-/// (`RunStore.recordInboundBatch`), then notices are queued, and only then are the files moved.
-/// The outcomes are exactly those of `ImportPass.process` one message at a time.
+/// The batched import: a batch of claimed messages is read and classified concurrently and their
+/// notices composed, then their inbound rows, answers and notices are committed in one store
+/// transaction (`RunStore.recordInboundBatch`), and only then are the files moved. The outcomes
+/// are exactly those of `ImportPass.process` one message at a time.
+///
+/// Notices in the decision's transaction (`InboundWrite.mail`), composed before the commit for the
+/// outcome the classification expects:
+/// - an answer: its confirmation, composed as deciding when the answer would decide the request on
+///   its own (`likelyDecides`: quorum `any`, a value, a deciding rejection …) and as a vote
+///   otherwise; when the transaction decides otherwise (the last vote of a quorum, or a vote the
+///   quorum no longer needs) that confirmation is not written and the right one is queued after the
+///   commit;
+/// - a row alone (ambiguous / invalid value / refused by the interpreter or a policy: the
+///   clarification; already decided when classified: its notice; a bounce: the owner's notice).
+/// After the commit, in a second transaction (`enqueueMail`), as before: the "decided" notices
+/// to reviewers who did not vote (who they are depends on the votes the transaction found, and
+/// their threading on the tokens), the "already decided" notice of an answer the transaction
+/// refused (it names who decided), and everything when composing before the commit failed.
 extension ImportPass {
     /// One classified message, ready for the batch's transaction.
     struct Prepared: Sendable {
@@ -25,6 +39,8 @@ extension ImportPass {
         /// path (`process`) instead of the batch's transaction.
         var byPolicy = false
         var write: InboundWrite
+        /// Its notices were composed before the commit (into `write.mail`).
+        var composed = false
     }
 
     /// What one batch did.
@@ -194,7 +210,78 @@ extension ImportPass {
                 add()
             }
         }
-        return (slots.compactMap { $0 }, errors)
+        var prepared = slots.compactMap { $0 }
+        let composeStart = ImportTimings.now()
+        await composeNotices(&prepared, at: at)
+        timings?.add("compose", since: composeStart)
+        return (prepared, errors)
+    }
+
+    /// The answer decides its request when no other vote was recorded before it (the likely case
+    /// for the notice composed before the commit; the transaction tells for sure).
+    static func likelyDecides(_ verdict: Verdict, request: RequestRecord) -> Bool {
+        if verdict == .value { return true }
+        let needed = request.quorum.approvalsNeeded(reviewers: request.reviewers.count)
+        if verdict == .approve { return needed <= 1 }
+        if request.rejectOn == .any || needed <= 1 { return true }
+        return request.reviewers.count > 0 && request.reviewers.count - 1 < needed
+    }
+
+    /// The notice each message gets if its write goes as expected, composed now (off the store's
+    /// writer) for the batch at once and carried in `write.mail`. On failure nothing is composed
+    /// and the notices are composed after the commit.
+    func composeNotices(_ prepared: inout [Prepared], at: Date) async {
+        var notices: [ImportNotice] = []
+        var owners: [(index: Int, answered: Bool, decided: Bool)] = []
+        for (i, p) in prepared.enumerated() where !p.byPolicy {
+            let r = p.result
+            if case .answer(let answer) = p.write.kind, let decision = p.decision, let req = p.request {
+                let decided = Self.likelyDecides(answer.verdict, request: req)
+                notices.append(.confirmation(request: req, decision: decision, reviewer: p.tokenReviewer, decided: decided,
+                                             inReplyTo: r.messageID, subject: r.subject))
+                owners.append((i, true, decided))
+            } else if let notice = Self.recordedNotice(p) {
+                notices.append(notice)
+                owners.append((i, false, false))
+            } else {
+                prepared[i].composed = true  // nothing to tell
+            }
+        }
+        guard !notices.isEmpty else { return }
+        do {
+            let mails = try await self.notices.mail(for: notices, now: at)
+            for (owner, mail) in zip(owners, mails) {
+                prepared[owner.index].write.mail = owner.answered ? InboundMail(answered: mail, answeredDecided: owner.decided)
+                                                                  : InboundMail(recorded: mail)
+                prepared[owner.index].composed = true
+            }
+        } catch {
+            logger.warning("import notices could not be composed before the commit; they are composed after it", metadata: ["error": "\(error)"])
+            for owner in owners { prepared[owner.index].composed = false; prepared[owner.index].write.mail = InboundMail() }
+        }
+    }
+
+    /// The notice of a message whose inbound row alone is recorded, if any.
+    static func recordedNotice(_ p: Prepared) -> ImportNotice? {
+        let r = p.result
+        if p.refusedByInterpreter {
+            guard let req = p.request else { return nil }
+            return .clarification(request: req, reviewer: p.tokenReviewer, reason: r.reason, tokenHash: r.tokenHash,
+                                  inReplyTo: r.messageID, subject: r.subject)
+        }
+        switch r.outcome {
+        case .ambiguous, .invalidValue:
+            guard let req = p.request, let to = r.sender?.address else { return nil }
+            return .clarification(request: req, reviewer: to, reason: r.reason, tokenHash: r.tokenHash, inReplyTo: r.messageID, subject: r.subject)
+        case .alreadyDecided:
+            guard let req = p.request, let to = r.sender?.address else { return nil }
+            return .alreadyDecided(request: req, reviewer: to, inReplyTo: r.messageID, subject: r.subject)
+        case .bounce:
+            guard let sent = p.bounced else { return nil }
+            return .bounced(mail: sent, reason: r.reason)
+        default:
+            return nil
+        }
     }
 
     /// The files of a committed batch, to move: each message with its outcome, whether it goes
@@ -203,7 +290,7 @@ extension ImportPass {
         var entries: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
     }
 
-    /// Commits a prepared batch in one transaction and queues its notices; the files it returns
+    /// Commits a prepared batch (with its notices) in one transaction; the files it returns
     /// are moved by `move(_:in:)` — after this returns, never before.
     func commitWithoutMoving(_ prepared: [Prepared], in folder: Maildir, isMail: Bool) async -> (BatchOutcome, Moves) {
         var outcome = BatchOutcome()
@@ -253,64 +340,52 @@ extension ImportPass {
 
         timings?.add("store_commit", since: storeStart)
         let noticesStart = ImportTimings.now()
-        // Notices, from what the transaction did.
-        var mail: [NewMail] = []
+        // Notices the transaction did not write (see the type's documentation).
+        var later: [ImportNotice] = []
         var final: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
-        do {
-            for (p, written) in zip(batch, results) {
-                var r = p.result
-                switch written {
-                case .failed(let error):
-                    logger.error("import failed; the message stays claimed and is retried by a later pass",
-                                 metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
-                    final.append(nil)
-                    continue
-                case .duplicate(let first):
-                    let quarantine = first.map { InboundResult.Outcome(rawValue: $0.rawValue)?.quarantines ?? false } ?? false
-                    final.append((p, .duplicate, quarantine, "duplicate of an earlier message (\(first?.rawValue ?? "unknown"))"))
-                    continue
-                case .answered(let answered):
-                    if let decision = p.decision {
-                        mail += try await notices.mail(for: .confirmation(request: answered.request, decision: decision, reviewer: p.tokenReviewer,
-                                                                          decided: answered.decided, inReplyTo: r.messageID, subject: r.subject), now: at)
+        for (p, written) in zip(batch, results) {
+            var r = p.result
+            switch written {
+            case .failed(let error):
+                logger.error("import failed; the message stays claimed and is retried by a later pass",
+                             metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                final.append(nil)
+                continue
+            case .duplicate(let first):
+                let quarantine = first.map { InboundResult.Outcome(rawValue: $0.rawValue)?.quarantines ?? false } ?? false
+                final.append((p, .duplicate, quarantine, "duplicate of an earlier message (\(first?.rawValue ?? "unknown"))"))
+                continue
+            case .answered(let answered):
+                if let decision = p.decision {
+                    if !p.composed || answered.decided != p.write.mail.answeredDecided {
+                        later.append(.confirmation(request: answered.request, decision: decision, reviewer: p.tokenReviewer,
+                                                   decided: answered.decided, inReplyTo: r.messageID, subject: r.subject))
                     }
-                case .refused(let error):
-                    r.outcome = .alreadyDecided
-                    r.reason = error.message
-                    if let req = p.request {
-                        mail += try await notices.mail(for: .alreadyDecided(request: req, reviewer: p.tokenReviewer, inReplyTo: r.messageID, subject: r.subject), now: at)
-                    }
-                case .recorded:
-                    if p.refusedByInterpreter, let req = p.request {
-                        mail += try await notices.mail(for: .clarification(request: req, reviewer: p.tokenReviewer, reason: r.reason, tokenHash: r.tokenHash,
-                                                                           inReplyTo: r.messageID, subject: r.subject), now: at)
-                    } else {
-                        switch r.outcome {
-                        case .ambiguous, .invalidValue:
-                            if let req = p.request, let to = r.sender?.address {
-                                mail += try await notices.mail(for: .clarification(request: req, reviewer: to, reason: r.reason, tokenHash: r.tokenHash,
-                                                                                   inReplyTo: r.messageID, subject: r.subject), now: at)
-                            }
-                        case .alreadyDecided:
-                            if let req = p.request, let to = r.sender?.address {
-                                mail += try await notices.mail(for: .alreadyDecided(request: req, reviewer: to, inReplyTo: r.messageID, subject: r.subject), now: at)
-                            }
-                        case .bounce:
-                            if let sent = p.bounced {
-                                mail += try await notices.mail(for: .bounced(mail: sent, reason: r.reason), now: at)
-                            }
-                        default: break
-                        }
+                    if Self.othersToTell(answered, except: p.tokenReviewer) {
+                        later.append(.decided(request: answered.request, votes: answered.votes, except: p.tokenReviewer))
                     }
                 }
-                final.append((p, r.outcome, r.outcome.quarantines, "\(r.outcome.rawValue): \(r.reason)"))
+            case .refused(let error):
+                r.outcome = .alreadyDecided
+                r.reason = error.message
+                if let req = p.request {
+                    later.append(.alreadyDecided(request: req, reviewer: p.tokenReviewer, inReplyTo: r.messageID, subject: r.subject))
+                }
+            case .recorded:
+                if !p.composed, let notice = Self.recordedNotice(p) { later.append(notice) }
             }
-            if !mail.isEmpty { try await store.enqueueMail(mail, now: at) }
-        } catch {
-            // Recorded but not moved: the repair pass moves them (as duplicates) later.
-            logger.error("import notices failed; the batch stays claimed and is moved by a later pass", metadata: ["error": "\(error)"])
-            outcome.errors += batch.count
-            return (outcome, Moves())
+            final.append((p, r.outcome, r.outcome.quarantines, "\(r.outcome.rawValue): \(r.reason)"))
+        }
+        if !later.isEmpty {
+            do {
+                let mail = try await notices.mail(for: later, now: at).flatMap { $0 }
+                if !mail.isEmpty { try await store.enqueueMail(mail, now: at) }
+            } catch {
+                // Recorded but not moved: the repair pass moves them (as duplicates) later.
+                logger.error("import notices failed; the batch stays claimed and is moved by a later pass", metadata: ["error": "\(error)"])
+                outcome.errors += batch.count
+                return (outcome, Moves())
+            }
         }
 
         timings?.add("notices", since: noticesStart)

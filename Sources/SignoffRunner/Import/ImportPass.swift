@@ -230,6 +230,9 @@ public struct ImportPass: Sendable {
                     let answered = try await store.answer(answer)
                     mail += try await notices.mail(for: .confirmation(request: answered.request, decision: decision, reviewer: tokenReviewer,
                                                                       decided: answered.decided, inReplyTo: result.messageID, subject: result.subject), now: at)
+                    if Self.othersToTell(answered, except: tokenReviewer) {
+                        mail += try await notices.mail(for: .decided(request: answered.request, votes: answered.votes, except: tokenReviewer), now: at)
+                    }
                 } catch let error as StoreError where error.code == .alreadyDecided || error.code == .alreadyVoted {
                     // The same message imported at this moment by another task or importer?
                     if try await store.inboundSeen(dedupeKey: result.dedupeKey) != nil {
@@ -329,6 +332,11 @@ public struct ImportPass: Sendable {
                                 issuedMessageIDs: record.messageID.map { [MessageID.normalize($0)] + Self.reminderIDs(record, request) } ?? [])
     }
 
+    /// The answer decided its request and some current reviewers did not vote: they get a "decided" notice.
+    static func othersToTell(_ answered: AnswerResult, except: String) -> Bool {
+        answered.decided && !DecidedNotices.recipients(answered.request, votes: answered.votes, except: except).isEmpty
+    }
+
     static func verdict(_ d: Decision) -> Verdict {
         switch d {
         case .approve: return .approve
@@ -368,7 +376,8 @@ public final class ImportTimings: @unchecked Sendable {
     public init() {}
 
     /// Seconds per phase: `claim`, `read`, `token_lookup`, `classify`, `wait_for_commit` (the
-    /// pass waiting on a commit), `store_commit`, `notices`, `move`.
+    /// pass waiting on a commit), `compose` (notices rendered before the commit), `store_commit`,
+    /// `notices` (the rest, after it), `move`.
     public var snapshot: [String: Double] { lock.withLock { seconds } }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }

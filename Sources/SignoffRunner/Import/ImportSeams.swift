@@ -15,8 +15,12 @@ public protocol ImportRequestInterpreter: Sendable {
 
 /// Something the importer tells a person by mail.
 public enum ImportNotice: Sendable {
-    /// A decision was recorded (`decided` false: a vote towards a quorum).
+    /// A decision was recorded (`decided` false: a vote towards a quorum). The confirmation to
+    /// `reviewer` only: the other reviewers are told by `.decided`.
     case confirmation(request: RequestRecord, decision: Decision, reviewer: String, decided: Bool, inReplyTo: String?, subject: String?)
+    /// `request` was just decided (as the deciding transaction left it, with its `votes`): each
+    /// current reviewer who did not vote (nor is `except`) is told their answer is no longer needed.
+    case decided(request: RequestRecord, votes: [VoteRecord], except: String?)
     /// The reply was ambiguous or its value invalid; `reason` says what to write instead.
     /// The composer enforces "at most three per token" (`tokenHash`).
     case clarification(request: RequestRecord, reviewer: String, reason: String, tokenHash: String?, inReplyTo: String?, subject: String?)
@@ -30,10 +34,23 @@ public enum ImportNotice: Sendable {
 /// an empty list sends nothing.
 public protocol ImportNoticeComposer: Sendable {
     func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail]
+    /// The mail of many notices (one list per notice, in order): an import batch's notices, so a
+    /// composer can read what they share (their runs) once. Default: `mail(for:now:)` for each.
+    func mail(for notices: [ImportNotice], now: Date) async throws -> [[NewMail]]
+}
+
+extension ImportNoticeComposer {
+    public func mail(for notices: [ImportNotice], now: Date) async throws -> [[NewMail]] {
+        var out: [[NewMail]] = []
+        out.reserveCapacity(notices.count)
+        for notice in notices { out.append(try await mail(for: notice, now: now)) }
+        return out
+    }
 }
 
 /// A composer that sends nothing (tests, and setups without outgoing mail).
 public struct SilentNoticeComposer: ImportNoticeComposer {
     public init() {}
     public func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail] { [] }
+    public func mail(for notices: [ImportNotice], now: Date) async throws -> [[NewMail]] { notices.map { _ in [] } }
 }

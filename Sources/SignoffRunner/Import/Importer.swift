@@ -1,6 +1,7 @@
 import Foundation
 import SignoffMail
 import SignoffStore
+import Synchronization
 
 /// Wires the mail-in importer (`ImportPass`) to the runner: the request payloads it must read
 /// (`HumanRequest`), the response bytes it must write (`HumanResponse`), and notice mail rendered
@@ -34,13 +35,38 @@ public enum Importer {
                 throw RunnerError("import.folder", "cannot prepare \(folder.root.path): \(error); check that the folder exists and is writable")
             }
         }
+        return try await pass(environment, maildir: maildir, inbox: inbox, reply: reply).run()
+    }
+
+    /// The pass `run` makes (the benchmark times it): the runner's interpreter, notices rendered
+    /// with the templates, and the request policies. The folders are used as they are.
+    public static func pass(_ environment: RunnerEnvironment, maildir: Maildir?, inbox: Maildir?, reply: EmailAddress) -> ImportPass {
         var pass = ImportPass(store: environment.store, maildir: maildir, inbox: inbox,
-                              config: InboundConfig(replyAddress: reply, strictAuthservID: config.mail.authservID),
+                              config: InboundConfig(replyAddress: reply, strictAuthservID: environment.config.mail.authservID),
                               interpreter: HumanRequestInterpreter(),
                               notices: TemplateNoticeComposer(environment: environment),
                               logger: environment.logger, now: environment.now)
         pass.policy = RunnerImportPolicy(environment: environment)
-        return try await pass.run()
+        return pass
+    }
+}
+
+/// The request payloads an import decodes: each message's request is read three times (its
+/// grammar, its response bytes, its notice), so the last few thousand are kept decoded.
+enum ImportedRequests {
+    private static let cache = Mutex<[Data: HumanRequest]>([:])
+    private static let limit = 4096
+
+    /// `request`'s payload, or nil when it is not a `HumanRequest`.
+    static func human(_ request: RequestRecord) -> HumanRequest? {
+        let data = request.requestData
+        if let known = cache.withLock({ $0[data] }) { return known }
+        guard let human = try? HumanRequest.decode(data) else { return nil }
+        cache.withLock { table in
+            if table.count >= limit { table.removeAll(keepingCapacity: true) }
+            table[data] = human
+        }
+        return human
     }
 }
 
@@ -49,11 +75,11 @@ public struct HumanRequestInterpreter: ImportRequestInterpreter {
     public init() {}
 
     public func expectedResponse(for request: RequestRecord) -> ExpectedResponse? {
-        (try? HumanRequest.decode(request.requestData))?.expectedResponse
+        ImportedRequests.human(request)?.expectedResponse
     }
 
     public func response(for decision: Decision, request: RequestRecord, by reviewer: String, via: String?) -> Data? {
-        guard let human = try? HumanRequest.decode(request.requestData) else { return nil }
+        guard let human = ImportedRequests.human(request) else { return nil }
         if case .delegate = decision { return nil }  // a delegation is not a vote: `RunnerImportPolicy` acts on it
         if Self.isForbidden(reviewer, request: request, human: human) { return nil }
         return human.response(for: decision, by: reviewer, via: via)
@@ -74,34 +100,70 @@ public struct HumanRequestInterpreter: ImportRequestInterpreter {
     }
 }
 
-/// Renders the importer's notices (confirmation, clarification, already decided, bounce) with the
-/// mail templates.
+/// Renders the importer's notices (confirmation, clarification, already decided, decided, bounce)
+/// with the mail templates.
 struct TemplateNoticeComposer: ImportNoticeComposer {
     let environment: RunnerEnvironment
 
     func mail(for notice: ImportNotice, now: Date) async throws -> [NewMail] {
-        guard let composer = try? environment.composer() else { return [] }
+        try await mail(for: [notice], now: now).first ?? []
+    }
+
+    /// A batch's notices: their runs read in one go, then composed in parallel chunks.
+    func mail(for notices: [ImportNotice], now: Date) async throws -> [[NewMail]] {
+        guard !notices.isEmpty, let composer = try? environment.composer() else { return notices.map { _ in [] } }
+        var runIDs: [String] = []
+        for notice in notices {
+            switch notice {
+            case .confirmation(let request, _, _, _, _, _), .clarification(let request, _, _, _, _, _), .alreadyDecided(let request, _, _, _):
+                runIDs.append(request.runID)
+            case .bounced(let mail, _): if let id = mail.runID { runIDs.append(id) }
+            case .decided: break  // (DecidedNotices reads its run only when someone is to be told)
+            }
+        }
+        let runs = runIDs.isEmpty ? [:] : try await environment.store.runs(ids: runIDs)
+        let chunk = 64
+        if notices.count <= chunk {
+            var out: [[NewMail]] = []
+            for notice in notices { out.append(try await mail(for: notice, composer: composer, runs: runs, now: now)) }
+            return out
+        }
+        return try await withThrowingTaskGroup(of: (Int, [[NewMail]]).self) { group in
+            for start in stride(from: 0, to: notices.count, by: chunk) {
+                let part = Array(notices[start..<min(notices.count, start + chunk)])
+                group.addTask {
+                    var out: [[NewMail]] = []
+                    for notice in part { out.append(try await mail(for: notice, composer: composer, runs: runs, now: now)) }
+                    return (start, out)
+                }
+            }
+            var out = [[NewMail]](repeating: [], count: notices.count)
+            for try await (start, part) in group {
+                for (i, mail) in part.enumerated() { out[start + i] = mail }
+            }
+            return out
+        }
+    }
+
+    private func mail(for notice: ImportNotice, composer: MailComposer, runs: [String: RunRecord], now: Date) async throws -> [NewMail] {
         switch notice {
         case .confirmation(let request, let decision, let reviewer, let decided, let inReplyTo, _):
-            var context = try await context(request, reviewer: reviewer)
+            var context = context(request, reviewer: reviewer, run: runs[request.runID])
             context.decision = .init(outcome: decided ? decision.kind : "vote: \(decision.kind)", by: reviewer, at: now)
-            var mail = try compose(composer, .confirmation, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
-            if decided {
-                // The reviewers who had not answered are told that their answer is no longer needed.
-                let votes = try await environment.store.votes(requestID: request.id)
-                mail += await DecidedNotices(environment: environment).mail(for: request, votes: votes, except: reviewer, now: now)
-            }
-            return mail
+            return try compose(composer, .confirmation, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
+        case .decided(let request, let votes, let except):
+            // The reviewers who had not answered are told that their answer is no longer needed.
+            return await DecidedNotices(environment: environment).mail(for: request, votes: votes, except: except, now: now)
         case .clarification(let request, let reviewer, let reason, _, let inReplyTo, _):
-            var context = try await context(request, reviewer: reviewer)
+            var context = context(request, reviewer: reviewer, run: runs[request.runID])
             context.clarificationProblem = reason
             return try compose(composer, .clarification, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
         case .alreadyDecided(let request, let reviewer, let inReplyTo, _):
-            var context = try await context(request, reviewer: reviewer)
+            var context = context(request, reviewer: reviewer, run: runs[request.runID])
             context.decision = .init(outcome: request.decision ?? "decided", by: request.answeredBy, at: request.answeredAt)
             return try compose(composer, .alreadyDecided, context, to: reviewer, inReplyTo: inReplyTo, request: request, now: now)
         case .bounced(let mail, let reason):
-            guard let runID = mail.runID, let run = try await environment.store.run(id: runID),
+            guard let runID = mail.runID, let run = runs[runID],
                   let owner = try? environment.catalog.job(named: run.job).owner else { return [] }
             let context = MailTemplateContext(
                 job: .init(name: run.job), run: .init(id: run.id, attempt: run.attempt, owner: owner), stepID: "",
@@ -113,9 +175,8 @@ struct TemplateNoticeComposer: ImportNoticeComposer {
         }
     }
 
-    func context(_ request: RequestRecord, reviewer: String) async throws -> MailTemplateContext {
-        let human = try? HumanRequest.decode(request.requestData)
-        let run = try await environment.store.run(id: request.runID)
+    func context(_ request: RequestRecord, reviewer: String, run: RunRecord?) -> MailTemplateContext {
+        let human = ImportedRequests.human(request)
         return MailTemplateContext(
             job: .init(name: run?.job ?? "job"), run: .init(id: request.runID, attempt: run?.attempt ?? 1),
             stepID: request.stepID ?? "",

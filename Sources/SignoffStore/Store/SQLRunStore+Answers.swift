@@ -11,7 +11,7 @@ import Synchronization
 /// mails already known. Every answer is then decided in Swift, in order, against that state as the
 /// earlier answers of the batch changed it. Round trip 2 writes, again one statement per table:
 /// tokens used, votes, requests decided, tokens revoked, runs (chain heads, queued), inbound rows,
-/// events, and the COMMIT. Rows travel as one JSON array parameter per statement, so each
+/// events, (import) outbox notices, and the COMMIT. Rows travel as one JSON array parameter per statement, so each
 /// statement has one text (prepared once) for every batch size.
 extension SQLRunStore {
     // MARK: Entry points
@@ -395,6 +395,15 @@ extension SQLRunStore {
         }
         statements += rowStatements(sql.insertEvents, eventRows)
         statements += bounces
+        // The import's notices, chosen by what each write did (`InboundMail`): in this transaction.
+        var mail: [NewMail] = []
+        if importing {
+            for (write, outcome) in zip(writes, outcomes) { mail += write.mail.chosen(for: outcome.inboundResult) }
+        }
+        if !mail.isEmpty {
+            statements += Self.mailStatements(mail, now: now)
+            queued = true
+        }
         if queued { conn.notifyWork() }
         if !statements.isEmpty || commit {
             _ = try conn.pipeline(statements, commit: commit)

@@ -36,6 +36,24 @@ extension SQLRunStore {
     func tokenLookups(tokenHashes: [String]) async throws -> [String: TokenMatch] {
         let hashes = Array(Set(tokenHashes))
         if hashes.isEmpty { return [:] }
+        if dialect == .postgres {
+            // One round trip: the tokens and their requests, each found by one index lookup per key.
+            let list = listParam(hashes)
+            let found = try await pool.read { conn in
+                try conn.pipeline([SQLStatement(Self.tokensByHashSQL, [list]), SQLStatement(Self.requestsOfTokensSQL, [list])], commit: false)
+            }
+            var requests: [String: RequestRecord] = [:]
+            for row in found[1] {
+                let r = try Self.decodeRequest(row)
+                requests[r.id] = r
+            }
+            var out: [String: TokenMatch] = [:]
+            for row in found[0] {
+                let t = try Self.decodeToken(row)
+                if let r = requests[t.requestID] { out[t.tokenHash] = TokenMatch(token: t, request: r) }
+            }
+            return out
+        }
         return try await pool.read { conn in
             var tokens: [TokenRecord] = []
             for start in stride(from: 0, to: hashes.count, by: 500) {
@@ -55,6 +73,37 @@ extension SQLRunStore {
             }
             var out: [String: TokenMatch] = [:]
             for t in tokens { if let r = requests[t.requestID] { out[t.tokenHash] = TokenMatch(token: t, request: r) } }
+            return out
+        }
+    }
+
+    /// PostgreSQL: the tokens of the hashes in `$1` (one index lookup per key: with `= ANY` the
+    /// planner scans the whole table once the list is long).
+    static let tokensByHashSQL = """
+        SELECT t.* FROM unnest($1::text[]) AS k(key)
+        CROSS JOIN LATERAL (SELECT \(tokenColumns) FROM request_tokens WHERE token_hash = k.key OFFSET 0) AS t
+        """
+    /// PostgreSQL: the requests of the tokens of the hashes in `$1` (the join inside the lateral
+    /// subquery: joined outside it, the planner hashes a scan of the whole requests table).
+    static let requestsOfTokensSQL = """
+        SELECT x.* FROM unnest($1::text[]) AS k(key)
+        CROSS JOIN LATERAL (SELECT \(qualifiedRequestColumns) FROM request_tokens t JOIN requests q ON q.id = t.request_id
+                            WHERE t.token_hash = k.key OFFSET 0) AS x
+        """
+
+    func runs(ids: [String]) async throws -> [String: RunRecord] {
+        let unique = Array(Set(ids))
+        if unique.isEmpty { return [:] }
+        let sql = dialect == .postgres
+            ? "SELECT r.* FROM unnest($1::text[]) AS k(key) CROSS JOIN LATERAL (SELECT \(Self.runColumns) FROM runs WHERE id = k.key OFFSET 0) AS r"
+            : "SELECT \(Self.runColumns) FROM runs WHERE id IN (SELECT value FROM json_each($1))"
+        let list = listParam(unique)
+        return try await pool.read { conn in
+            var out: [String: RunRecord] = [:]
+            for row in try conn.query(sql, [list]) {
+                let run = try Self.decodeRun(row)
+                out[run.id] = run
+            }
             return out
         }
     }
