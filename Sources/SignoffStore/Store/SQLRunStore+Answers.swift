@@ -42,7 +42,7 @@ extension SQLRunStore {
     }
 
     func answer(_ answer: Answer) async throws -> AnswerResult {
-        try await answerCoalescer.submit(answer)
+        try await answerBatcher.submit(answer)
     }
 
     /// A statement failed (constraint, bad data): retrying the writes one by one can isolate it.
@@ -51,37 +51,8 @@ extension SQLRunStore {
         error.code != .connectionLost && error.code != .closed && error.code != .busy && error.code != .connectionFailed
     }
 
-    // MARK: Coalescing single answers
-
-    /// Concurrent `answer` calls run as `answerMany` batches: one lane per two connections (SQLite:
-    /// one, its single writer), at most `answerBatchLimit` answers per batch. An idle store answers at once.
-    var answerCoalescer: Coalescer<Answer, AnswerResult> {
-        let key = ObjectIdentifier(self)
-        return Self.answerCoalescers.withLock { table in
-            if let entry = table[key], entry.store === self { return entry.coalescer }
-            // Entries of stores gone (whose address may now be this store's) are dropped.
-            table = table.filter { $0.value.store != nil }
-            // PostgreSQL: half the connections, so answers leave room for the other writes and
-            // batches grow under load (measured on 8 connections: 4 lanes ≈ 1.5× the answers/s of 8).
-            let lanes = dialect == .postgres ? max(1, (pool.handles.count + 1) / 2) : 1
-            let coalescer = Coalescer<Answer, AnswerResult>(lanes: lanes, maxBatch: Self.answerBatchLimit) { [weak self] answers in
-                guard let self else { throw StoreError(.closed, "the store is closed") }
-                return try await self.answerMany(answers).map { $0.mapError { $0 as any Error } }
-            }
-            table[key] = CoalescerEntry(store: self, coalescer: coalescer)
-            return coalescer
-        }
-    }
-
+    /// The most answers one coalesced batch takes.
     static let answerBatchLimit = 128
-
-    struct CoalescerEntry: Sendable {
-        weak var store: SQLRunStore?
-        let coalescer: Coalescer<Answer, AnswerResult>
-    }
-
-    /// The answer coalescer of each open store (kept here: the store's stored properties live elsewhere).
-    static let answerCoalescers = Mutex<[ObjectIdentifier: CoalescerEntry]>([:])
 
     // MARK: The set-based write
 

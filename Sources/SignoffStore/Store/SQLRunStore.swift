@@ -24,6 +24,10 @@ final class SQLRunStore: RunStore {
     let claimBatcher: Coalescer<ClaimOperation, [ClaimedRun]>
     /// Concurrent `finish` calls (a runner ends each of its runs on its own), run as `finishMany` batches.
     let finishBatcher: Coalescer<FinishOperation, Void>
+    /// Concurrent `answer` calls, run as `answerMany` batches. PostgreSQL: one lane per two
+    /// connections, so answers leave room for the other writes and batches grow under load
+    /// (measured on 8 connections: 4 lanes gave about 1.5 times the answers/s of 8).
+    let answerBatcher: Coalescer<Answer, AnswerResult>
 
     /// The most operations one coalesced batch takes: bounds statement size and commit latency.
     static let maxBatch = 64
@@ -62,6 +66,10 @@ final class SQLRunStore: RunStore {
                     lost.contains(op.completion.lease.runID) ? .failure(Self.leaseLost(op.completion.lease)) : .success(())
                 }
             }
+        }
+        let answerLanes = target.backend == .postgres ? max(1, (pool.handles.count + 1) / 2) : 1
+        answerBatcher = Coalescer(lanes: answerLanes, maxBatch: Self.answerBatchLimit) { answers in
+            try await store.get().answerMany(answers).map { $0.mapError { $0 as any Error } }
         }
         store.set(self)
     }
