@@ -48,6 +48,10 @@ final class PostgresConnection: SQLConnection {
     /// better; but for a statement reading a list of keys (`unnest($1::text[])`) PostgreSQL compares
     /// the generic plan's guess (10 keys) with a custom plan for the 1–2 keys of the moment, keeps
     /// planning each execution anew, and planning then costs more than running the statement.
+    /// `enable_seqscan` off: a plan made once while a table is still small would be a scan of the
+    /// whole table, kept for the connection's life as the table grows; off, the planner takes the
+    /// index whenever one serves the query (a query that no index serves still scans the table).
+    /// Both apply to the store's own connections only, never to other sessions on the database.
     private func configure() throws {
         try exec("SET client_min_messages TO warning; SET plan_cache_mode TO force_generic_plan; SET enable_seqscan TO off")
     }
