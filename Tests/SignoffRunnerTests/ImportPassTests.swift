@@ -103,7 +103,14 @@ struct ImportFixture {
         let t = at ?? clock
         return ImportPass(store: store, maildir: maildir, inbox: inbox,
                           config: InboundConfig(replyAddress: EmailAddress("approvals@signoff.test"), strictAuthservID: "mx.signoff.test"),
-                          interpreter: ImportTestInterpreter(), notices: notices, now: { t })
+                          interpreter: ImportTestInterpreter(), notices: notices, logger: Self.quiet, now: { t })
+    }
+
+    /// Warnings and errors only: a pass logs one line per imported message at info, thousands in the race test.
+    static var quiet: Logger {
+        var logger = Logger(label: "signoff.import")
+        logger.logLevel = .warning
+        return logger
     }
 
     func reply(_ body: String, from: String = "Editor <editor@example.org>", token: String? = nil, messageID: String = "<\(UUID().uuidString)@client.example>",
