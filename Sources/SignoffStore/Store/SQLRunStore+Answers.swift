@@ -237,7 +237,7 @@ extension SQLRunStore {
             if let via = answer.via { voteData.append(("via", via)) }
             if let hash = answer.tokenHash { voteData.append(("token_prefix", String(hash.prefix(12)))) }
             if let reason = answer.reason { voteData.append(("reason", String(reason.prefix(500)))) }
-            var events = [AnswerEvent(kind: "vote", data: voteData)]
+            var events = [ChainEvent(kind: "vote", data: voteData)]
 
             if let hash = answer.tokenHash {
                 tokens[hash]?.state = .used
@@ -278,9 +278,9 @@ extension SQLRunStore {
                     run.status = RunStatus.queued.rawValue
                     run.queuedAt = answer.at
                 }
-                events.append(AnswerEvent(kind: "answered", data: data))
+                events.append(ChainEvent(kind: "answered", data: data))
             }
-            let (rows, head) = Self.answerChain(runID: request.runID, head: run.head, events: events, actor: answer.reviewer, at: answer.at)
+            let (rows, head) = Self.chain(runID: request.runID, head: run.head, actor: answer.reviewer, events: events, at: answer.at)
             eventRows += rows
             run.head = head
             run.touched = true
@@ -411,53 +411,6 @@ extension SQLRunStore {
         }
     }
 
-    /// The audit rows of one answer's events (as `chain`, built without intermediate strings).
-    static func answerChain(runID: String, head: ChainHead, events: [AnswerEvent], actor: String,
-                            at: Date) -> (rows: [[SQLValue]], head: ChainHead) {
-        var head = head
-        var rows: [[SQLValue]] = []
-        rows.reserveCapacity(events.count)
-        let atMillis = millis(at)
-        var text = JSONText(capacity: 512)
-        for e in events {
-            let seq = head.sequence + 1
-            // Details as canonical JSON: keys sorted, no whitespace (`canonicalJSON`).
-            text.bytes.removeAll(keepingCapacity: true)
-            text.bytes.append(UInt8(ascii: "{"))
-            for (i, pair) in e.data.sorted(by: { $0.0 < $1.0 }).enumerated() {
-                if i > 0 { text.bytes.append(UInt8(ascii: ",")) }
-                text.string(pair.0, endAtNUL: false)
-                text.bytes.append(UInt8(ascii: ":"))
-                text.string(pair.1, endAtNUL: false)
-            }
-            text.bytes.append(UInt8(ascii: "}"))
-            let data = String(decoding: text.bytes, as: UTF8.self)
-            // hash = SHA-256 of prevHash "\n" canonicalContent (see EventRecord.canonicalContent).
-            var input: [UInt8] = []
-            input.reserveCapacity(head.hash.utf8.count + runID.utf8.count + actor.utf8.count + text.bytes.count + 64)
-            input.append(contentsOf: head.hash.utf8)
-            for part in ["\n", runID, "\n", String(seq), "\n", e.kind, "\n", actor, "\n", String(atMillis), "\n"] {
-                input.append(contentsOf: part.utf8)
-            }
-            input.append(contentsOf: text.bytes)
-            let hash = hex(SHA256.hash(data: input))
-            rows.append([.text(runID), .int(seq), .text(e.kind), .text(actor), .text(data), .int(atMillis), .text(head.hash), .text(hash)])
-            head = ChainHead(sequence: seq, hash: hash)
-        }
-        return (rows, head)
-    }
-
-    private static func hex(_ digest: SHA256.Digest) -> String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(64)
-        for byte in digest {
-            bytes.append(digits[Int(byte >> 4)])
-            bytes.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     // MARK: Parameters
 
     /// A list of strings as one parameter: a `text[]` literal (PostgreSQL) or a JSON array (SQLite).
@@ -519,8 +472,8 @@ extension SQLValue {
     }
 }
 
-/// One audit event of an answer: its kind and details (any key order; they are sorted).
-struct AnswerEvent {
+/// One audit event for `chain`: its kind and details (any key order; they are sorted).
+struct ChainEvent {
     var kind: String
     var data: [(String, String)]
 }

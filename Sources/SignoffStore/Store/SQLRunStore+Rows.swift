@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Synchronization
 
@@ -123,15 +124,46 @@ extension SQLRunStore {
     static func chain(runID: String, head: ChainHead, events: [NewEvent], at: Date) -> (rows: [[SQLValue]], head: ChainHead) {
         var head = head
         var rows: [[SQLValue]] = []
+        for e in events {
+            let (row, next) = chain(runID: runID, head: head, actor: e.actor,
+                                    events: [ChainEvent(kind: e.kind, data: e.data.map { ($0.key, $0.value) })], at: at)
+            rows += row
+            head = next
+        }
+        return (rows, head)
+    }
+
+    /// The audit rows of `events` by one actor: the one place the chain's hash is computed.
+    /// `hash` = SHA-256 of `prevHash` "\n" `EventRecord.canonicalContent`, whose details are
+    /// canonical JSON (keys sorted, no whitespace; `canonicalJSON`), built here byte by byte.
+    static func chain(runID: String, head: ChainHead, actor: String?, events: [ChainEvent],
+                      at: Date) -> (rows: [[SQLValue]], head: ChainHead) {
+        var head = head
+        var rows: [[SQLValue]] = []
+        rows.reserveCapacity(events.count)
         let atMillis = millis(at)
+        var text = JSONText(capacity: 512)
         for e in events {
             let seq = head.sequence + 1
-            let data = canonicalJSON(e.data)
-            let content = EventRecord.canonicalContent(runID: runID, sequence: seq, kind: e.kind, actor: e.actor,
-                                                       data: data, atMilliseconds: atMillis)
-            let hash = sha256Hex(head.hash + "\n" + content)
-            rows.append([.text(runID), .int(seq), .text(e.kind), .optional(e.actor), .text(data), .int(atMillis),
-                         .text(head.hash), .text(hash)])
+            text.bytes.removeAll(keepingCapacity: true)
+            text.bytes.append(UInt8(ascii: "{"))
+            for (i, pair) in e.data.sorted(by: { $0.0 < $1.0 }).enumerated() {
+                if i > 0 { text.bytes.append(UInt8(ascii: ",")) }
+                text.string(pair.0, endAtNUL: false)
+                text.bytes.append(UInt8(ascii: ":"))
+                text.string(pair.1, endAtNUL: false)
+            }
+            text.bytes.append(UInt8(ascii: "}"))
+            let data = String(decoding: text.bytes, as: UTF8.self)
+            var input: [UInt8] = []
+            input.reserveCapacity(head.hash.utf8.count + runID.utf8.count + (actor?.utf8.count ?? 0) + text.bytes.count + 64)
+            input.append(contentsOf: head.hash.utf8)
+            for part in ["\n", runID, "\n", String(seq), "\n", e.kind, "\n", actor ?? "", "\n", String(atMillis), "\n"] {
+                input.append(contentsOf: part.utf8)
+            }
+            input.append(contentsOf: text.bytes)
+            let hash = hex(SHA256.hash(data: input))
+            rows.append([.text(runID), .int(seq), .text(e.kind), .optional(actor), .text(data), .int(atMillis), .text(head.hash), .text(hash)])
             head = ChainHead(sequence: seq, hash: hash)
         }
         return (rows, head)
