@@ -202,26 +202,7 @@ extension TextFast {
     /// `s.lowercased().contains(needle)` (needle: lower-case ASCII) when `s` is ASCII — then the
     /// lower-casing is ASCII and every character is one byte; nil when `s` is not ASCII.
     static func asciiLowercasedContains(_ s: String, _ needle: StaticString) -> Bool? {
-        var copy = s
-        return copy.withUTF8 { u -> Bool? in
-            for b in u where b >= 0x80 { return nil }
-            let n = needle.utf8CodeUnitCount
-            let w = needle.utf8Start
-            guard u.count >= n else { return n == 0 }
-            var i = 0
-            while i <= u.count - n {
-                var k = 0
-                while k < n {
-                    let b = u[i + k]
-                    let l = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b
-                    if l != w[k] { break }
-                    k += 1
-                }
-                if k == n { return true }
-                i += 1
-            }
-            return false
-        }
+        s.utf8.allSatisfy { $0 < 0x80 } ? containsIgnoringASCIICase(s, needle) : nil
     }
 
     /// Whether every byte of `s` is ASCII whitespace (tab, LF, VT, FF, CR, space); for an ASCII
