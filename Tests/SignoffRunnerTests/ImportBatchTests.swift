@@ -85,15 +85,15 @@ struct ImportBatchTests {
                         requestMailStatus: try await f.store.mail(messageID: "<\(f.requestMessageID)>")?.status.rawValue)
     }
 
-    @Test(arguments: ImportBackend.allCases)
-    func aMixedBatchEndsExactlyAsTheOneByOnePath(backend: ImportBackend) async throws {
+    /// The mixed messages imported one at a time (each in its own transaction) in one
+    /// installation and by a batched `configure`d pass in another: both must end alike. Returns
+    /// what the batched one shows.
+    private static func batchedMatchesOneByOne(_ backend: ImportBackend, configure: (inout ImportPass) -> Void) async throws -> Observed {
         let tag = UUID().uuidString.lowercased()
         let reviewers = ["editor@example.org", "deputy@example.org"]
-
-        // One message at a time, each in its own transaction.
         let single = try await ImportFixture.make(backend, reviewers: reviewers)
         defer { Task { await single.close() } }
-        try Self.put(Self.mixedMessages(single, tag: tag), into: single.maildir)
+        try put(mixedMessages(single, tag: tag), into: single.maildir)
         let singleLog = ImportNoticeLog()
         var singleOutcomes: [String: Int] = [:]
         for name in try single.maildir.pending() {
@@ -102,19 +102,24 @@ struct ImportBatchTests {
             singleOutcomes[o.rawValue, default: 0] += 1
         }
 
-        // All of them in one batch.
         let batched = try await ImportFixture.make(backend, reviewers: reviewers)
         defer { Task { await batched.close() } }
-        try Self.put(Self.mixedMessages(batched, tag: tag), into: batched.maildir)
+        try put(mixedMessages(batched, tag: tag), into: batched.maildir)
         let batchLog = ImportNoticeLog()
         var pass = batched.pass(notices: batchLog)
-        pass.batchSize = 64
+        configure(&pass)
         let summary = try await pass.run()
         #expect(summary.errors == 0)
 
-        let a = try await Self.observe(single, outcomes: singleOutcomes, log: singleLog, tag: tag)
-        let b = try await Self.observe(batched, outcomes: summary.outcomes, log: batchLog, tag: tag)
+        let a = try await observe(single, outcomes: singleOutcomes, log: singleLog, tag: tag)
+        let b = try await observe(batched, outcomes: summary.outcomes, log: batchLog, tag: tag)
         #expect(a == b)
+        return b
+    }
+
+    @Test(arguments: ImportBackend.allCases)
+    func aMixedBatchEndsExactlyAsTheOneByOnePath(backend: ImportBackend) async throws {
+        let b = try await Self.batchedMatchesOneByOne(backend) { $0.batchSize = 64 }
         // And both are what EMAIL.md asks for.
         #expect(b.outcomes == ["applied": 1, "already_decided": 2, "duplicate": 1, "bounce": 1, "automatic": 1,
                                "sender_mismatch": 1, "auth_failed": 1])
@@ -130,32 +135,10 @@ struct ImportBatchTests {
     /// and still end exactly as one by one.
     @Test(arguments: ImportBackend.allCases, [1, 2, 3])
     func smallBatchesStagedAheadEndExactlyAsTheOneByOnePath(backend: ImportBackend, batchSize: Int) async throws {
-        let tag = UUID().uuidString.lowercased()
-        let reviewers = ["editor@example.org", "deputy@example.org"]
-        let single = try await ImportFixture.make(backend, reviewers: reviewers)
-        defer { Task { await single.close() } }
-        try Self.put(Self.mixedMessages(single, tag: tag), into: single.maildir)
-        let singleLog = ImportNoticeLog()
-        var singleOutcomes: [String: Int] = [:]
-        for name in try single.maildir.pending() {
-            let claimed = try #require(try single.maildir.claim(name))
-            let o = try await single.pass(notices: singleLog).process(claimed, in: single.maildir, isMail: true)
-            singleOutcomes[o.rawValue, default: 0] += 1
+        _ = try await Self.batchedMatchesOneByOne(backend) { pass in
+            pass.batchSize = batchSize
+            pass.commitsInFlight = 2
         }
-
-        let batched = try await ImportFixture.make(backend, reviewers: reviewers)
-        defer { Task { await batched.close() } }
-        try Self.put(Self.mixedMessages(batched, tag: tag), into: batched.maildir)
-        let batchLog = ImportNoticeLog()
-        var pass = batched.pass(notices: batchLog)
-        pass.batchSize = batchSize
-        pass.commitsInFlight = 2
-        let summary = try await pass.run()
-        #expect(summary.errors == 0)
-
-        let a = try await Self.observe(single, outcomes: singleOutcomes, log: singleLog, tag: tag)
-        let b = try await Self.observe(batched, outcomes: summary.outcomes, log: batchLog, tag: tag)
-        #expect(a == b)
     }
 
     @Test(arguments: ImportBackend.allCases)
