@@ -76,7 +76,7 @@ extension ImportPass {
         let tokenReviewer = tokenRecord?.reviewer ?? result.sender?.address ?? ""
 
         if result.outcome == .applied, let decision = result.decision, let req = request {
-            let via = isMail ? (result.messageID ?? result.dedupeKey) : claimed.path.lastPathComponent
+            let via = isMail ? (result.messageID ?? result.dedupeKey) : claimed.fileName
             if let policy {
                 if let reason = try await policy.refusal(for: decision, request: req, reviewer: tokenReviewer) {
                     result.outcome = .invalidValue
@@ -199,7 +199,7 @@ extension ImportPass {
                 group.addTask {
                     do { return (index, try await prepare(claimed, in: folder, isMail: isMail, at: at, read: bytes, prefetched: lookups)) } catch {
                         logger.error("import failed; the message stays claimed and is retried by a later pass",
-                                     metadata: ["import.path": "\(claimed.path.path)", "error": "\(error)"])
+                                     metadata: ["import.path": "\(claimed.file)", "error": "\(error)"])
                         return (index, nil)
                     }
                 }
@@ -301,7 +301,7 @@ extension ImportPass {
                 outcome.outcomes[o.rawValue, default: 0] += 1
             } catch {
                 logger.error("import failed; the message stays claimed and is retried by a later pass",
-                             metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                             metadata: ["import.path": "\(p.claimed.file)", "error": "\(error)"])
                 outcome.errors += 1
             }
         }
@@ -331,7 +331,7 @@ extension ImportPass {
                     outcome.outcomes[o.rawValue, default: 0] += 1
                 } catch {
                     logger.error("import failed; the message stays claimed and is retried by a later pass",
-                                 metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                                 metadata: ["import.path": "\(p.claimed.file)", "error": "\(error)"])
                     outcome.errors += 1
                 }
             }
@@ -348,7 +348,7 @@ extension ImportPass {
             switch written {
             case .failed(let error):
                 logger.error("import failed; the message stays claimed and is retried by a later pass",
-                             metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                             metadata: ["import.path": "\(p.claimed.file)", "error": "\(error)"])
                 final.append(nil)
                 continue
             case .duplicate(let first):
@@ -406,7 +406,7 @@ extension ImportPass {
                                                    "mail.dedupe_key": "\(p.result.dedupeKey)"])
             } catch {
                 logger.error("import move failed; the message stays claimed and is moved by a later pass",
-                             metadata: ["import.path": "\(p.claimed.path.path)", "error": "\(error)"])
+                             metadata: ["import.path": "\(p.claimed.file)", "error": "\(error)"])
                 outcome.errors += 1
             }
         }

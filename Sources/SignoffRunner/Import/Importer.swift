@@ -54,17 +54,21 @@ public enum Importer {
 /// The request payloads an import decodes: each message's request is read three times (its
 /// grammar, its response bytes, its notice), so the last few thousand are kept decoded.
 enum ImportedRequests {
-    private static let cache = Mutex<[Data: HumanRequest]>([:])
+    /// Decoded payloads by request id, with the bytes they were decoded from (a request's
+    /// payload never changes, but a different store may reuse an id: the bytes are compared).
+    /// Keyed by id because hashing `Data` reads only its first bytes, which every payload of a
+    /// job shares: keyed by payload, lookups degraded to comparing long chains of payloads.
+    private static let cache = Mutex<[String: (data: Data, human: HumanRequest)]>([:])
     private static let limit = 4096
 
     /// `request`'s payload, or nil when it is not a `HumanRequest`.
     static func human(_ request: RequestRecord) -> HumanRequest? {
         let data = request.requestData
-        if let known = cache.withLock({ $0[data] }) { return known }
+        if let known = cache.withLock({ $0[request.id] }), known.data == data { return known.human }
         guard let human = try? HumanRequest.decode(data) else { return nil }
         cache.withLock { table in
             if table.count >= limit { table.removeAll(keepingCapacity: true) }
-            table[data] = human
+            table[request.id] = (data, human)
         }
         return human
     }
