@@ -157,6 +157,12 @@ public protocol RunStore: Sendable {
     func markSent(id: Int64, at: Date) async throws
     /// Records a failed attempt; `permanent` marks it failed for good, else it is retried at `nextAttempt`.
     func markAttemptFailed(id: Int64, error: String, permanent: Bool, nextAttempt: Date?, now: Date) async throws
+    /// Settles a pending mail as `withdrawn` without sending it (a reminder nobody needs any more):
+    /// `reason` goes to `lastError`, `now` to `nextAttemptAt`, `attempts` is unchanged. A mail that is
+    /// no longer pending (sent meanwhile by another sender, already failed or withdrawn) keeps its
+    /// status, and the call returns false; an unknown id throws `notFound`.
+    @discardableResult
+    func markWithdrawn(id: Int64, reason: String, now: Date) async throws -> Bool
     /// An outbox row by Message-ID.
     func mail(messageID: String) async throws -> OutboxMail?
 

@@ -159,4 +159,70 @@ struct OutboxSenderTests {
         #expect(failed.status == .failed)
         #expect(failed.lastError?.hasPrefix("gave up after 2 attempts") == true)
     }
+
+    /// A paused run whose request mail to the editor is in the outbox with reminders scheduled
+    /// `reminderOffsets` seconds after `start` (same token, as the runner writes them).
+    func pausedRunWithReminders(_ store: any RunStore, reminderOffsets: [TimeInterval]) async throws -> (request: String, reminders: [String], tokenHash: String) {
+        let (run, _) = try await store.enqueue(NewRun(job: "weekly-report", requestedBy: owner.address), now: start)
+        let claimed = try #require(try await store.claimRuns(owner: "test-runner", limit: 1, leaseSeconds: 60, now: start).first)
+        let token = ReplyToken()
+        let context = MailTemplateContext(
+            job: .init(name: "weekly-report"), run: .init(id: run.id), stepID: "review",
+            request: .init(id: "q-1", title: "Publish the weekly report?"), reviewer: EmailAddress("editor@example.org"))
+        let request = try composer.compose(.request, context: context, token: token, date: start)
+        var mail = [NewMail(messageID: request.messageID, kind: .request, recipient: "editor@example.org",
+                            raw: Data(request.rfc5322()), requestID: "q-1", runID: run.id)]
+        for (i, offset) in reminderOffsets.enumerated() {
+            let at = start.addingTimeInterval(offset)
+            let id = ReminderMessageID.make(tokenHash: token.sha256Hex, round: i + 1, requestMessageID: request.messageID)
+            let reminder = try composer.compose(.reminder, context: context, token: token, inReplyTo: request.messageID,
+                                                date: at, messageID: id)
+            mail.append(NewMail(messageID: reminder.messageID, kind: .reminder, recipient: "editor@example.org",
+                                raw: Data(reminder.rfc5322()), requestID: "q-1", runID: run.id, notBefore: at))
+        }
+        let newRequest = NewRequest(id: "q-1", executorID: "review", stepID: "review", requestType: "ApprovalRequest",
+                                    requestData: Data(#"{"title":"Publish the weekly report?"}"#.utf8),
+                                    responseType: "ApprovalResponse", reviewers: ["editor@example.org"],
+                                    tokens: [NewToken(tokenHash: token.sha256Hex, reviewer: "editor@example.org", messageID: request.messageID)])
+        _ = try await store.pause(claimed.lease, checkpoint: NewCheckpoint(superstep: 1, data: Data("{}".utf8)),
+                                  requests: [newRequest], mail: mail, delivered: [], now: start)
+        return (request.messageID, mail.dropFirst().map(\.messageID), token.sha256Hex)
+    }
+
+    @Test(arguments: backends)
+    func aReminderNoLongerNeededEndsWithdrawnIsNeverSentAndIsNotAFailure(backend: String) async throws {
+        let store = try await OutboxTestEnvironment.freshStore(backend)
+        defer { Task { await store.close() } }
+        let server = try OutboxSMTPServer()
+        defer { server.stop() }
+        let (request, reminders, tokenHash) = try await pausedRunWithReminders(store, reminderOffsets: [3600, 7200, 10_800])
+        let sender = try sender(store, server)
+
+        #expect(try await sender.sendDue(now: start).sent == 1, "the request mail")
+        // Nothing ran for two hours: rounds 1 and 2 are due together; round 1 is superseded by round 2.
+        let missed = try await sender.sendDue(now: start.addingTimeInterval(7201))
+        #expect(missed.sent == 1 && missed.withdrawn == 1 && missed.failed == 0, "\(missed)")
+        let superseded = try #require(try await store.mail(messageID: reminders[0]))
+        #expect(superseded.status == .withdrawn)
+        #expect(superseded.lastError == "superseded by a later reminder due at the same time")
+        #expect(superseded.attempts == 0 && superseded.sentAt == nil)
+        #expect(try await store.mail(messageID: reminders[1])?.status == .sent)
+
+        // The editor answers; round 3 falls due afterwards and is withdrawn, not sent and not failed.
+        _ = try await store.answer(Answer(requestID: "q-1", reviewer: "editor@example.org", verdict: .approve,
+                                          response: Data("true".utf8), channel: .mail, via: "<reply@example.org>",
+                                          tokenHash: tokenHash, at: start.addingTimeInterval(8000)))
+        let afterAnswer = try await sender.sendDue(now: start.addingTimeInterval(10_801))
+        #expect(afterAnswer == { var r = OutboxSender.PassReport(); r.withdrawn = 1; return r }(),
+                "withdrawn only: nothing sent, failed or told to the owner: \(afterAnswer)")
+        let withdrawn = try #require(try await store.mail(messageID: reminders[2]))
+        #expect(withdrawn.status == .withdrawn)
+        #expect(withdrawn.lastError == "the request is answered")
+        #expect(withdrawn.attempts == 0 && withdrawn.sentAt == nil)
+        // It stays settled: never due again, never sent.
+        #expect(try await sender.sendDue(now: start.addingTimeInterval(86_400)) == OutboxSender.PassReport())
+        #expect(try await store.dueMail(now: start.addingTimeInterval(86_400), limit: 10).isEmpty)
+        #expect(try server.deliveredMessageIDs().sorted() == [request, reminders[1]].sorted())
+        #expect(try await store.mail(messageID: request)?.status == .sent)
+    }
 }

@@ -598,6 +598,35 @@ struct RunStoreTests {
     }
 
     @Test(arguments: Backend.allCases)
+    func aWithdrawnMailKeepsItsReasonIsNeverDueAgainAndIsNotAFailure(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            try await store.enqueueMail([
+                NewMail(messageID: "<w1@x>", kind: .reminder, recipient: "a@example.org", raw: json("one")),
+                NewMail(messageID: "<w2@x>", kind: .reminder, recipient: "b@example.org", raw: json("two")),
+            ], now: t0)
+            let due = try await store.dueMail(now: t0, limit: 10)
+            try #require(due.count == 2)
+            #expect(try await store.markWithdrawn(id: due[0].id, reason: "a@example.org has answered", now: t0.addingTimeInterval(2)))
+            let withdrawn = try #require(try await store.mail(messageID: "<w1@x>"))
+            #expect(withdrawn.status == .withdrawn)
+            #expect(withdrawn.lastError == "a@example.org has answered")
+            #expect(withdrawn.attempts == 0 && withdrawn.sentAt == nil)
+            // Once the hold has run out only the other row is due again.
+            #expect(try await store.dueMail(now: t0.addingTimeInterval(86_400), limit: 10).map(\.messageID) == ["<w2@x>"])
+            // A row that is no longer pending keeps its status: withdrawing twice, or a sent row, changes nothing.
+            #expect(try await !store.markWithdrawn(id: due[0].id, reason: "again", now: t0.addingTimeInterval(3)))
+            #expect(try await store.mail(messageID: "<w1@x>")?.lastError == "a@example.org has answered")
+            try await store.markSent(id: due[1].id, at: t0.addingTimeInterval(86_401))
+            #expect(try await !store.markWithdrawn(id: due[1].id, reason: "too late", now: t0.addingTimeInterval(86_402)))
+            #expect(try await store.mail(messageID: "<w2@x>")?.status == .sent)
+            await #expect(throws: StoreError.self) { try await store.markWithdrawn(id: 987_654, reason: "x", now: t0) }
+            // What an operator's SQL sees.
+            #expect(try await TestDatabase.sql(store, "SELECT status, count(*) FROM outbox GROUP BY status ORDER BY status")
+                    == [["sent", "1"], ["withdrawn", "1"]])
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func theInboundLogDedupesByMessageID(_ backend: Backend) async throws {
         try await withStore(backend) { store, _ in
             let first = try await store.recordInbound(InboundRecord(dedupeKey: "<x@y>", sender: "a@example.org", outcome: .automatic, reason: "out of office"))
@@ -710,6 +739,93 @@ struct SchemaUpgradeTests {
         }
         await #expect(throws: (any Error).self) {
             _ = try await TestDatabase.sql(store, "INSERT INTO checkpoints (run_id, seq, id, superstep, data, created_at) VALUES ('r1', 2, 'cp-1', 1, '', 0)")
+        }
+    }
+}
+
+/// Upgrading a version 3 database: reminders recorded as failed with a `withdrawn: ` reason become
+/// `withdrawn`, real failures stay failed, and the outbox keeps its ids, its keys and its due index.
+struct OutboxUpgradeTests {
+    @Test(arguments: Backend.allCases)
+    func upgradingAVersion3DatabaseMovesWithdrawnRemindersOutOfFailed(_ backend: Backend) async throws {
+        let dialect: SQLDialect = backend == .sqlite ? .sqlite : .postgres
+        let fresh = try await TestDatabase.make(backend)
+        defer { Task { await fresh.drop() } }
+        let target = try DatabaseTarget.parse(fresh.url)
+        let raw = ConnectionHandle(label: "test.v3") {
+            backend == .sqlite ? try SQLiteConnection(path: target.location) as any SQLConnection
+                : try PostgresConnection(conninfo: target.location, redactedTarget: "test")
+        }
+        // (message id, kind, status, attempts, last error) as a version 3 sender left them.
+        let rows: [(String, String, String, Int, String?)] = [
+            ("<pending@x>", "request", "pending", 0, nil),
+            ("<sent@x>", "request", "sent", 1, nil),
+            ("<bounced@x>", "request", "failed", 1, "550 5.1.1 no such user"),
+            ("<withdrawn@x>", "reminder", "failed", 0, "withdrawn: ann@example.org has answered"),
+            ("<gave-up@x>", "reminder", "failed", 5, "gave up after 5 attempts: withdrawn: the server said so"),
+            ("<capital@x>", "reminder", "failed", 0, "Withdrawn: not the sender's text"),
+            ("<deleted@x>", "confirmation", "sent", 1, nil),
+        ]
+        let idsBefore = try await raw.perform { conn -> [String: String] in
+            #expect(try SQLRunStore.migrate(conn, dialect: dialect, target: "test", upTo: 3) == [1, 2, 3])
+            try conn.transaction(write: true) {
+                for (id, kind, status, attempts, error) in rows {
+                    try conn.query("""
+                        INSERT INTO outbox (message_id, kind, recipient, raw, status, attempts, next_attempt_at, last_error, created_at)
+                        VALUES ($1, $2, 'ann@example.org', $3, $4, $5, 1000, $6, 1000)
+                        """, [.text(id), .text(kind), .blob(Data("mail".utf8)), .text(status), .int(attempts), .optional(error)])
+                }
+                // The newest row is gone: its id must still never be handed out again.
+                try conn.query("DELETE FROM outbox WHERE message_id = '<deleted@x>'", [])
+            }
+            return Dictionary(uniqueKeysWithValues: try conn.query("SELECT message_id, id FROM outbox", []).map { ($0.string(0) ?? "", $0.string(1) ?? "") })
+        }
+        await raw.close()
+        #expect(idsBefore.count == 6)
+
+        let store = try await fresh.open()
+        defer { Task { await store.close() } }
+        #expect(try await store.schemaVersion() == Migrations.latestVersion)
+        let idsAfter = try await TestDatabase.sql(store, "SELECT message_id, id FROM outbox")
+        #expect(Dictionary(uniqueKeysWithValues: idsAfter.map { ($0[0] ?? "", $0[1] ?? "") }) == idsBefore, "every row keeps its id")
+        func mail(_ id: String) async throws -> OutboxMail { try #require(try await store.mail(messageID: id)) }
+        let withdrawn = try await mail("<withdrawn@x>")
+        #expect(withdrawn.status == .withdrawn)
+        #expect(withdrawn.lastError == "ann@example.org has answered")
+        #expect(withdrawn.attempts == 0 && withdrawn.raw == Data("mail".utf8))
+        let bounced = try await mail("<bounced@x>")
+        #expect(bounced.status == .failed && bounced.lastError == "550 5.1.1 no such user" && bounced.attempts == 1)
+        #expect(try await mail("<gave-up@x>").status == .failed, "a real failure whose text merely mentions withdrawn")
+        #expect(try await mail("<capital@x>").status == .failed, "only the sender's exact prefix counts")
+        #expect(try await mail("<sent@x>").status == .sent)
+        #expect(try await TestDatabase.sql(store, "SELECT count(*) FROM outbox WHERE status = 'failed'") == [["3"]])
+
+        // The due index and the pending row still work; a new mail gets an id above every earlier one.
+        #expect(try await store.dueMail(now: Date(timeIntervalSince1970: 2), limit: 10).map(\.messageID) == ["<pending@x>"])
+        try await store.enqueueMail([NewMail(messageID: "<new@x>", kind: .reminder, recipient: "ann@example.org", raw: json("new"))],
+                                    now: Date(timeIntervalSince1970: 3))
+        let newID = try await mail("<new@x>").id
+        #expect(newID > 7, "ids of deleted rows are not reused (got \(newID))")
+        #expect(try await store.markWithdrawn(id: newID, reason: "no longer needed", now: Date(timeIntervalSince1970: 4)))
+        #expect(try await mail("<new@x>").status == .withdrawn)
+
+        // The constraints are all still there: unknown statuses and duplicate Message-IDs are refused.
+        await #expect(throws: (any Error).self) {
+            _ = try await TestDatabase.sql(store, "UPDATE outbox SET status = 'lost' WHERE message_id = '<sent@x>'")
+        }
+        await #expect(throws: (any Error).self) {
+            _ = try await TestDatabase.sql(store, """
+                INSERT INTO outbox (message_id, kind, recipient, raw, status, next_attempt_at, created_at)
+                SELECT message_id, kind, recipient, raw, 'pending', 0, 0 FROM outbox WHERE message_id = '<sent@x>'
+                """)
+        }
+        let index = backend == .sqlite
+            ? "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'outbox_due_idx'"
+            : "SELECT indexdef FROM pg_indexes WHERE tablename = 'outbox' AND indexname = 'outbox_due_idx'"
+        let definition = try #require(try await TestDatabase.sql(store, index).first?.first ?? nil)
+        #expect(definition.contains("next_attempt_at") && definition.contains("'pending'"), "\(definition)")
+        if backend == .sqlite {
+            #expect(try await TestDatabase.sql(store, "SELECT name FROM sqlite_master WHERE name LIKE 'outbox_v4%'").isEmpty)
         }
     }
 }

@@ -32,7 +32,7 @@ struct RunCommand: AsyncParsableCommand {
             if output.json {
                 try Console.json(report)
             } else {
-                Console.out("runs: \(report.claimed) claimed, \(report.succeeded) succeeded, \(report.waiting) waiting, \(report.rejected) rejected, \(report.failed) failed; mail: \(report.mailSent) sent, \(report.mailDeferred) deferred, \(report.mailFailed) failed")
+                Console.out("runs: \(report.claimed) claimed, \(report.succeeded) succeeded, \(report.waiting) waiting, \(report.rejected) rejected, \(report.failed) failed; mail: \(report.mailSent) sent, \(report.mailDeferred) deferred, \(report.mailFailed) failed, \(report.mailWithdrawn) withdrawn")
             }
         }
     }

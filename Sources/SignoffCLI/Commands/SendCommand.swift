@@ -16,9 +16,9 @@ struct SendCommand: AsyncParsableCommand {
             let report = try await BatchRunner(environment: environment).sendMail()
             await environment.store.close()
             if output.json {
-                try Console.json(["sent": report.sent, "deferred": report.deferred, "failed": report.failed])
+                try Console.json(["sent": report.sent, "deferred": report.deferred, "failed": report.failed, "withdrawn": report.withdrawn])
             } else {
-                Console.out("mail: \(report.sent) sent, \(report.deferred) deferred, \(report.failed) failed")
+                Console.out("mail: \(report.sent) sent, \(report.deferred) deferred, \(report.failed) failed, \(report.withdrawn) withdrawn")
             }
         }
     }

@@ -17,6 +17,8 @@ import SignoffStore
 ///   permanent.
 /// - A permanent failure (5xx) marks the row failed with the server's text and queues the
 ///   failure notice to the run's owner (never for a failure notice itself).
+/// - A due reminder that is no longer needed (see ``reminderWithdrawal(_:now:)``) is not sent: its
+///   row becomes `withdrawn` with the reason, which is neither a delivery nor a failure.
 public struct OutboxSender: Sendable {
     /// How the sender behaves.
     public struct Configuration: Sendable {
@@ -51,8 +53,8 @@ public struct OutboxSender: Sendable {
         public var failed = 0
         /// Failure notices queued for owners.
         public var noticesQueued = 0
-        /// Scheduled reminders not sent because they were no longer needed (recorded as failed
-        /// with a `withdrawn:` reason).
+        /// Scheduled reminders not sent because they were no longer needed (recorded with status
+        /// `withdrawn` and the reason in `last_error`; not counted in `failed`).
         public var withdrawn = 0
         public init() {}
     }
@@ -96,9 +98,10 @@ public struct OutboxSender: Sendable {
                         ? "superseded by a later reminder due at the same time"
                         : try await reminderWithdrawal(mail, now: now)
                     if let reason {
-                        try await store.markAttemptFailed(id: mail.id, error: "withdrawn: " + reason, permanent: true, nextAttempt: nil, now: now)
-                        report.withdrawn += 1
-                        logger.info("reminder withdrawn", metadata: ["mail.message_id": "\(mail.messageID)", "reason": "\(reason)"])
+                        if try await store.markWithdrawn(id: mail.id, reason: reason, now: now) {
+                            report.withdrawn += 1
+                            logger.info("reminder withdrawn", metadata: ["mail.message_id": "\(mail.messageID)", "reason": "\(reason)"])
+                        }
                         continue
                     }
                 }

@@ -18,6 +18,8 @@ public struct RunPassReport: Sendable, Hashable, Codable {
     public var mailSent = 0
     public var mailDeferred = 0
     public var mailFailed = 0
+    /// Scheduled reminders withdrawn instead of sent (no longer needed); not failures.
+    public var mailWithdrawn = 0
     public init() {}
 }
 
@@ -68,6 +70,7 @@ public struct BatchRunner: Sendable {
         report.mailSent = mail.sent
         report.mailDeferred = mail.deferred
         report.mailFailed = mail.failed
+        report.mailWithdrawn = mail.withdrawn
         return report
     }
 

@@ -18,9 +18,17 @@ public struct MailKind: RawRepresentable, Hashable, Sendable, Codable, CustomStr
     public static let delegation = Self("delegation")
 }
 
-/// The delivery state of an outbox row.
+/// The delivery state of an outbox row (the `outbox.status` column).
 public enum OutboxStatus: String, Codable, Sendable, CaseIterable {
-    case pending, sent, failed
+    /// Waiting to be sent (first try or a retry) at `nextAttemptAt`.
+    case pending
+    /// Accepted by the transport.
+    case sent
+    /// Undeliverable: refused for good (5xx), given up after the retries, or bounced; `lastError` says why.
+    case failed
+    /// Never sent on purpose: a scheduled reminder that was no longer needed when it fell due
+    /// (request decided, token used or revoked, superseded); `lastError` holds the reason.
+    case withdrawn
 }
 
 /// A mail to put in the outbox (written in the same transaction as what caused it).

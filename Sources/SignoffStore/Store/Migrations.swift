@@ -18,7 +18,76 @@ enum Migrations {
         Migration(version: 1, name: "runs, checkpoints, requests, tokens, votes, events, outbox, inbound, views", sql: v1),
         Migration(version: 2, name: "fewer index entries per write: due, reminder and unique-key indexes skip rows without a value; room for in-page updates", sql: v2),
         Migration(version: 3, name: "fewer index and key-check writes on the pause/resume path: one checkpoint id index, events keyed by (run_id, seq), no hot-path foreign keys, small checkpoints stored as is", sql: v3),
+        Migration(version: 4, name: "outbox status withdrawn: reminders nobody needs any more are no longer recorded as failed deliveries", sql: v4),
     ]
+
+    /// The outbox gets a fourth status, `withdrawn`: a scheduled reminder the sender did not send
+    /// because it was no longer needed (its request was decided, expired or cancelled, its token used
+    /// or revoked, or a later reminder to the same reviewer superseded it). Until now such a row was
+    /// stored as `failed` with `last_error = 'withdrawn: <why>'`, so `WHERE status = 'failed'` mixed
+    /// undelivered mail with mail that was never meant to go out.
+    /// - Existing rows: `failed` with a `last_error` beginning with exactly `withdrawn: ` (compared with
+    ///   `substr`, not `LIKE`, which is case-insensitive on SQLite) become `withdrawn`, and `last_error`
+    ///   keeps the reason without the prefix, as `markWithdrawn` writes it. Every other failed row (5xx,
+    ///   gave up, bounced) stays `failed`. `attempts`, `next_attempt_at` and every other column are kept.
+    /// - PostgreSQL: the column's CHECK constraint (`outbox_status_check`, the name PostgreSQL gave the
+    ///   inline check of v1) is dropped, the rows are moved, and the constraint is added back with the
+    ///   new value; adding it checks every row once, under the migration's lock.
+    /// - SQLite cannot change a CHECK in place: the table is rebuilt (same columns, types and order,
+    ///   `message_id` still UNIQUE, `id` still `INTEGER PRIMARY KEY AUTOINCREMENT`) and its rows are
+    ///   copied with their ids. The AUTOINCREMENT high-water mark in `sqlite_sequence` is carried over
+    ///   from the old table (it can be above the largest id left), so an id is never handed out twice;
+    ///   `RENAME` moves that row, and the UNIQUE index, to the name `outbox`. Nothing references the
+    ///   outbox (no foreign key, no view), so the drop touches nothing else. The partial index
+    ///   `outbox_due_idx` (pending rows by next attempt, which `dueMail` walks) is created again as
+    ///   v1 made it; `withdrawn` rows, like sent and failed ones, are not in it.
+    private static func v4(_ d: SQLDialect) -> [String] {
+        let moveWithdrawn = """
+            UPDATE outbox SET status = 'withdrawn', last_error = substr(last_error, 12)
+            WHERE status = 'failed' AND substr(last_error, 1, 11) = 'withdrawn: '
+            """
+        let check = "CHECK (status IN ('pending','sent','failed','withdrawn'))"
+        switch d {
+        case .postgres:
+            return [
+                "ALTER TABLE outbox DROP CONSTRAINT IF EXISTS outbox_status_check",
+                moveWithdrawn,
+                "ALTER TABLE outbox ADD CONSTRAINT outbox_status_check \(check)",
+                "COMMENT ON COLUMN outbox.status IS 'pending (to send, next at next_attempt_at), sent, failed (undeliverable: last_error says why), withdrawn (a reminder no longer needed, never sent: last_error says why).'",
+            ]
+        case .sqlite:
+            return [
+                """
+                CREATE TABLE outbox_v4 (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    message_id text NOT NULL UNIQUE,
+                    kind text NOT NULL,
+                    recipient text NOT NULL,
+                    sender text,
+                    raw BLOB NOT NULL,
+                    request_id text,
+                    run_id text,
+                    status text NOT NULL \(check),
+                    attempts integer NOT NULL DEFAULT 0,
+                    next_attempt_at bigint NOT NULL,
+                    last_error text,
+                    sent_at bigint,
+                    created_at bigint NOT NULL
+                )
+                """,
+                """
+                INSERT INTO outbox_v4 (id, message_id, kind, recipient, sender, raw, request_id, run_id, status, attempts, next_attempt_at, last_error, sent_at, created_at)
+                SELECT id, message_id, kind, recipient, sender, raw, request_id, run_id, status, attempts, next_attempt_at, last_error, sent_at, created_at FROM outbox
+                """,
+                "DELETE FROM sqlite_sequence WHERE name = 'outbox_v4'",
+                "INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_v4', seq FROM sqlite_sequence WHERE name = 'outbox'",
+                "DROP TABLE outbox",
+                "ALTER TABLE outbox_v4 RENAME TO outbox",
+                "CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE status = 'pending'",
+                moveWithdrawn,
+            ]
+        }
+    }
 
     /// Cuts what each pause, answer and resume writes besides the rows themselves, without changing
     /// what any query finds (every query on these tables was checked: by `run_id` (+ `seq`), by `id`,

@@ -10,7 +10,7 @@ extension SQLRunStore {
     }
 
     /// Due mail, oldest first. The rows are held for five minutes (their next attempt moves forward),
-    /// so concurrent senders on other hosts skip them; `markSent` / `markAttemptFailed` settle them.
+    /// so concurrent senders on other hosts skip them; `markSent` / `markAttemptFailed` / `markWithdrawn` settle them.
     func dueMail(now: Date, limit: Int) async throws -> [OutboxMail] {
         let skipLocked = dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
         return try await pool.write { conn in
@@ -42,6 +42,20 @@ extension SQLRunStore {
                 """, .int(id), .text(permanent ? "failed" : "pending"), .text(String(error.prefix(2000))),
                 .time(nextAttempt ?? now))
             guard !rows.isEmpty else { throw StoreError(.notFound, "no outbox mail \(id)") }
+        }
+    }
+
+    @discardableResult
+    func markWithdrawn(id: Int64, reason: String, now: Date) async throws -> Bool {
+        try await pool.write { conn in
+            let rows = try conn.query("""
+                UPDATE outbox SET status = 'withdrawn', last_error = $2, next_attempt_at = $3 WHERE id = $1 AND status = 'pending' RETURNING id
+                """, .int(id), .text(String(reason.prefix(2000))), .time(now))
+            if !rows.isEmpty { return true }
+            guard try !conn.query("SELECT id FROM outbox WHERE id = $1", .int(id)).isEmpty else {
+                throw StoreError(.notFound, "no outbox mail \(id)")
+            }
+            return false
         }
     }
 
