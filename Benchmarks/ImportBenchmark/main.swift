@@ -3,7 +3,7 @@
 // a Python script that only parses the same files with `email` and extracts the text part.
 //
 //   ImportBenchmark [--messages 10000] [--database sqlite:PATH | postgres://…]… [--python PATH]
-//                   [--batch-size N] [--commits-in-flight N] [--classify-rounds N]
+//                   [--batch-size N] [--commits-in-flight N] [--classify-rounds N] [--no-silent]
 //
 // Without --database it measures SQLite (a temporary file) and, when SIGNOFF_BENCH_POSTGRES or
 // SIGNOFF_TEST_POSTGRES is set, that PostgreSQL database too. Python is $SIGNOFF_PYTHON or
@@ -16,7 +16,10 @@
 //
 // Each import entry carries `phase_seconds`: wall-clock seconds per phase summed over batches
 // (claim, read, token_lookup, classify, compose, wait_for_commit, store_commit, notices, move);
-// phases of neighbouring batches overlap, so they add up to more than `seconds`.
+// phases of neighbouring batches overlap, so they add up to more than `seconds`. With
+// SIGNOFF_BENCH_TIMELINE set, every phase interval (phase, start and end in ms) goes to standard
+// error, to see how the batches overlap. `cpu_microseconds_per_message` is this process's CPU
+// time over the import (all threads; on PostgreSQL the server's is not included).
 //
 // `ImportBenchmark parse-only [--messages N] [--rounds R]` times parse + classify + decide alone,
 // in memory, on one thread, and reports wall and CPU microseconds per message (for profiling).
@@ -119,6 +122,8 @@ if CommandLine.arguments.dropFirst().first == "latency" {
 
 var messages = 10_000
 var classifyRounds = 1
+/// Also measure the import with silent notices (`--no-silent`: only the headline import).
+var withSilent = true
 var batchSize: Int? = nil
 var commitsInFlight: Int? = nil
 var databases: [String] = []
@@ -133,8 +138,9 @@ while let a = it.next() {
     case "--batch-size": batchSize = Int(it.next() ?? "")
     case "--commits-in-flight": commitsInFlight = Int(it.next() ?? "")
     case "--classify-rounds": classifyRounds = max(1, Int(it.next() ?? "") ?? 1)
+    case "--no-silent": withSilent = false
     default:
-        FileHandle.standardError.write(Data("usage: ImportBenchmark [--messages N] [--database URL]... [--python PATH] [--batch-size N] [--commits-in-flight N] [--classify-rounds N]\n".utf8))
+        FileHandle.standardError.write(Data("usage: ImportBenchmark [--messages N] [--database URL]... [--python PATH] [--batch-size N] [--commits-in-flight N] [--classify-rounds N] [--no-silent]\n".utf8))
         exit(64)
     }
 }
@@ -259,7 +265,7 @@ for url in databases {
     var entry: [String: Any] = [:]
     // Real notices (what `signoff import` does: `Importer.pass`, the templates' confirmations
     // queued in the decisions' transactions), then the same import with `SilentNoticeComposer`.
-    for real in [true, false] {
+    for real in withSilent ? [true, false] : [true] {
         runIndex += 1
         let maildir = Maildir(root: dir.appendingPathComponent("Maildir-\(runIndex)"))
         var environment = try await RunnerEnvironment.open(config: benchConfig(database: url, maildir: maildir.root, n: runIndex), logger: logger)
@@ -282,10 +288,20 @@ for url in databases {
         pass.commitsInFlight = commitsInFlight
         let timings = ImportTimings()
         pass.timings = timings
-        // Timed: one import pass.
+        // Timed: one import pass (announced on standard error, for attaching a profiler).
+        FileHandle.standardError.write(Data("importing \(messages) replies (\(store.backend.rawValue), \(real ? "confirmations" : "silent notices"))\n".utf8))
+        let cpuStart = cpuSeconds()
         let start = Date()
         let summary = try await pass.run()
         let elapsed = Date().timeIntervalSince(start)
+        let cpu = cpuSeconds() - cpuStart
+        FileHandle.standardError.write(Data("imported\n".utf8))
+        if env["SIGNOFF_BENCH_TIMELINE"] != nil {
+            let t0 = timings.timeline.map(\.1).min() ?? 0
+            for (p, a, b) in timings.timeline.sorted(by: { $0.1 < $1.1 }) {
+                FileHandle.standardError.write(Data("TL \(p) \(Double(a - t0) / 1e6) \(Double(b - t0) / 1e6)\n".utf8))
+            }
+        }
         let queued = try await store.dueMail(now: now.addingTimeInterval(86_400), limit: messages * 2 + 10)
         let confirmations = queued.filter { $0.kind == .confirmation && $0.runID.map(benchRuns.contains) == true }.count
         let key = real ? "" : "silent_"
@@ -294,6 +310,7 @@ for url in databases {
         entry[key + "applied"] = summary.outcomes["applied"] ?? 0
         entry[key + "errors"] = summary.errors
         entry[key + "seconds"] = elapsed
+        entry[key + "cpu_microseconds_per_message"] = cpu * 1e6 / Double(max(1, summary.processed))
         entry[key + "messages_per_second"] = Double(summary.processed) / elapsed
         entry[key + "confirmations_queued"] = confirmations
         entry[key + "phases"] = timings.snapshot
@@ -336,16 +353,18 @@ let importFields: [Any] = imports.map { entry -> Any in
     let e = entry as! [String: Any]
     let rate = e["messages_per_second"] as! Double
     let py = e["python"] as! Double
-    let silent = e["silent_messages_per_second"] as! Double
-    let silentPy = e["silent_python"] as! Double
+    let silent = e["silent_messages_per_second"] as? Double ?? 0
+    let silentPy = e["silent_python"] as? Double ?? 0
     return ["database": e["database"]!, "messages_per_second": rate, "python_parse_only_messages_per_second": py,
-            "ratio_vs_python": ratio(rate, py), "seconds": e["seconds"]!, "applied": e["applied"]!, "errors": e["errors"]!,
+            "ratio_vs_python": ratio(rate, py), "seconds": e["seconds"]!, "cpu_microseconds_per_message": e["cpu_microseconds_per_message"]!,
+            "applied": e["applied"]!, "errors": e["errors"]!,
             "confirmations_queued": e["confirmations_queued"]!,
             "phase_seconds": phaseFields(e["phases"] as! [String: Double]),
             "silent_notices": ["messages_per_second": silent, "python_parse_only_messages_per_second": silentPy,
-                               "ratio_vs_python": ratio(silent, silentPy), "seconds": e["silent_seconds"]!, "applied": e["silent_applied"]!,
-                               "errors": e["silent_errors"]!, "confirmations_queued": e["silent_confirmations_queued"]!,
-                               "phase_seconds": phaseFields(e["silent_phases"] as! [String: Double])] as KeyValuePairs<String, Any>,
+                               "ratio_vs_python": ratio(silent, silentPy), "seconds": e["silent_seconds"] ?? 0,
+                               "cpu_microseconds_per_message": e["silent_cpu_microseconds_per_message"] ?? 0, "applied": e["silent_applied"] ?? 0,
+                               "errors": e["silent_errors"] ?? 0, "confirmations_queued": e["silent_confirmations_queued"] ?? 0,
+                               "phase_seconds": phaseFields(e["silent_phases"] as? [String: Double] ?? [:])] as KeyValuePairs<String, Any>,
     ] as KeyValuePairs<String, Any>
 }
 print(json([

@@ -130,6 +130,15 @@ struct ImportBatchTests {
                               "bounced:<REQUEST>", "confirmation:approve:editor@example.org", "decided:except:editor@example.org"])
     }
 
+    /// Past its byte budget a batch keeps no message in memory: each is read again when it is
+    /// classified, and everything still ends exactly as one by one (the default batch size).
+    @Test(arguments: ImportBackend.allCases)
+    func aBatchOverItsByteBudgetReadsItsMessagesWhenClassifiedAndEndsTheSame(backend: ImportBackend) async throws {
+        let b = try await Self.batchedMatchesOneByOne(backend) { $0.batchBytes = 1 }
+        #expect(b.archive.count + b.quarantine.count == 10)
+        #expect(b.decision == "approve")
+    }
+
     /// Small batches: the next batch is claimed, read and its tokens read while the previous
     /// one is classified and committed, so replies to one request land in different batches —
     /// and still end exactly as one by one.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SignoffMail
 import SignoffStore
+import Synchronization
 
 /// The batched import: a batch of claimed messages is read and classified concurrently and their
 /// notices composed, then their inbound rows, answers and notices are committed in one store
@@ -138,17 +139,23 @@ extension ImportPass {
         let config = self.config
         let width = max(1, min(ProcessInfo.processInfo.activeProcessorCount, (claims.count + 31) / 32))
         let chunk = max(1, (claims.count + width - 1) / width)
+        // Each chunk keeps at most its share of `batchBytes`; past it, a message is read for its
+        // token and dropped (read again when it is classified).
+        let budget = max(1, batchBytes / width)
         await withTaskGroup(of: [(Maildir.Claimed, [UInt8]?, String?)].self) { group in
             for start in stride(from: 0, to: claims.count, by: chunk) {
                 let part = Array(claims[start..<min(claims.count, start + chunk)])
                 group.addTask {
-                    part.map { claimed -> (Maildir.Claimed, [UInt8]?, String?) in
+                    var kept = 0
+                    return part.map { claimed -> (Maildir.Claimed, [UInt8]?, String?) in
                         guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { return (claimed, nil, nil) }
+                        let keep = kept + bytes.count <= budget
+                        if keep { kept += bytes.count }
                         guard bytes.count <= config.limits.maxRawBytes,
                               let token = Authenticity.token(in: MIMEMessage.parseHeaders(bytes[...]), replyAddress: config.replyAddress) else {
-                            return (claimed, bytes, nil)
+                            return (claimed, keep ? bytes : nil, nil)
                         }
-                        return (claimed, bytes, InboundClassifier.tokenHash(token))
+                        return (claimed, keep ? bytes : nil, InboundClassifier.tokenHash(token))
                     }
                 }
             }
@@ -190,24 +197,33 @@ extension ImportPass {
         let lookups = lookupTask
         let classifyStart = ImportTimings.now()
         defer { timings?.add("classify", since: classifyStart) }
-        await withTaskGroup(of: (Int, Prepared?).self) { group in
-            var next = 0
-            func add() {
-                guard next < claims.count else { return }
-                let index = next, claimed = claims[index], bytes = contents[claimed]
-                next += 1
+        // `concurrency` workers, each taking the next message in turn (a task per message cost
+        // more than some messages' classification).
+        let next = Turns()
+        let read = contents
+        await withTaskGroup(of: [(Int, Prepared?)].self) { group in
+            for _ in 0..<max(1, min(concurrency, claims.count)) {
                 group.addTask {
-                    do { return (index, try await prepare(claimed, in: folder, isMail: isMail, at: at, read: bytes, prefetched: lookups)) } catch {
-                        logger.error("import failed; the message stays claimed and is retried by a later pass",
-                                     metadata: ["import.path": "\(claimed.file)", "error": "\(error)"])
-                        return (index, nil)
+                    var done: [(Int, Prepared?)] = []
+                    while true {
+                        let index = next.take()
+                        guard index < claims.count else { return done }
+                        let claimed = claims[index]
+                        do {
+                            done.append((index, try await prepare(claimed, in: folder, isMail: isMail, at: at, read: read[claimed],
+                                                                  prefetched: lookups)))
+                        } catch {
+                            logger.error("import failed; the message stays claimed and is retried by a later pass",
+                                         metadata: ["import.path": "\(claimed.file)", "error": "\(error)"])
+                            done.append((index, nil))
+                        }
                     }
                 }
             }
-            for _ in 0..<max(1, concurrency) { add() }
-            for await (index, prepared) in group {
-                if let prepared { slots[index] = prepared } else { errors += 1 }
-                add()
+            for await part in group {
+                for (index, prepared) in part {
+                    if let prepared { slots[index] = prepared } else { errors += 1 }
+                }
             }
         }
         var prepared = slots.compactMap { $0 }
@@ -412,4 +428,10 @@ extension ImportPass {
         }
         return outcome
     }
+}
+
+/// Hands out 0, 1, 2 … to concurrent workers, each number once.
+final class Turns: Sendable {
+    private let counter = Atomic<Int>(0)
+    func take() -> Int { counter.add(1, ordering: .relaxed).oldValue }
 }
