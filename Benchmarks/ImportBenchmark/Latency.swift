@@ -84,8 +84,9 @@ enum LatencyBenchmark {
         if watch == "poll" { environment["SIGNOFF_WATCH"] = "poll" } else { environment.removeValue(forKey: "SIGNOFF_WATCH") }
         var url = "sqlite:" + dir + "/var/signoff.sqlite"
         var dropDatabase: (() -> Void)?
-        if database != "sqlite" {
-            url = database
+        let postgres = database.hasPrefix("postgres")
+        if database != "sqlite" { url = database }
+        if postgres {
             if let psql = which("psql") {
                 let name = "signoff_latency_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
                 let created = try runProcess(psql, [database, "-v", "ON_ERROR_STOP=1", "-qc", "CREATE DATABASE \(name)"], environment: environment)
@@ -174,7 +175,7 @@ enum LatencyBenchmark {
         let exitStatus = worker.terminationStatus
         await store.close()
         return [
-            "database": database == "sqlite" ? "sqlite" : "postgres",
+            "database": postgres ? "postgres" : "sqlite",
             "reply_to_runnable_ms": stats(runnable),
             "reply_to_succeeded_ms": stats(finished),
             "worker_exit_on_sigterm": Int(exitStatus),
