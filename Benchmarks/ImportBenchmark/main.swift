@@ -214,11 +214,17 @@ nonisolated(unsafe) var benchRuns: Set<String> = []
         let human = HumanRequest(kind: .approval, stepID: "review", title: "Please review \(i)",
                                  body: "Draft \(i): the quarterly figures, for approval before they are published.",
                                  reviewers: ["reviewer@example.org"], state: nil)
-        let request = NewRequest(id: "bench-req-\(c.run.id)", executorID: "review", requestType: HumanRequest.typeName,
+        // The policy the runner stores for a step with `expires_after: 3d` and two daily reminders
+        // (the importer reads it for every reply: reminder Message-IDs, `forbid:`, delegation).
+        let day = 86_400.0, t = now.timeIntervalSince1970
+        let policy = #"{"delegates":[],"escalateTo":[],"expiresAfter":259200,"forbid":[],"onTimeout":"reject","remindEvery":86400,"# +
+            #""reminderSchedule":[\#(t + day),\#(t + 2 * day)],"reminders":2}"#
+        let request = NewRequest(id: "bench-req-\(c.run.id)", executorID: "review", stepID: "review", requestType: HumanRequest.typeName,
                                  requestData: try JSONEncoder().encode(human),
                                  responseType: "approval", reviewers: ["reviewer@example.org"],
                                  tokens: [NewToken(tokenHash: InboundClassifier.tokenHash(token), reviewer: "reviewer@example.org",
-                                                   expiresAt: now.addingTimeInterval(86_400), messageID: "<req-\(i)@signoff.bench>")])
+                                                   expiresAt: now.addingTimeInterval(3 * day), messageID: "<req-\(i)@signoff.bench>")],
+                                 dueAt: now.addingTimeInterval(3 * day), remindAt: now.addingTimeInterval(day), policy: Data(policy.utf8))
         _ = try await store.pause(c.lease, checkpoint: nil, requests: [request], mail: [], delivered: [], now: now)
     }
     try maildir.create()

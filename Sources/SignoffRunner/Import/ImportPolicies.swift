@@ -9,7 +9,7 @@ struct RunnerImportPolicy: ImportPolicy {
     let environment: RunnerEnvironment
 
     func refusal(for decision: Decision, request: RequestRecord, reviewer: String) async throws -> String? {
-        let policy = RequestMail.Policy.of(request)
+        let policy = ImportedRequests.policy(request)
         if case .delegate(let deputy) = decision {
             return Self.delegationRefusal(request, to: deputy, policy: policy)
         }

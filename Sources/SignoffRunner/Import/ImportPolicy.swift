@@ -50,7 +50,7 @@ extension ImportPass {
     /// The Message-IDs of the reminders sent with `token` (replies to them are in the request's thread).
     static func reminderIDs(_ token: TokenRecord, _ request: RequestRecord) -> [String] {
         guard request.policy != nil, let messageID = token.messageID,
-              let rounds = RequestMail.Policy.of(request)?.reminders, rounds > 0 else { return [] }
+              let rounds = ImportedRequests.policy(request)?.reminders, rounds > 0 else { return [] }
         return ReminderMessageID.all(tokenHash: token.tokenHash, rounds: rounds, requestMessageID: messageID)
     }
 }

@@ -51,26 +51,41 @@ public enum Importer {
     }
 }
 
-/// The request payloads an import decodes: each message's request is read three times (its
-/// grammar, its response bytes, its notice), so the last few thousand are kept decoded.
+/// The request payloads and policies an import decodes: each message's request is read several
+/// times (its grammar, its response bytes, its policies, its notice), so the last few thousand are
+/// kept decoded.
 enum ImportedRequests {
-    /// Decoded payloads by request id, with the bytes they were decoded from (a request's
-    /// payload never changes, but a different store may reuse an id: the bytes are compared).
-    /// Keyed by id because hashing `Data` reads only its first bytes, which every payload of a
-    /// job shares: keyed by payload, lookups degraded to comparing long chains of payloads.
-    private static let cache = Mutex<[String: (data: Data, human: HumanRequest)]>([:])
-    private static let limit = 4096
+    private static let payloads = DecodedByRequest<HumanRequest>()
+    private static let policies = DecodedByRequest<RequestMail.Policy>()
 
     /// `request`'s payload, or nil when it is not a `HumanRequest`.
     static func human(_ request: RequestRecord) -> HumanRequest? {
-        let data = request.requestData
-        if let known = cache.withLock({ $0[request.id] }), known.data == data { return known.human }
-        guard let human = try? HumanRequest.decode(data) else { return nil }
-        cache.withLock { table in
+        payloads.value(request.id, request.requestData) { try? HumanRequest.decode($0) }
+    }
+
+    /// `request`'s policy (reminders, forbid, delegates …), or nil when it has none.
+    static func policy(_ request: RequestRecord) -> RequestMail.Policy? {
+        guard let data = request.policy else { return nil }
+        return policies.value(request.id, data) { try? JSONDecoder().decode(RequestMail.Policy.self, from: $0) }
+    }
+}
+
+/// Values decoded from a request's stored bytes, by request id, with the bytes they were decoded
+/// from (a request's payload and policy never change, but another store may reuse an id: the
+/// bytes are compared). Keyed by id because hashing `Data` reads only its first 80 bytes, which
+/// every payload of a job shares: keyed by the bytes, lookups degraded to comparing long chains.
+final class DecodedByRequest<Value: Sendable>: Sendable {
+    private let table = Mutex<[String: (data: Data, value: Value?)]>([:])
+    private let limit = 4096
+
+    func value(_ id: String, _ data: Data, decode: (Data) -> Value?) -> Value? {
+        if let known = table.withLock({ $0[id] }), known.data == data { return known.value }
+        let value = decode(data)
+        table.withLock { table in
             if table.count >= limit { table.removeAll(keepingCapacity: true) }
-            table[request.id] = (data, human)
+            table[id] = (data, value)
         }
-        return human
+        return value
     }
 }
 
@@ -93,7 +108,7 @@ public struct HumanRequestInterpreter: ImportRequestInterpreter {
     /// listed addresses are refused outright. (A safety net: with `RunnerImportPolicy` set, such an
     /// answer is refused earlier, with the reason told to the reviewer.)
     public static func isForbidden(_ reviewer: String, request: RequestRecord, human: HumanRequest?) -> Bool {
-        guard let data = request.policy, let policy = try? JSONDecoder().decode(RequestMail.Policy.self, from: data) else { return false }
+        guard let policy = ImportedRequests.policy(request) else { return false }
         let who = reviewer.lowercased()
         if policy.forbid.contains(where: { $0.lowercased() == who }) { return true }
         if policy.forbid.contains("requester"), let requester = human?.state?.run.requestedBy?.lowercased() {
