@@ -54,28 +54,34 @@ extension SQLRunStore {
             }
             return out
         }
+        // SQLite: the tokens and their requests in one statement (one JSON list parameter, so one
+        // cached statement whatever the batch's size).
+        let list = listParam(hashes)
         return try await pool.read { conn in
-            var tokens: [TokenRecord] = []
-            for start in stride(from: 0, to: hashes.count, by: 500) {
-                let chunk = Array(hashes[start..<min(hashes.count, start + 500)])
-                tokens += try conn.query("SELECT \(Self.tokenColumns) FROM request_tokens WHERE token_hash IN (\(Self.placeholders(chunk.count, from: 1)))",
-                                         chunk.map { .text($0) }).map { try Self.decodeToken($0) }
-            }
-            let ids = Array(Set(tokens.map(\.requestID)))
-            var requests: [String: RequestRecord] = [:]
-            for start in stride(from: 0, to: ids.count, by: 500) {
-                let chunk = Array(ids[start..<min(ids.count, start + 500)])
-                for row in try conn.query("SELECT \(Self.requestColumns) FROM requests WHERE id IN (\(Self.placeholders(chunk.count, from: 1)))",
-                                          chunk.map { .text($0) }) {
-                    let r = try Self.decodeRequest(row)
-                    requests[r.id] = r
-                }
-            }
             var out: [String: TokenMatch] = [:]
-            for t in tokens { if let r = requests[t.requestID] { out[t.tokenHash] = TokenMatch(token: t, request: r) } }
+            var requests: [String: RequestRecord] = [:]
+            let split = Self.tokenColumnCount
+            for row in try conn.query(Self.tokensWithRequestsSQLite, [list]) {
+                let token = try Self.decodeToken(SQLRow(values: Array(row.values[..<split])))
+                let request: RequestRecord
+                if let known = requests[token.requestID] {
+                    request = known
+                } else {
+                    request = try Self.decodeRequest(SQLRow(values: Array(row.values[split...])))
+                    requests[request.id] = request
+                }
+                out[token.tokenHash] = TokenMatch(token: token, request: request)
+            }
             return out
         }
     }
+
+    static let tokenColumnCount = tokenColumns.split(separator: ",").count
+    /// SQLite: the tokens of the hashes in the JSON list `$1`, each with its request's columns.
+    static let tokensWithRequestsSQLite = """
+        SELECT \(qualify(tokenColumns, "t")), \(qualifiedRequestColumns) FROM request_tokens t JOIN requests q ON q.id = t.request_id
+        WHERE t.token_hash IN (SELECT value FROM json_each($1))
+        """
 
     /// PostgreSQL: the tokens of the hashes in `$1` (one index lookup per key: with `= ANY` the
     /// planner scans the whole table once the list is long).
