@@ -79,26 +79,38 @@ public struct MailTemplates: Sendable {
         if let name, !hasAnyPart(of: name) {
             throw MailTemplateError.notFound(name: name, directory: directory)
         }
-        // The typed tree for compiled templates; the `[String: Any]` one only if some part
+        // The flat tree for compiled templates; the `[String: Any]` one only if some part
         // needs swift-mustache's renderer (a template using transforms).
-        let value = context.templateValue(tag: tag)
+        let tree = context.templateValue(tag: tag)
         var vars: [String: Any]?
         var buffer = [UInt8]()
         buffer.reserveCapacity(8192)
-        func part(_ p: Part) -> [UInt8] {
+        /// Renders part `p` into `buffer` (emptied first).
+        func part(_ p: Part) {
             let prepared = template(kind: kind, named: name, part: p)
             buffer.removeAll(keepingCapacity: true)
             if useCompiled, let compiled = prepared.compiled {
-                compiled.render(value, into: &buffer)
-                return buffer
+                compiled.render(tree, into: &buffer)
+                return
             }
             if vars == nil { vars = context.variables(tag: tag) }
-            return Array(prepared.mustache.render(vars!).utf8)
+            buffer.append(contentsOf: prepared.mustache.render(vars!).utf8)
         }
-        let subject = MailTemplates.collapseWhitespace(part(.subject))
-        var text = String(decoding: part(.txt), as: UTF8.self)
-        if !text.hasSuffix("\n") { text += "\n" }
-        return RenderedMail(subject: subject, text: text, html: String(decoding: part(.html), as: UTF8.self))
+        part(.subject)
+        let subject = MailTemplates.collapseWhitespace(buffer)
+        part(.txt)
+        MailTemplates.endWithNewline(&buffer)
+        let text = String(decoding: buffer, as: UTF8.self)
+        part(.html)
+        return RenderedMail(subject: subject, text: text, html: String(decoding: buffer, as: UTF8.self))
+    }
+
+    /// Appends LF unless the text's last Character is LF (`hasSuffix("\n")`: a final CR LF is one
+    /// Character, not LF, so it gets an LF too).
+    static func endWithNewline(_ bytes: inout [UInt8]) {
+        let count = bytes.count
+        if count > 0, bytes[count - 1] == 0x0A, count == 1 || bytes[count - 2] != 0x0D { return }
+        bytes.append(0x0A)
     }
 
     /// One line: runs of whitespace become one space, none at either end (bytes when ASCII;

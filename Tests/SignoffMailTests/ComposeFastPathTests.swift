@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+@testable import SignoffMail
+
+/// The byte-level fast paths of composing against the String / Foundation forms they replace:
+/// dates, link filtering, the text part's final newline, the flat template tree.
+struct ComposeFastPathTests {
+    /// The String forms the byte writers replaced, kept as the reference.
+    enum Reference {
+        static func format(_ date: Date) -> String {
+            let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+            var t = tm()
+            gmtime_r(&seconds, &t)
+            func pad(_ n: Int32, _ w: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, w - s.count)) + s }
+            return "\(days[Int(t.tm_wday)]), \(t.tm_mday) \(months[Int(t.tm_mon)]) \(t.tm_year + 1900) "
+                + "\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)) +0000"
+        }
+
+        static func humanDate(_ date: Date) -> String { String(format(date).dropLast(9)) + " UTC" }
+
+        static func isoDate(_ date: Date) -> String {
+            var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+            var t = tm()
+            gmtime_r(&seconds, &t)
+            func pad(_ n: Int32, _ w: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, w - s.count)) + s }
+            return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2))Z"
+        }
+    }
+
+    @Test func dateFormsMatchTheStringFormsForOldFutureAndFractionalDates() {
+        var dates = [0, 1, -1, 59.999, 1_795_242_396, 1_795_500_000.5, 951_782_400, 4_102_444_799, -62_135_596_800,
+                     -62_198_755_200, 253_402_300_799, -30_000_000_000].map { Date(timeIntervalSince1970: $0) }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<500 { dates.append(Date(timeIntervalSince1970: Double(Int64.random(in: -70_000_000_000...300_000_000_000, using: &rng)) / 10)) }
+        for date in dates {
+            #expect(MailDate.format(date) == Reference.format(date), "\(date.timeIntervalSince1970)")
+            #expect(MailTemplateContext.humanDate(date) == Reference.humanDate(date), "\(date.timeIntervalSince1970)")
+            #expect(MailTemplateContext.isoDate(date) == Reference.isoDate(date), "\(date.timeIntervalSince1970)")
+        }
+    }
+
+    @Test func webLinkFilterMatchesLowercasedPrefixForEveryShape() {
+        let urls = ["https://x.org", "http://x.org", "HTTPS://X.ORG", "HtTp://a", "https://", "http://", "https:/", "http:",
+                    "", "h", "javascript:alert(1)", "data:text/html,x", "ftp://x", " https://x", "https:// x",
+                    "https://é.org", "http://é", "httpś://x", "ｈttps://x", "https:/\u{301}/x", "http:/\u{301}/x",
+                    "https://\u{301}x", "http://\u{301}", "HTTPS://ÉCOLE", "İhttps://", "\u{212A}https://", "https:\r\n//"]
+        for url in urls {
+            let reference = url.lowercased().hasPrefix("https://") || url.lowercased().hasPrefix("http://")
+            #expect(MailTemplateContext.isWebURL(url) == reference, "\(url.debugDescription)")
+        }
+    }
+
+    @Test func textPartEndsWithANewlineCharacterExactlyAsHasSuffix() {
+        for text in ["", "a", "\n", "a\n", "a\r\n", "\r\n", "\r", "a\n\r", "a\n\u{301}", "\n\n", "é\n", "x\r\n\r\n"] {
+            var bytes = Array(text.utf8)
+            MailTemplates.endWithNewline(&bytes)
+            let reference = text.hasSuffix("\n") ? text : text + "\n"
+            #expect(bytes == Array(reference.utf8), "\(text.debugDescription)")
+        }
+    }
+
+    /// Every built-in kind over contexts with link shapes, bodies ending in CR LF, empty and
+    /// repeated values, rendered by the flat tree and by swift-mustache.
+    @Test(arguments: MailTemplateKind.allCases)
+    func flatTreeRendersLikeSwiftMustacheOnUnusualValues(kind: MailTemplateKind) throws {
+        var contexts: [MailTemplateContext] = []
+        let links: [[MailTemplateContext.Link]] = [
+            [.init(label: "A & <b>", url: "HTTPS://Example.org/?a=1&b='2'"), .init(label: "ftp", url: "ftp://x"),
+             .init(label: "plain", url: "http://x")],
+            [.init(label: "", url: "https://é.example/ü"), .init(label: "js", url: "JavaScript:alert(1)")],
+            [],
+        ]
+        for (i, linkSet) in links.enumerated() {
+            var c = OutboundFixtures.context(
+                title: ["", "=?utf-8?q?x?= \"quoted\"", String(repeating: "long title ", count: 20)][i],
+                body: ["ends with CRLF\r\n", "", "\r\n\r\n  indented\ttab \n"][i],
+                kind: [.choice, .text, .approval][i], choices: i == 0 ? ["a", "a", "<b>"] : [],
+                fields: i == 1 ? [.init(name: "", value: ""), .init(name: "x", value: "")] : [])
+            c.links = linkSet
+            c.stepID = i == 2 ? "" : "step-\(i)"
+            c.job.description = i == 0 ? "" : "d"
+            c.reviewer.displayName = i == 1 ? "" : "Rëviewer"
+            c.decision = .init(outcome: i == 2 ? "" : "approve", value: i == 0 ? "" : "v", reason: "r\r\n",
+                               by: nil, at: Date(timeIntervalSince1970: Double(i) * 1e9))
+            c.clarificationProblem = i == 0 ? "" : "p"
+            c.reminderNumber = i == 1 ? 0 : -i
+            c.run.attempt = -3 + i
+            contexts.append(c)
+        }
+        for (i, context) in contexts.enumerated() {
+            for tag in ["", "ab12"] {
+                let fast = try MailTemplates.builtin.render(kind, named: nil, context: context, tag: tag, compiled: true)
+                let reference = try MailTemplates.builtin.render(kind, named: nil, context: context, tag: tag, compiled: false)
+                #expect(fast == reference, "context \(i), tag \(tag.debugDescription)")
+            }
+        }
+    }
+}
