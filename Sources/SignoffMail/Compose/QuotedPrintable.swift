@@ -12,13 +12,18 @@ enum QuotedPrintable {
         return out
     }
 
-    /// Appends the encoding of `text` to `out`: one pass over the UTF-8 bytes into a buffer
-    /// sized for the worst case (every byte `=XX`, a soft break per 25 of them, CR → CRLF).
+    /// Appends the encoding of `text` to `out`: one pass over the UTF-8 bytes, written straight
+    /// into `out` after growing it by the worst case (every byte `=XX`, a soft break per 25 of
+    /// them, CR → CRLF), then trimmed to what was written.
     static func encode(_ text: String, into out: inout [UInt8]) {
         var text = text
         text.withUTF8 { bytes in
-            let encoded = [UInt8](unsafeUninitializedCapacity: bytes.count * 4 + 16) { buffer, count in
-                var w = Writer(base: buffer.baseAddress!)
+            guard !bytes.isEmpty else { return }
+            let base = out.count
+            let worst = bytes.count * 4 + 16
+            out.append(contentsOf: repeatElement(0, count: worst))
+            let written = out.withUnsafeMutableBufferPointer { buffer -> Int in
+                var w = Writer(base: buffer.baseAddress! + base)
                 var start = 0
                 var i = 0
                 while i < bytes.count {
@@ -33,9 +38,9 @@ enum QuotedPrintable {
                     i += 1
                 }
                 encodeLine(bytes, start, bytes.count, into: &w)
-                count = w.count
+                return w.count
             }
-            out.append(contentsOf: encoded)
+            out.removeLast(worst - written)
         }
     }
 
@@ -46,6 +51,10 @@ enum QuotedPrintable {
         @inline(__always) mutating func put(_ byte: UInt8) {
             base[count] = byte
             count += 1
+        }
+        @inline(__always) mutating func put(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) {
+            (base + count).update(from: bytes.baseAddress! + start, count: end - start)
+            count += end - start
         }
     }
 
@@ -60,7 +69,26 @@ enum QuotedPrintable {
             && bytes[start + 2] == 0x6F && bytes[start + 3] == 0x6D && bytes[start + 4] == 0x20
         var column = 0
         let last = end - 1
-        for index in start..<end {
+        var index = start
+        while index < end {
+            // A run of bytes written as they are: printable ASCII but '=', or a space or tab that
+            // is not the line's last byte; never the line's first byte ('.', "From ") nor its
+            // last, and never past column 75 (where a soft break may be due).
+            if index > start {
+                let runEnd = min(last, index + (75 - column))
+                var j = index
+                while j < runEnd {
+                    let b = bytes[j]
+                    guard (b >= 0x20 && b <= 0x7E && b != 0x3D) || b == 0x09 else { break }
+                    j += 1
+                }
+                if j > index {
+                    out.put(bytes, index, j)
+                    column += j - index
+                    index = j
+                    continue
+                }
+            }
             let byte = bytes[index]
             let isLast = index == last
             let mustEncode: Bool
@@ -89,6 +117,7 @@ enum QuotedPrintable {
                 out.put(byte)
             }
             column += width
+            index += 1
         }
     }
 }
