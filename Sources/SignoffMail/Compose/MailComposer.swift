@@ -66,18 +66,27 @@ public struct MailComposer: Sendable {
 
     /// Whether `text` contains `part`, byte for byte (the tag is ASCII).
     static func contains(_ text: String, _ part: String) -> Bool {
-        let hay = Array(text.utf8), needle = Array(part.utf8)
-        guard !needle.isEmpty, hay.count >= needle.count else { return needle.isEmpty }
-        for start in 0...(hay.count - needle.count) where hay[start] == needle[0] {
-            if hay[start..<start + needle.count].elementsEqual(needle) { return true }
+        var text = text, part = part
+        return text.withUTF8 { hay in
+            part.withUTF8 { needle in
+                guard !needle.isEmpty, hay.count >= needle.count else { return needle.isEmpty }
+                let first = needle[0]
+                for start in 0...(hay.count - needle.count) where hay[start] == first {
+                    if memcmp(hay.baseAddress! + start, needle.baseAddress!, needle.count) == 0 { return true }
+                }
+                return false
+            }
         }
-        return false
     }
 
     /// The subject tag's code for a request: the first 4 hex digits of SHA-256(request id),
     /// stable across the request's mails so they read as one conversation.
     public static func subjectTag(requestID: String) -> String {
-        let digest = SHA256.hash(data: Array(requestID.utf8))
-        return MailMessage.lowerHex(digest.prefix(2))
+        var id = requestID
+        return id.withUTF8 { bytes in
+            var hasher = SHA256()
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
+            return hasher.finalize().withUnsafeBytes { MailMessage.lowerHex($0.prefix(2)) }
+        }
     }
 }

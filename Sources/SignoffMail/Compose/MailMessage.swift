@@ -50,81 +50,113 @@ public struct MailMessage: Sendable, Hashable {
         self.extraHeaders = extraHeaders
     }
 
-    /// A fresh `<128-random-bits-hex@domain>` Message-ID.
+    /// A fresh `<128-random-bits-hex@domain>` Message-ID: one 16-byte fill from the system
+    /// random source (one `getrandom` call on Linux).
     public static func makeMessageID(domain: String) -> String {
-        var rng = SystemRandomNumberGenerator()
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(16)
-        for _ in 0..<2 {
-            let word: UInt64 = rng.next()
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
-        let hex = lowerHex(bytes)
-        let host = domain.isEmpty ? "signoff.invalid" : domain
-        return "<\(hex)@\(host)>"
+        var random: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &random) { arc4random_buf($0.baseAddress!, 16) }
+        var out = [UInt8]()
+        out.reserveCapacity(36 + domain.utf8.count)
+        out.append(0x3C)
+        withUnsafeBytes(of: &random) { appendLowerHex(UnsafeBufferPointer(start: $0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 16), into: &out) }
+        out.append(0x40)
+        out.append(contentsOf: domain.isEmpty ? "signoff.invalid".utf8 : domain.utf8)
+        out.append(0x3E)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The message as RFC 5322 bytes with CRLF line ends, ready for SMTP or an `.eml` file.
     public func rfc5322() -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(text.utf8.count + text.utf8.count / 4 + (html.map { $0.utf8.count + $0.utf8.count / 4 } ?? 0) + 1024)
-        func line(_ s: String) {
-            out.append(contentsOf: s.utf8)
+        func raw(_ s: StaticString) {
+            out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+        }
+        func line(_ s: StaticString) {
+            raw(s)
             out.append(0x0D)
             out.append(0x0A)
         }
-        HeaderEncoding.fold(name: "From", words: HeaderEncoding.mailbox(from), into: &out)
-        HeaderEncoding.fold(name: "To", words: HeaderEncoding.addressList(to), into: &out)
+        func field(_ name: StaticString, _ value: String) {
+            raw(name)
+            out.append(contentsOf: value.utf8)
+            out.append(0x0D)
+            out.append(0x0A)
+        }
+        HeaderEncoding.addressField(name: "From", from, into: &out)
+        HeaderEncoding.addressField(name: "To", to, into: &out)
         if let replyTo {
-            HeaderEncoding.fold(name: "Reply-To", words: HeaderEncoding.mailbox(replyTo), into: &out)
+            HeaderEncoding.addressField(name: "Reply-To", replyTo, into: &out)
         }
         HeaderEncoding.unstructured(name: "Subject", value: subject, into: &out)
-        line("Date: " + MailDate.format(date))
-        line("Message-ID: " + messageID)
-        if let inReplyTo { line("In-Reply-To: " + inReplyTo) }
+        raw("Date: ")
+        MailDate.append(date, into: &out)
+        line("")
+        field("Message-ID: ", messageID)
+        if let inReplyTo { field("In-Reply-To: ", inReplyTo) }
         if !references.isEmpty {
             HeaderEncoding.fold(name: "References", words: references, into: &out)
         }
-        line("MIME-Version: 1.0")
-        line("Auto-Submitted: auto-generated")
-        line("X-Auto-Response-Suppress: OOF, AutoReply")
+        line("MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: OOF, AutoReply")
         for field in extraHeaders {
             HeaderEncoding.unstructured(name: field.name, value: field.value, into: &out)
         }
 
-        let textHeaders = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable"
         guard let html else {
-            line(textHeaders)
-            line("")
+            line("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n")
             QuotedPrintable.encode(text, into: &out)
-            if out.suffix(2) != [0x0D, 0x0A] { line("") }
+            if out.count < 2 || out[out.count - 2] != 0x0D || out[out.count - 1] != 0x0A { line("") }
             return out
         }
-        let boundary = "=_signoff_" + MailMessage.boundaryToken(messageID: messageID)
-        line("Content-Type: multipart/alternative;\r\n boundary=\"\(boundary)\"")
-        line("")
-        line("This is a multi-part message in MIME format.")
-        line("")
-        line("--" + boundary)
-        line(textHeaders)
-        line("")
+        // "=_signoff_" and 24 hex digits: a boundary that cannot occur in quoted-printable output
+        // ("=_" is never produced by QP, where '=' is always followed by hex digits or a line
+        // end). Derived from the Message-ID so the same message always has the same bytes.
+        var boundary = [UInt8]()
+        boundary.reserveCapacity(34)
+        boundary.append(contentsOf: "=_signoff_".utf8)
+        var id = messageID
+        id.withUTF8 { bytes in
+            var hasher = SHA256()
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
+            hasher.finalize().withUnsafeBytes { digest in
+                MailMessage.appendLowerHex(UnsafeBufferPointer(start: digest.baseAddress!.assumingMemoryBound(to: UInt8.self), count: 12),
+                                           into: &boundary)
+            }
+        }
+        func boundaryLine(last: Bool) {
+            out.append(0x2D)
+            out.append(0x2D)
+            out.append(contentsOf: boundary)
+            if last {
+                out.append(0x2D)
+                out.append(0x2D)
+            }
+            out.append(0x0D)
+            out.append(0x0A)
+        }
+        raw("Content-Type: multipart/alternative;\r\n boundary=\"")
+        out.append(contentsOf: boundary)
+        line("\"\r\n\r\nThis is a multi-part message in MIME format.\r\n")
+        boundaryLine(last: false)
+        line("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n")
         QuotedPrintable.encode(text, into: &out)
         line("")
-        line("--" + boundary)
-        line("Content-Type: text/html; charset=utf-8")
-        line("Content-Transfer-Encoding: quoted-printable")
-        line("")
+        boundaryLine(last: false)
+        line("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n")
         QuotedPrintable.encode(html, into: &out)
         line("")
-        line("--" + boundary + "--")
+        boundaryLine(last: true)
         return out
     }
 
-    /// A boundary that cannot occur in quoted-printable output ("=_" is never produced by QP,
-    /// where '=' is always followed by hex digits or a line end). Derived from the Message-ID so
-    /// the same message always has the same bytes.
-    private static func boundaryToken(messageID: String) -> String {
-        lowerHex(SHA256.hash(data: Array(messageID.utf8)).prefix(12))
+    /// Appends the lower-case hex of `bytes` (two digits each).
+    static func appendLowerHex(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        let digits: StaticString = "0123456789abcdef"
+        let d = digits.utf8Start
+        for byte in bytes {
+            out.append(d[Int(byte >> 4)])
+            out.append(d[Int(byte & 0x0F)])
+        }
     }
 
     /// Lower-case hex of `bytes` (two digits each).
