@@ -1,3 +1,5 @@
+import Foundation
+
 /// Quoted-printable encoding (RFC 2045 §6.7) of UTF-8 text for a text body part.
 ///
 /// Line ends in the input (LF, CRLF or CR) become CRLF hard breaks; encoded lines stay at most
@@ -12,7 +14,7 @@ enum QuotedPrintable {
         return out
     }
 
-    /// Appends the encoding of `text` to `out`: one pass over the UTF-8 bytes, written straight
+    /// Appends the encoding of `text` to `out`: lines found with memchr, each encoded once, straight
     /// into `out` after growing it by the worst case (every byte `=XX`, a soft break per 25 of
     /// them, CR → CRLF), then trimmed to what was written.
     static func encode(_ text: String, into out: inout [UInt8]) {
@@ -24,18 +26,24 @@ enum QuotedPrintable {
             out.append(contentsOf: repeatElement(0, count: worst))
             let written = out.withUnsafeMutableBufferPointer { buffer -> Int in
                 var w = Writer(base: buffer.baseAddress! + base)
+                // Line ends found with memchr (CR and LF searched separately, each once over the text).
+                let count = bytes.count
+                func find(_ byte: UInt8, from: Int) -> Int {
+                    guard from < count, let p = memchr(bytes.baseAddress! + from, Int32(byte), count - from) else { return count }
+                    return bytes.baseAddress!.distance(to: p.assumingMemoryBound(to: UInt8.self))
+                }
+                var nextCR = find(0x0D, from: 0), nextLF = find(0x0A, from: 0)
                 var start = 0
-                var i = 0
-                while i < bytes.count {
-                    let byte = bytes[i]
-                    if byte == 0x0D || byte == 0x0A {
-                        encodeLine(bytes, start, i, into: &w)
-                        w.put(0x0D)
-                        w.put(0x0A)
-                        if byte == 0x0D, i + 1 < bytes.count, bytes[i + 1] == 0x0A { i += 1 }
-                        start = i + 1
-                    }
-                    i += 1
+                while true {
+                    let end = min(nextCR, nextLF)
+                    if end == count { break }
+                    encodeLine(bytes, start, end, into: &w)
+                    w.put(0x0D)
+                    w.put(0x0A)
+                    start = end + 1
+                    if bytes[end] == 0x0D, start < count, bytes[start] == 0x0A { start += 1 }
+                    if nextCR < start { nextCR = find(0x0D, from: start) }
+                    if nextLF < start { nextLF = find(0x0A, from: start) }
                 }
                 encodeLine(bytes, start, bytes.count, into: &w)
                 return w.count
