@@ -71,6 +71,18 @@ enum MailDate {
 
     /// `String(n)` left-padded with zeros to `minDigits` characters (a sign counts as one).
     private static func number(_ n: Int32, minDigits: Int, into out: inout [UInt8]) {
+        if n >= 0, n < 100, minDigits <= 2 {
+            if n >= 10 || minDigits == 2 { out.append(0x30 + UInt8(n / 10)) }
+            out.append(0x30 + UInt8(n % 10))
+            return
+        }
+        if n >= 1000, n < 10000, minDigits <= 4 {
+            out.append(0x30 + UInt8(n / 1000))
+            out.append(0x30 + UInt8(n / 100 % 10))
+            out.append(0x30 + UInt8(n / 10 % 10))
+            out.append(0x30 + UInt8(n % 10))
+            return
+        }
         guard n >= 0 else {
             let digits = String(n).utf8
             if digits.count < minDigits { out.append(contentsOf: repeatElement(0x30, count: minDigits - digits.count)) }

@@ -80,16 +80,20 @@ struct TemplateTree: Sendable {
         return first
     }
 
-    /// Sets `slot` to an object of string members in order, leaving out the nil ones.
-    mutating func setObject(_ slot: Int, _ key: TemplateKey?, _ members: KeyValuePairs<TemplateKey, String?>) {
-        var count = 0
-        for (_, v) in members where v != nil { count += 1 }
+    /// Sets `slot` to an object of up to three string members in order, leaving out nil values.
+    mutating func setObject(_ slot: Int, _ key: TemplateKey?, _ k0: TemplateKey, _ v0: String?,
+                            _ k1: TemplateKey = .name, _ v1: String? = nil, _ k2: TemplateKey = .name, _ v2: String? = nil) {
+        let count = (v0 == nil ? 0 : 1) + (v1 == nil ? 0 : 1) + (v2 == nil ? 0 : 1)
         var s = setContainer(slot, key, .object, count: count)
-        for (k, v) in members {
-            guard let v else { continue }
-            setString(s, k, v)
+        if let v0 {
+            setString(s, k0, v0)
             s += 1
         }
+        if let v1 {
+            setString(s, k1, v1)
+            s += 1
+        }
+        if let v2 { setString(s, k2, v2) }
     }
 
     /// The `Any` form swift-mustache would see, for `String(describing:)` of a list or object

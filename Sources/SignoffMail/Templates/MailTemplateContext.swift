@@ -264,11 +264,11 @@ public struct MailTemplateContext: Sendable, Hashable {
         if reminderNumber != nil { rootCount += 1 }
         var t = TemplateTree(rootMembers: rootCount, byteCapacity: 512 + (request.body?.utf8.count ?? 0))
         var s = TemplateTree.rootFirst
-        t.setObject(s, .job, [.name: job.name, .description: nonEmpty(job.description)])
+        t.setObject(s, .job, .name, job.name, .description, nonEmpty(job.description))
         s += 1
-        t.setObject(s, .run, [.id: run.id, .attempt: String(run.attempt), .owner: nonEmpty(run.owner)])
+        t.setObject(s, .run, .id, run.id, .attempt, String(run.attempt), .owner, nonEmpty(run.owner))
         s += 1
-        t.setObject(s, .step, [.id: stepID])
+        t.setObject(s, .step, .id, stepID)
         s += 1
 
         let body = nonEmpty(request.body)
@@ -286,14 +286,14 @@ public struct MailTemplateContext: Sendable, Hashable {
         t.setBool(r + 5, .hasChoices, !request.choices.isEmpty)
         var f = t.setContainer(r + 6, .fields, .list, count: request.fields.count)
         for field in request.fields {
-            t.setObject(f, nil, [.name: field.name, .value: field.value])
+            t.setObject(f, nil, .name, field.name, .value, field.value)
             f += 1
         }
         t.setBool(r + 7, .hasFields, !request.fields.isEmpty)
         r += 8
         if let body { t.setString(r, .body, body) }
 
-        t.setObject(s, .reviewer, [.address: reviewer.address, .name: nonEmpty(reviewer.displayName)])
+        t.setObject(s, .reviewer, .address, reviewer.address, .name, nonEmpty(reviewer.displayName))
         s += 1
         t.setString(s, .marker, MailTemplateContext.replyAboveMarker)
         s += 1
@@ -323,7 +323,7 @@ public struct MailTemplateContext: Sendable, Hashable {
         var l = t.setContainer(s, .links, .list, count: webCount)
         s += 1
         for link in links where MailTemplateContext.isWebURL(link.url) {
-            t.setObject(l, nil, [.label: link.label, .url: link.url])
+            t.setObject(l, nil, .label, link.label, .url, link.url)
             l += 1
         }
 
@@ -350,14 +350,14 @@ public struct MailTemplateContext: Sendable, Hashable {
             if let at = decision.at { t.setString(d, .at) { MailDate.appendHuman(at, into: &$0) } }
         }
         if let clarification {
-            t.setObject(s, .clarification, [.problem: clarification])
+            t.setObject(s, .clarification, .problem, clarification)
             s += 1
         }
         if let failure {
-            t.setObject(s, .failure, [.recipient: failure.recipient, .kind: failure.kind, .error: failure.error])
+            t.setObject(s, .failure, .recipient, failure.recipient, .kind, failure.kind, .error, failure.error)
             s += 1
         }
-        if let reminderNumber { t.setObject(s, .reminder, [.number: String(reminderNumber)]) }
+        if let reminderNumber { t.setObject(s, .reminder, .number, String(reminderNumber)) }
         return t
     }
 

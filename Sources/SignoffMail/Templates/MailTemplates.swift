@@ -18,8 +18,9 @@ public struct MailTemplates: Sendable {
     }
 
     /// A template parsed once at load: swift-mustache's parse, and its compiled form for the
-    /// fast byte renderer (nil when the template needs the reference renderer).
-    struct Prepared: Sendable {
+    /// fast byte renderer (nil when the template needs the reference renderer). A class, so
+    /// handing one out per rendered part is one reference count, not one per array inside.
+    final class Prepared: Sendable {
         let mustache: MustacheTemplate
         let compiled: CompiledTemplate?
         init(_ mustache: MustacheTemplate) {
@@ -192,7 +193,7 @@ public struct MailTemplates: Sendable {
     }
 
     func template(kind: MailTemplateKind, named name: String?, part: Part) -> Prepared {
-        if name == nil, overrides.isEmpty, let t = MailTemplates.builtinTable[kind]?[part] { return t }
+        if name == nil, overrides.isEmpty, let t = MailTemplates.builtinTable[MailTemplates.slot(kind, part)] { return t }
         if let name, let t = overrides[MailTemplates.fileName(name, part)] { return t }
         let file = MailTemplates.fileName(kind.fileStem, part)
         if let t = overrides[file] { return t }
@@ -211,16 +212,36 @@ public struct MailTemplates: Sendable {
         return out
     }()
 
-    /// The built-ins by kind and part, so rendering with no overrides builds no file names.
-    private static let builtinTable: [MailTemplateKind: [Part: Prepared]] = {
-        var out: [MailTemplateKind: [Part: Prepared]] = [:]
+    /// The built-ins by kind and part (see ``slot(_:_:)``), so rendering with no overrides builds
+    /// no file names and hashes nothing.
+    private static let builtinTable: [Prepared?] = {
+        var out = [Prepared?](repeating: nil, count: MailTemplateKind.allCases.count * Part.allCases.count)
         for kind in MailTemplateKind.allCases {
-            for p in Part.allCases {
-                out[kind, default: [:]][p] = parsedBuiltins[fileName(kind.fileStem, p)]
-            }
+            for p in Part.allCases { out[slot(kind, p)] = parsedBuiltins[fileName(kind.fileStem, p)] }
         }
         return out
     }()
+
+    /// The index of `kind`'s `part` in ``builtinTable``.
+    private static func slot(_ kind: MailTemplateKind, _ part: Part) -> Int {
+        let k: Int
+        switch kind {
+        case .request: k = 0
+        case .reminder: k = 1
+        case .confirmation: k = 2
+        case .clarification: k = 3
+        case .alreadyDecided: k = 4
+        case .failure: k = 5
+        case .decided: k = 6
+        }
+        let p: Int
+        switch part {
+        case .subject: p = 0
+        case .txt: p = 1
+        case .html: p = 2
+        }
+        return k * 3 + p
+    }
 
     /// Text and subject parts get the TEXT content type (no escaping); HTML parts keep
     /// swift-mustache's default, HTML escaping.
