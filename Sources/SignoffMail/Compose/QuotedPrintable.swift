@@ -85,6 +85,18 @@ enum QuotedPrintable {
             if index > start {
                 let runEnd = min(last, index + (75 - column))
                 var j = index
+                // Eight bytes at a time while all are in 0x20...0x7E and none is '=' (SWAR tests,
+                // exact for "any byte": below 0x20, 0x7F or above, equal to '=').
+                let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+                let base = bytes.baseAddress!
+                while j + 8 <= runEnd {
+                    let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+                    let eq = x ^ (ones &* 0x3D)
+                    let below = (x &- ones &* 0x20) & ~x
+                    let isEquals = (eq &- ones) & ~eq
+                    guard (x | below | (x &+ ones) | isEquals) & high == 0 else { break }
+                    j += 8
+                }
                 while j < runEnd {
                     let b = bytes[j]
                     guard (b >= 0x20 && b <= 0x7E && b != 0x3D) || b == 0x09 else { break }
