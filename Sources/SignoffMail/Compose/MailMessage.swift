@@ -68,7 +68,9 @@ public struct MailMessage: Sendable, Hashable {
     /// The message as RFC 5322 bytes with CRLF line ends, ready for SMTP or an `.eml` file.
     public func rfc5322() -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(text.utf8.count + text.utf8.count / 4 + (html.map { $0.utf8.count + $0.utf8.count / 4 } ?? 0) + 1024)
+        // Room for the headers and for each body's worst-case quoted-printable (which the encoder
+        // claims before trimming), so the buffer is allocated once.
+        out.reserveCapacity(1024 + 2 * subject.utf8.count + 4 * text.utf8.count + 4 * (html?.utf8.count ?? 0) + 64)
         func raw(_ s: StaticString) {
             out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
         }
