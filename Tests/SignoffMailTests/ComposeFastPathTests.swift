@@ -185,4 +185,26 @@ struct ComposeDifferentialTests {
             #expect(mail.text == rendered.text && mail.html == rendered.html)
         }
     }
+
+    /// The composer hands the rendered bytes to the message without decoding them: the result
+    /// must be the same message, byte for byte and as a value, as one built from Strings.
+    @Test(arguments: MailTemplateKind.allCases)
+    func composedMessagesFromRenderedBytesEqualMessagesFromStrings(kind: MailTemplateKind) throws {
+        for (i, context) in TemplateTests.variedContexts().enumerated() {
+            let mail = try OutboundFixtures.composer.compose(kind, context: context, token: ReplyToken(),
+                                                             inReplyTo: i % 2 == 0 ? "<req@example.org>" : nil)
+            let rendered = try MailTemplates.builtin.render(kind, context: context, tag: MailComposer.subjectTag(requestID: context.request.id))
+            #expect(mail.text == rendered.text && mail.html == rendered.html, "context \(i)")
+            let fromStrings = MailMessage(from: mail.from, to: mail.to, replyTo: mail.replyTo, subject: mail.subject,
+                                          text: rendered.text, html: rendered.html, messageID: mail.messageID, date: mail.date,
+                                          inReplyTo: mail.inReplyTo, references: mail.references, extraHeaders: mail.extraHeaders)
+            #expect(mail == fromStrings && mail.hashValue == fromStrings.hashValue, "context \(i)")
+            #expect(mail.rfc5322() == ReferenceRFC5322.rfc5322(fromStrings), "context \(i)")
+            var edited = mail
+            edited.text = "replaced =\n"
+            edited.html = nil
+            #expect(edited != mail && edited.text == "replaced =\n" && edited.html == nil)
+            #expect(edited.rfc5322() == ReferenceRFC5322.rfc5322(edited))
+        }
+    }
 }

@@ -36,14 +36,15 @@ public struct MailComposer: Sendable {
                         to: EmailAddress? = nil, token: ReplyToken? = nil, inReplyTo: String? = nil,
                         references: [String] = [], date: Date = Date(), messageID: String? = nil) throws -> MailMessage {
         let tag = MailComposer.subjectTag(requestID: context.request.id)
-        let rendered = try templates.render(kind, named: name, context: context, tag: tag)
+        // Text and HTML stay the renderer's UTF-8 bytes: the message encodes them as they are.
+        let rendered = try templates.renderUTF8(kind, named: name, context: context, tag: tag)
         let tagText = "[signoff \(tag)]"
         let subject = MailComposer.contains(rendered.subject, tagText) ? rendered.subject : tagText + " " + rendered.subject
         var refs = references
         if let inReplyTo, !refs.contains(inReplyTo) { refs.append(inReplyTo) }
         return MailMessage(from: from, to: [to ?? context.reviewer],
                            replyTo: token.map { MailComposer.subaddressed(replyAddress, $0.value) },
-                           subject: subject, text: rendered.text, html: rendered.html,
+                           subject: subject, textBody: .utf8(rendered.text), htmlBody: .utf8(rendered.html),
                            messageID: messageID, date: date, inReplyTo: inReplyTo, references: refs,
                            extraHeaders: [MailHeaderField("X-Signoff-Request", context.request.id)])
     }

@@ -18,9 +18,19 @@ public struct MailMessage: Sendable, Hashable {
     /// The subject, tag included (see ``MailComposer``).
     public var subject: String
     /// The plain-text part (never HTML-escaped).
-    public var text: String
+    public var text: String {
+        get { textBody.string }
+        set { textBody = .string(newValue) }
+    }
     /// The HTML part, if any.
-    public var html: String?
+    public var html: String? {
+        get { htmlBody?.string }
+        set { htmlBody = newValue.map(Body.string) }
+    }
+    /// The parts as stored: Strings, or the renderer's UTF-8 bytes (encoded as they are, decoded
+    /// only when `text` or `html` is read).
+    var textBody: Body
+    var htmlBody: Body?
     /// The Message-ID with angle brackets, `<…@domain>`; see ``MailMessage/makeMessageID(domain:)``.
     public var messageID: String
     /// The `Date` header.
@@ -41,13 +51,71 @@ public struct MailMessage: Sendable, Hashable {
         self.to = to
         self.replyTo = replyTo
         self.subject = subject
-        self.text = text
-        self.html = html
+        self.textBody = .string(text)
+        self.htmlBody = html.map(Body.string)
         self.messageID = messageID ?? MailMessage.makeMessageID(domain: from.domain)
         self.date = date
         self.inReplyTo = inReplyTo
         self.references = references
         self.extraHeaders = extraHeaders
+    }
+
+    /// A message with rendered bodies (see ``MailTemplates/renderUTF8(_:named:context:tag:compiled:)``).
+    init(from: EmailAddress, to: [EmailAddress], replyTo: EmailAddress?, subject: String, textBody: Body, htmlBody: Body?,
+         messageID: String?, date: Date, inReplyTo: String?, references: [String], extraHeaders: [MailHeaderField]) {
+        self.init(from: from, to: to, replyTo: replyTo, subject: subject, text: "", html: nil, messageID: messageID, date: date,
+                  inReplyTo: inReplyTo, references: references, extraHeaders: extraHeaders)
+        self.textBody = textBody
+        self.htmlBody = htmlBody
+    }
+
+    /// A body part's content.
+    enum Body: Sendable {
+        case string(String)
+        /// Valid UTF-8 (the renderer's output).
+        case utf8([UInt8])
+
+        var string: String {
+            switch self {
+            case .string(let s): return s
+            case .utf8(let bytes): return String(decoding: bytes, as: UTF8.self)
+            }
+        }
+
+        func encodeQuotedPrintable(into out: inout [UInt8]) {
+            switch self {
+            case .string(let s): QuotedPrintable.encode(s, into: &out)
+            case .utf8(let bytes): bytes.withUnsafeBufferPointer { QuotedPrintable.encode($0, into: &out) }
+            }
+        }
+
+        var utf8Count: Int {
+            switch self {
+            case .string(let s): return s.utf8.count
+            case .utf8(let bytes): return bytes.count
+            }
+        }
+    }
+
+    /// Equal when every field is equal, the bodies compared as Strings (however they are stored).
+    public static func == (a: MailMessage, b: MailMessage) -> Bool {
+        a.from == b.from && a.to == b.to && a.replyTo == b.replyTo && a.subject == b.subject && a.text == b.text
+            && a.html == b.html && a.messageID == b.messageID && a.date == b.date && a.inReplyTo == b.inReplyTo
+            && a.references == b.references && a.extraHeaders == b.extraHeaders
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(from)
+        hasher.combine(to)
+        hasher.combine(replyTo)
+        hasher.combine(subject)
+        hasher.combine(text)
+        hasher.combine(html)
+        hasher.combine(messageID)
+        hasher.combine(date)
+        hasher.combine(inReplyTo)
+        hasher.combine(references)
+        hasher.combine(extraHeaders)
     }
 
     /// A fresh `<128-random-bits-hex@domain>` Message-ID: one 16-byte fill from the system
@@ -70,7 +138,7 @@ public struct MailMessage: Sendable, Hashable {
         var out = [UInt8]()
         // Room for the headers and for each body's worst-case quoted-printable (which the encoder
         // claims before trimming), so the buffer is allocated once.
-        out.reserveCapacity(1024 + 2 * subject.utf8.count + 4 * text.utf8.count + 4 * (html?.utf8.count ?? 0) + 64)
+        out.reserveCapacity(1024 + 2 * subject.utf8.count + 4 * textBody.utf8Count + 4 * (htmlBody?.utf8Count ?? 0) + 64)
         func raw(_ s: StaticString) {
             out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
         }
@@ -104,9 +172,9 @@ public struct MailMessage: Sendable, Hashable {
             HeaderEncoding.unstructured(name: field.name, value: field.value, into: &out)
         }
 
-        guard let html else {
+        guard let htmlBody else {
             line("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n")
-            QuotedPrintable.encode(text, into: &out)
+            textBody.encodeQuotedPrintable(into: &out)
             if out.count < 2 || out[out.count - 2] != 0x0D || out[out.count - 1] != 0x0A { line("") }
             return out
         }
@@ -141,11 +209,11 @@ public struct MailMessage: Sendable, Hashable {
         line("\"\r\n\r\nThis is a multi-part message in MIME format.\r\n")
         boundaryLine(last: false)
         line("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n")
-        QuotedPrintable.encode(text, into: &out)
+        textBody.encodeQuotedPrintable(into: &out)
         line("")
         boundaryLine(last: false)
         line("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n")
-        QuotedPrintable.encode(html, into: &out)
+        htmlBody.encodeQuotedPrintable(into: &out)
         line("")
         boundaryLine(last: true)
         return out

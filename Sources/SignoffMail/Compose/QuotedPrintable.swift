@@ -19,37 +19,40 @@ enum QuotedPrintable {
     /// them, CR → CRLF), then trimmed to what was written.
     static func encode(_ text: String, into out: inout [UInt8]) {
         var text = text
-        text.withUTF8 { bytes in
-            guard !bytes.isEmpty else { return }
-            let base = out.count
-            let worst = bytes.count * 4 + 16
-            out.append(contentsOf: repeatElement(0, count: worst))
-            let written = out.withUnsafeMutableBufferPointer { buffer -> Int in
-                var w = Writer(base: buffer.baseAddress! + base)
-                // Line ends found with memchr (CR and LF searched separately, each once over the text).
-                let count = bytes.count
-                func find(_ byte: UInt8, from: Int) -> Int {
-                    guard from < count, let p = memchr(bytes.baseAddress! + from, Int32(byte), count - from) else { return count }
-                    return bytes.baseAddress!.distance(to: p.assumingMemoryBound(to: UInt8.self))
-                }
-                var nextCR = find(0x0D, from: 0), nextLF = find(0x0A, from: 0)
-                var start = 0
-                while true {
-                    let end = min(nextCR, nextLF)
-                    if end == count { break }
-                    encodeLine(bytes, start, end, into: &w)
-                    w.put(0x0D)
-                    w.put(0x0A)
-                    start = end + 1
-                    if bytes[end] == 0x0D, start < count, bytes[start] == 0x0A { start += 1 }
-                    if nextCR < start { nextCR = find(0x0D, from: start) }
-                    if nextLF < start { nextLF = find(0x0A, from: start) }
-                }
-                encodeLine(bytes, start, bytes.count, into: &w)
-                return w.count
+        text.withUTF8 { encode($0, into: &out) }
+    }
+
+    /// Appends the encoding of the UTF-8 `bytes` (see ``encode(_:into:)``).
+    static func encode(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        let base = out.count
+        let worst = bytes.count * 4 + 16
+        out.append(contentsOf: repeatElement(0, count: worst))
+        let written = out.withUnsafeMutableBufferPointer { buffer -> Int in
+            var w = Writer(base: buffer.baseAddress! + base)
+            // Line ends found with memchr (CR and LF searched separately, each once over the text).
+            let count = bytes.count
+            func find(_ byte: UInt8, from: Int) -> Int {
+                guard from < count, let p = memchr(bytes.baseAddress! + from, Int32(byte), count - from) else { return count }
+                return bytes.baseAddress!.distance(to: p.assumingMemoryBound(to: UInt8.self))
             }
-            out.removeLast(worst - written)
+            var nextCR = find(0x0D, from: 0), nextLF = find(0x0A, from: 0)
+            var start = 0
+            while true {
+                let end = min(nextCR, nextLF)
+                if end == count { break }
+                encodeLine(bytes, start, end, into: &w)
+                w.put(0x0D)
+                w.put(0x0A)
+                start = end + 1
+                if bytes[end] == 0x0D, start < count, bytes[start] == 0x0A { start += 1 }
+                if nextCR < start { nextCR = find(0x0D, from: start) }
+                if nextLF < start { nextLF = find(0x0A, from: start) }
+            }
+            encodeLine(bytes, start, bytes.count, into: &w)
+            return w.count
         }
+        out.removeLast(worst - written)
     }
 
     /// Writes into memory already reserved for the worst case.

@@ -77,6 +77,16 @@ public struct MailTemplates: Sendable {
     /// the reference the compiled renderer is tested against.
     func render(_ kind: MailTemplateKind, named name: String?, context: MailTemplateContext, tag: String,
                 compiled useCompiled: Bool) throws -> RenderedMail {
+        let parts = try renderUTF8(kind, named: name, context: context, tag: tag, compiled: useCompiled)
+        return RenderedMail(subject: parts.subject, text: String(decoding: parts.text, as: UTF8.self),
+                            html: String(decoding: parts.html, as: UTF8.self))
+    }
+
+    /// The parts as rendered: the subject collapsed to one line, text (ending with a newline) and
+    /// HTML as UTF-8 bytes. The bytes are valid UTF-8 by construction (template text, String
+    /// values, ASCII escapes), so the composer encodes them without decoding them into Strings.
+    func renderUTF8(_ kind: MailTemplateKind, named name: String?, context: MailTemplateContext, tag: String,
+                    compiled useCompiled: Bool = true) throws -> (subject: String, text: [UInt8], html: [UInt8]) {
         if let name, !hasAnyPart(of: name) {
             throw MailTemplateError.notFound(name: name, directory: directory)
         }
@@ -101,9 +111,9 @@ public struct MailTemplates: Sendable {
         let subject = MailTemplates.collapseWhitespace(buffer)
         part(.txt)
         MailTemplates.endWithNewline(&buffer)
-        let text = String(decoding: buffer, as: UTF8.self)
+        let text = buffer
         part(.html)
-        return RenderedMail(subject: subject, text: text, html: String(decoding: buffer, as: UTF8.self))
+        return (subject, text, buffer)
     }
 
     /// Appends LF unless the text's last Character is LF (`hasSuffix("\n")`: a final CR LF is one
