@@ -12,23 +12,38 @@ enum HeaderEncoding {
         }
     }
 
+    /// `body` over the UTF-8 of `text` in place (a copy only for a bridged, non-contiguous string).
+    @inline(__always) private static func utf8<R>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+        var copy = text
+        return copy.withUTF8(body)
+    }
+
     /// Whether `text` can go into a header as is: printable ASCII and spaces only.
     static func isPlainASCII(_ text: String) -> Bool {
-        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+        utf8(text) { bytes in
+            for byte in bytes where byte < 0x20 || byte >= 0x7F { return false }
+            return true
+        }
     }
 
     private static func hasLineBreak(_ text: String) -> Bool {
-        text.utf8.contains { $0 == 0x0D || $0 == 0x0A }
+        utf8(text) { bytes in
+            for byte in bytes where byte == 0x0D || byte == 0x0A { return true }
+            return false
+        }
     }
 
     /// Whether `text` contains `=?` (which would read as the start of an encoded word).
     private static func hasEncodedWordStart(_ text: String) -> Bool {
-        var previous: UInt8 = 0
-        for byte in text.utf8 {
-            if previous == 0x3D, byte == 0x3F { return true }
-            previous = byte
+        utf8(text) { bytes in
+            var previous: UInt8 = 0
+            for byte in bytes {
+                if previous == 0x3D, byte == 0x3F { return true }
+                previous = byte
+            }
+            return false
         }
-        return false
     }
 
     /// `text` with CR LF, LF and CR each replaced by one space.
