@@ -99,15 +99,19 @@ struct TemplateTree: Sendable {
     /// The `Any` form swift-mustache would see, for `String(describing:)` of a list or object
     /// rendered as a plain variable (an odd template; kept identical to the reference renderer).
     func anyValue(_ index: Int) -> Any {
+        entries.withUnsafeBufferPointer { e in bytes.withUnsafeBufferPointer { TemplateTree.anyValue(index, e, $0) } }
+    }
+
+    static func anyValue(_ index: Int, _ entries: UnsafeBufferPointer<Entry>, _ bytes: UnsafeBufferPointer<UInt8>) -> Any {
         let e = entries[index]
         switch e.kind {
         case .string: return String(decoding: bytes[Int(e.a)..<Int(e.a + e.b)], as: UTF8.self)
         case .bool: return e.a != 0
-        case .list: return (Int(e.a)..<Int(e.a + e.b)).map { anyValue($0) }
+        case .list: return (Int(e.a)..<Int(e.a + e.b)).map { anyValue($0, entries, bytes) }
         case .object:
             let members = (Int(e.a)..<Int(e.a + e.b)).map { i -> (String, Any) in
                 let key = TemplateKey(rawValue: entries[i].key).map { String(describing: $0) } ?? ""
-                return (key, anyValue(i))
+                return (key, anyValue(i, entries, bytes))
             }
             return Dictionary(members, uniquingKeysWith: { _, last in last })
         }
@@ -238,7 +242,7 @@ struct CompiledTemplate: Sendable {
                             tree.bytes.withUnsafeBufferPointer { bytes in
                                 withUnsafeTemporaryAllocation(of: Int32.self, capacity: maxDepth) { stack in
                                     var renderer = Renderer(ops: ops, paths: paths, keys: keys, text: text, entries: entries,
-                                                            bytes: bytes, tree: tree, stack: stack.baseAddress!)
+                                                            bytes: bytes, stack: stack.baseAddress!)
                                     renderer.run(0, ops.count, html: true, into: &out)
                                 }
                             }
@@ -266,21 +270,19 @@ struct CompiledTemplate: Sendable {
         let text: UnsafeBufferPointer<UInt8>
         let entries: UnsafeBufferPointer<TemplateTree.Entry>
         let bytes: UnsafeBufferPointer<UInt8>
-        let tree: TemplateTree
         /// Context frames (entry indices), `stack[0]` the root.
         let stack: UnsafeMutablePointer<Int32>
         var depth: Int32 = 1
 
         init(ops: UnsafeBufferPointer<Op>, paths: UnsafeBufferPointer<CompiledPath>, keys: UnsafeBufferPointer<Int32>,
              text: UnsafeBufferPointer<UInt8>, entries: UnsafeBufferPointer<TemplateTree.Entry>,
-             bytes: UnsafeBufferPointer<UInt8>, tree: TemplateTree, stack: UnsafeMutablePointer<Int32>) {
+             bytes: UnsafeBufferPointer<UInt8>, stack: UnsafeMutablePointer<Int32>) {
             self.ops = ops
             self.paths = paths
             self.keys = keys
             self.text = text
             self.entries = entries
             self.bytes = bytes
-            self.tree = tree
             self.stack = stack
             stack[0] = 0
         }
@@ -393,7 +395,7 @@ struct CompiledTemplate: Sendable {
             case .bool:
                 out.append(contentsOf: e.a != 0 ? "true".utf8 : "false".utf8)
             case .list, .object:
-                var s = String(describing: tree.anyValue(Int(index)))
+                var s = String(describing: TemplateTree.anyValue(Int(index), entries, bytes))
                 s.withUTF8 { CompiledTemplate.write($0, escape: escape, into: &out) }
             }
         }
