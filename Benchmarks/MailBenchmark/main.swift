@@ -1,6 +1,8 @@
 // Mails rendered + composed per second, single-threaded, per template kind (request,
 // confirmation): `render_compose` is template render + MIME composition + RFC 5322 bytes, the
-// work the importer does for each confirmation; `render` is the template part alone. Then request
+// work the importer does for each confirmation; `render` is the template part alone;
+// `rfc5322` is the bytes alone (headers, quoted-printable) of an already composed message;
+// `context` is building the benchmark's template context alone (included in the others). Then request
 // mails delivered per second to a local SMTP server (scripts/smtp_server.py, started here unless
 // --port is given) and to an outbox folder (skipped with --compose-only).
 // Prints one JSON object on stdout. Speed is reported, never asserted.
@@ -131,7 +133,33 @@ func composeFigures(_ kind: MailTemplateKind, _ make: (Int) throws -> MailMessag
         }
         bestRender = min(bestRender, seconds(clock.now - start))
     }
+    // RFC 5322 bytes alone (headers, QP) of messages composed beforehand.
+    let composed = try (0..<min(n, 1000)).map { try make($0) }
+    var bestEncode = Double.infinity
+    for _ in 0..<options.rounds {
+        let start = clock.now
+        var total = 0
+        for i in 0..<n { total &+= composed[i % composed.count].rfc5322().count }
+        bestEncode = min(bestEncode, seconds(clock.now - start))
+        if total == 0 { print("") }
+    }
+    // Building the contexts alone (what every figure above includes; EmailAddress init and
+    // the test data's string interpolation, not the mail code).
+    var bestContext = Double.infinity
+    for _ in 0..<options.rounds {
+        let start = clock.now
+        var total = 0
+        for i in 0..<n {
+            var ctx = context(i)
+            if kind == .confirmation { ctx.decision = .init(outcome: "approve", by: ctx.reviewer.address, at: Date()) }
+            total &+= ctx.request.title.utf8.count
+        }
+        bestContext = min(bestContext, seconds(clock.now - start))
+        if total == 0 { print("") }
+    }
     return [
+        "context_microseconds": (bestContext / Double(n) * 1e7).rounded() / 10,
+        "rfc5322_microseconds": (bestEncode / Double(n) * 1e7).rounded() / 10,
         "count_per_round": n,
         "rounds": options.rounds,
         "average_message_bytes": bytes / n,

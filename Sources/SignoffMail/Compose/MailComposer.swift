@@ -36,14 +36,15 @@ public struct MailComposer: Sendable {
                         to: EmailAddress? = nil, token: ReplyToken? = nil, inReplyTo: String? = nil,
                         references: [String] = [], date: Date = Date(), messageID: String? = nil) throws -> MailMessage {
         let tag = MailComposer.subjectTag(requestID: context.request.id)
-        let rendered = try templates.render(kind, named: name, context: context, tag: tag)
+        // Text and HTML stay the renderer's UTF-8 bytes: the message encodes them as they are.
+        let rendered = try templates.renderUTF8(kind, named: name, context: context, tag: tag)
         let tagText = "[signoff \(tag)]"
         let subject = MailComposer.contains(rendered.subject, tagText) ? rendered.subject : tagText + " " + rendered.subject
         var refs = references
         if let inReplyTo, !refs.contains(inReplyTo) { refs.append(inReplyTo) }
         return MailMessage(from: from, to: [to ?? context.reviewer],
                            replyTo: token.map { MailComposer.subaddressed(replyAddress, $0.value) },
-                           subject: subject, text: rendered.text, html: rendered.html,
+                           subject: subject, textBody: .utf8(rendered.text), htmlBody: .utf8(rendered.html),
                            messageID: messageID, date: date, inReplyTo: inReplyTo, references: refs,
                            extraHeaders: [MailHeaderField("X-Signoff-Request", context.request.id)])
     }
@@ -66,18 +67,27 @@ public struct MailComposer: Sendable {
 
     /// Whether `text` contains `part`, byte for byte (the tag is ASCII).
     static func contains(_ text: String, _ part: String) -> Bool {
-        let hay = Array(text.utf8), needle = Array(part.utf8)
-        guard !needle.isEmpty, hay.count >= needle.count else { return needle.isEmpty }
-        for start in 0...(hay.count - needle.count) where hay[start] == needle[0] {
-            if hay[start..<start + needle.count].elementsEqual(needle) { return true }
+        var text = text, part = part
+        return text.withUTF8 { hay in
+            part.withUTF8 { needle in
+                guard !needle.isEmpty, hay.count >= needle.count else { return needle.isEmpty }
+                let first = needle[0]
+                for start in 0...(hay.count - needle.count) where hay[start] == first {
+                    if memcmp(hay.baseAddress! + start, needle.baseAddress!, needle.count) == 0 { return true }
+                }
+                return false
+            }
         }
-        return false
     }
 
     /// The subject tag's code for a request: the first 4 hex digits of SHA-256(request id),
     /// stable across the request's mails so they read as one conversation.
     public static func subjectTag(requestID: String) -> String {
-        let digest = SHA256.hash(data: Array(requestID.utf8))
-        return MailMessage.lowerHex(digest.prefix(2))
+        var id = requestID
+        return id.withUTF8 { bytes in
+            var hasher = SHA256()
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(bytes))
+            return hasher.finalize().withUnsafeBytes { MailMessage.lowerHex($0.prefix(2)) }
+        }
     }
 }

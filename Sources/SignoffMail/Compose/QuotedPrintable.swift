@@ -1,3 +1,5 @@
+import Foundation
+
 /// Quoted-printable encoding (RFC 2045 §6.7) of UTF-8 text for a text body part.
 ///
 /// Line ends in the input (LF, CRLF or CR) become CRLF hard breaks; encoded lines stay at most
@@ -12,31 +14,45 @@ enum QuotedPrintable {
         return out
     }
 
-    /// Appends the encoding of `text` to `out`: one pass over the UTF-8 bytes into a buffer
-    /// sized for the worst case (every byte `=XX`, a soft break per 25 of them, CR → CRLF).
+    /// Appends the encoding of `text` to `out`: lines found with memchr, each encoded once, straight
+    /// into `out` after growing it by the worst case (every byte `=XX`, a soft break per 25 of
+    /// them, CR → CRLF), then trimmed to what was written.
     static func encode(_ text: String, into out: inout [UInt8]) {
         var text = text
-        text.withUTF8 { bytes in
-            let encoded = [UInt8](unsafeUninitializedCapacity: bytes.count * 4 + 16) { buffer, count in
-                var w = Writer(base: buffer.baseAddress!)
-                var start = 0
-                var i = 0
-                while i < bytes.count {
-                    let byte = bytes[i]
-                    if byte == 0x0D || byte == 0x0A {
-                        encodeLine(bytes, start, i, into: &w)
-                        w.put(0x0D)
-                        w.put(0x0A)
-                        if byte == 0x0D, i + 1 < bytes.count, bytes[i + 1] == 0x0A { i += 1 }
-                        start = i + 1
-                    }
-                    i += 1
-                }
-                encodeLine(bytes, start, bytes.count, into: &w)
-                count = w.count
+        text.withUTF8 { encode($0, into: &out) }
+    }
+
+    /// Appends the encoding of the UTF-8 `bytes` (see ``encode(_:into:)``).
+    static func encode(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        let base = out.count
+        let worst = bytes.count * 4 + 16
+        out.append(contentsOf: repeatElement(0, count: worst))
+        let written = out.withUnsafeMutableBufferPointer { buffer -> Int in
+            var w = Writer(base: buffer.baseAddress! + base)
+            // Line ends found with memchr (CR and LF searched separately, each once over the text).
+            let count = bytes.count
+            func find(_ byte: UInt8, from: Int) -> Int {
+                guard from < count, let p = memchr(bytes.baseAddress! + from, Int32(byte), count - from) else { return count }
+                return bytes.baseAddress!.distance(to: p.assumingMemoryBound(to: UInt8.self))
             }
-            out.append(contentsOf: encoded)
+            var nextCR = find(0x0D, from: 0), nextLF = find(0x0A, from: 0)
+            var start = 0
+            while true {
+                let end = min(nextCR, nextLF)
+                if end == count { break }
+                encodeLine(bytes, start, end, into: &w)
+                w.put(0x0D)
+                w.put(0x0A)
+                start = end + 1
+                if bytes[end] == 0x0D, start < count, bytes[start] == 0x0A { start += 1 }
+                if nextCR < start { nextCR = find(0x0D, from: start) }
+                if nextLF < start { nextLF = find(0x0A, from: start) }
+            }
+            encodeLine(bytes, start, bytes.count, into: &w)
+            return w.count
         }
+        out.removeLast(worst - written)
     }
 
     /// Writes into memory already reserved for the worst case.
@@ -46,6 +62,10 @@ enum QuotedPrintable {
         @inline(__always) mutating func put(_ byte: UInt8) {
             base[count] = byte
             count += 1
+        }
+        @inline(__always) mutating func put(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) {
+            (base + count).update(from: bytes.baseAddress! + start, count: end - start)
+            count += end - start
         }
     }
 
@@ -60,7 +80,38 @@ enum QuotedPrintable {
             && bytes[start + 2] == 0x6F && bytes[start + 3] == 0x6D && bytes[start + 4] == 0x20
         var column = 0
         let last = end - 1
-        for index in start..<end {
+        var index = start
+        while index < end {
+            // A run of bytes written as they are: printable ASCII but '=', or a space or tab that
+            // is not the line's last byte; never the line's first byte ('.', "From ") nor its
+            // last, and never past column 75 (where a soft break may be due).
+            if index > start {
+                let runEnd = min(last, index + (75 - column))
+                var j = index
+                // Eight bytes at a time while all are in 0x20...0x7E and none is '=' (SWAR tests,
+                // exact for "any byte": below 0x20, 0x7F or above, equal to '=').
+                let ones: UInt64 = 0x0101_0101_0101_0101, high: UInt64 = 0x8080_8080_8080_8080
+                let base = bytes.baseAddress!
+                while j + 8 <= runEnd {
+                    let x = UnsafeRawPointer(base + j).loadUnaligned(as: UInt64.self)
+                    let eq = x ^ (ones &* 0x3D)
+                    let below = (x &- ones &* 0x20) & ~x
+                    let isEquals = (eq &- ones) & ~eq
+                    guard (x | below | (x &+ ones) | isEquals) & high == 0 else { break }
+                    j += 8
+                }
+                while j < runEnd {
+                    let b = bytes[j]
+                    guard (b >= 0x20 && b <= 0x7E && b != 0x3D) || b == 0x09 else { break }
+                    j += 1
+                }
+                if j > index {
+                    out.put(bytes, index, j)
+                    column += j - index
+                    index = j
+                    continue
+                }
+            }
             let byte = bytes[index]
             let isLast = index == last
             let mustEncode: Bool
@@ -89,6 +140,7 @@ enum QuotedPrintable {
                 out.put(byte)
             }
             column += width
+            index += 1
         }
     }
 }

@@ -248,69 +248,138 @@ public struct MailTemplateContext: Sendable, Hashable {
         return vars
     }
 
-    /// The same tree as ``variables(tag:)``, typed, for the compiled renderer. The two must stay
-    /// in step (a test renders every built-in template both ways and compares).
-    func templateValue(tag: String) -> TemplateValue {
-        func put(_ dict: inout TemplateObject, _ key: String, _ value: String?) {
-            if let value, !value.isEmpty { dict.append(key, .string(value)) }
+    /// The same tree as ``variables(tag:)``, flat and typed, for the compiled renderer. The two
+    /// must stay in step (a test renders every built-in template both ways and compares).
+    func templateValue(tag: String) -> TemplateTree {
+        func nonEmpty(_ value: String?) -> String? {
+            guard let value, !value.isEmpty else { return nil }
+            return value
         }
-        var job: TemplateObject = ["name": .string(self.job.name)]
-        put(&job, "description", self.job.description)
-        var run: TemplateObject = ["id": .string(self.run.id), "attempt": .string(String(self.run.attempt))]
-        put(&run, "owner", self.run.owner)
-        var request: TemplateObject = [
-            "id": .string(self.request.id), "title": .string(self.request.title),
-            "responseType": .string(self.request.responseKind.rawValue),
-            "isApproval": .bool(self.request.responseKind == .approval),
-            "choices": .list(self.request.choices.map(TemplateValue.string)),
-            "hasChoices": .bool(!self.request.choices.isEmpty),
-            "fields": .list(self.request.fields.map { .object(["name": .string($0.name), "value": .string($0.value)]) }),
-            "hasFields": .bool(!self.request.fields.isEmpty),
-        ]
-        put(&request, "body", self.request.body)
-        var reviewer: TemplateObject = ["address": .string(self.reviewer.address)]
-        put(&reviewer, "name", self.reviewer.displayName)
-        var vars: TemplateObject = [
-            "job": .object(job), "run": .object(run), "step": .object(["id": .string(stepID)]), "request": .object(request),
-            "reviewer": .object(reviewer), "marker": .string(MailTemplateContext.replyAboveMarker), "tag": .string(tag),
-            "grammar": .list(grammarLinesPadded().map {
-                .object(["command": .string($0.command), "meaning": .string($0.meaning), "padded": .string($0.padded)])
-            }),
-            "links": .list(webLinks.map { .object(["label": .string($0.label), "url": .string($0.url)]) }),
-        ]
+        let clarification = nonEmpty(clarificationProblem)
+        var rootCount = 9
+        if deadline != nil { rootCount += 1 }
+        if decision != nil { rootCount += 1 }
+        if clarification != nil { rootCount += 1 }
+        if failure != nil { rootCount += 1 }
+        if reminderNumber != nil { rootCount += 1 }
+        var t = TemplateTree(rootMembers: rootCount, byteCapacity: 512 + (request.body?.utf8.count ?? 0))
+        var s = TemplateTree.rootFirst
+        t.setObject(s, .job, .name, job.name, .description, nonEmpty(job.description))
+        s += 1
+        t.setObject(s, .run, .id, run.id, .attempt, String(run.attempt), .owner, nonEmpty(run.owner))
+        s += 1
+        t.setObject(s, .step, .id, stepID)
+        s += 1
+
+        let body = nonEmpty(request.body)
+        var r = t.setContainer(s, .request, .object, count: body == nil ? 8 : 9)
+        s += 1
+        t.setString(r, .id, request.id)
+        t.setString(r + 1, .title, request.title)
+        t.setString(r + 2, .responseType, request.responseKind.rawValue)
+        t.setBool(r + 3, .isApproval, request.responseKind == .approval)
+        var c = t.setContainer(r + 4, .choices, .list, count: request.choices.count)
+        for choice in request.choices {
+            t.setString(c, nil, choice)
+            c += 1
+        }
+        t.setBool(r + 5, .hasChoices, !request.choices.isEmpty)
+        var f = t.setContainer(r + 6, .fields, .list, count: request.fields.count)
+        for field in request.fields {
+            t.setObject(f, nil, .name, field.name, .value, field.value)
+            f += 1
+        }
+        t.setBool(r + 7, .hasFields, !request.fields.isEmpty)
+        r += 8
+        if let body { t.setString(r, .body, body) }
+
+        t.setObject(s, .reviewer, .address, reviewer.address, .name, nonEmpty(reviewer.displayName))
+        s += 1
+        t.setString(s, .marker, MailTemplateContext.replyAboveMarker)
+        s += 1
+        t.setString(s, .tag, tag)
+        s += 1
+
+        let lines = grammarLines
+        var width = 0
+        for line in lines { width = max(width, line.command.count) }
+        width += 4
+        var g = t.setContainer(s, .grammar, .list, count: lines.count)
+        s += 1
+        for line in lines {
+            let m = t.setContainer(g, nil, .object, count: 3)
+            g += 1
+            t.setString(m, .command, line.command)
+            t.setString(m + 1, .meaning, line.meaning)
+            let pad = width - line.command.count
+            t.setString(m + 2, .padded) { out in
+                out.append(contentsOf: line.command.utf8)
+                out.append(contentsOf: repeatElement(0x20, count: pad))
+            }
+        }
+
+        var webCount = 0
+        for link in links where MailTemplateContext.isWebURL(link.url) { webCount += 1 }
+        var l = t.setContainer(s, .links, .list, count: webCount)
+        s += 1
+        for link in links where MailTemplateContext.isWebURL(link.url) {
+            t.setObject(l, nil, .label, link.label, .url, link.url)
+            l += 1
+        }
+
         if let deadline {
-            vars.append("deadline", .object(["text": .string(MailTemplateContext.humanDate(deadline)),
-                                        "iso": .string(MailTemplateContext.isoDate(deadline))]))
+            let d = t.setContainer(s, .deadline, .object, count: 2)
+            s += 1
+            t.setString(d, .text) { MailDate.appendHuman(deadline, into: &$0) }
+            t.setString(d + 1, .iso) { MailDate.appendISO(deadline, into: &$0) }
         }
         if let decision {
-            var d: TemplateObject = ["outcome": .string(decision.outcome)]
-            put(&d, "value", decision.value)
-            put(&d, "reason", decision.reason)
-            put(&d, "by", decision.by)
-            if let at = decision.at { d.append("at", .string(MailTemplateContext.humanDate(at))) }
-            vars.append("decision", .object(d))
+            var count = 1
+            let value = nonEmpty(decision.value), reason = nonEmpty(decision.reason), by = nonEmpty(decision.by)
+            if value != nil { count += 1 }
+            if reason != nil { count += 1 }
+            if by != nil { count += 1 }
+            if decision.at != nil { count += 1 }
+            var d = t.setContainer(s, .decision, .object, count: count)
+            s += 1
+            t.setString(d, .outcome, decision.outcome)
+            d += 1
+            if let value { t.setString(d, .value, value); d += 1 }
+            if let reason { t.setString(d, .reason, reason); d += 1 }
+            if let by { t.setString(d, .by, by); d += 1 }
+            if let at = decision.at { t.setString(d, .at) { MailDate.appendHuman(at, into: &$0) } }
         }
-        if let clarificationProblem, !clarificationProblem.isEmpty {
-            vars.append("clarification", .object(["problem": .string(clarificationProblem)]))
+        if let clarification {
+            t.setObject(s, .clarification, .problem, clarification)
+            s += 1
         }
         if let failure {
-            vars.append("failure", .object(["recipient": .string(failure.recipient), "kind": .string(failure.kind),
-                                              "error": .string(failure.error)]))
+            t.setObject(s, .failure, .recipient, failure.recipient, .kind, failure.kind, .error, failure.error)
+            s += 1
         }
-        if let reminderNumber { vars.append("reminder", .object(["number": .string(String(reminderNumber))])) }
-        return .object(vars)
+        if let reminderNumber { t.setObject(s, .reminder, .number, String(reminderNumber)) }
+        return t
     }
 
     /// Only web links: a `javascript:` or `data:` URL from job input never reaches an href.
-    private var webLinks: [Link] {
-        links.filter { $0.url.lowercased().hasPrefix("https://") || $0.url.lowercased().hasPrefix("http://") }
-    }
-
-    /// Grammar lines with the command padded so the meanings line up in plain text.
-    private func grammarLinesPadded() -> [(command: String, meaning: String, padded: String)] {
-        let lines = grammarLines
-        let width = (lines.map { $0.command.count }.max() ?? 0) + 4
-        return lines.map { ($0.command, $0.meaning, $0.command + String(repeating: " ", count: width - $0.command.count)) }
+    /// (`url.lowercased().hasPrefix("https://" or "http://")`, on bytes when the start is ASCII.)
+    static func isWebURL(_ url: String) -> Bool {
+        // With the first 9 bytes ASCII, each of the first 8 is a Character of its own and
+        // lower-cases to one byte, so comparing bytes is comparing Characters.
+        let https: StaticString = "https://", http: StaticString = "http://"
+        var isHTTPS = true, isHTTP = true
+        var i = 0
+        for byte in url.utf8.prefix(9) {
+            guard byte < 0x80 else {
+                let lower = url.lowercased()
+                return lower.hasPrefix("https://") || lower.hasPrefix("http://")
+            }
+            let lower = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            if i < 8, lower != https.utf8Start[i] { isHTTPS = false }
+            if i < 7, lower != http.utf8Start[i] { isHTTP = false }
+            i += 1
+        }
+        return (isHTTPS && i >= 8) || (isHTTP && i >= 7)
     }
 
     /// Grammar lines with `padded`: the command padded so the meanings line up in plain text.
@@ -348,16 +417,18 @@ public struct MailTemplateContext: Sendable, Hashable {
 
     /// `Mon, 23 Nov 2026 17:00 UTC`: unambiguous for readers anywhere.
     static func humanDate(_ date: Date) -> String {
-        let full = MailDate.format(date)          // "Mon, 23 Nov 2026 17:00:00 +0000"
-        return String(full.dropLast(9)) + " UTC"  // drop ":00 +0000"
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        MailDate.appendHuman(date, into: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
+    /// `2026-11-23T17:00:00Z`.
     static func isoDate(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var t = tm()
-        gmtime_r(&seconds, &t)
-        func pad(_ n: Int32, _ w: Int) -> String { let s = String(n); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2))Z"
+        var out = [UInt8]()
+        out.reserveCapacity(24)
+        MailDate.appendISO(date, into: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

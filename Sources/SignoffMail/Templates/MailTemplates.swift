@@ -18,8 +18,9 @@ public struct MailTemplates: Sendable {
     }
 
     /// A template parsed once at load: swift-mustache's parse, and its compiled form for the
-    /// fast byte renderer (nil when the template needs the reference renderer).
-    struct Prepared: Sendable {
+    /// fast byte renderer (nil when the template needs the reference renderer). A class, so
+    /// handing one out per rendered part is one reference count, not one per array inside.
+    final class Prepared: Sendable {
         let mustache: MustacheTemplate
         let compiled: CompiledTemplate?
         init(_ mustache: MustacheTemplate) {
@@ -76,29 +77,51 @@ public struct MailTemplates: Sendable {
     /// the reference the compiled renderer is tested against.
     func render(_ kind: MailTemplateKind, named name: String?, context: MailTemplateContext, tag: String,
                 compiled useCompiled: Bool) throws -> RenderedMail {
+        let parts = try renderUTF8(kind, named: name, context: context, tag: tag, compiled: useCompiled)
+        return RenderedMail(subject: parts.subject, text: String(decoding: parts.text, as: UTF8.self),
+                            html: String(decoding: parts.html, as: UTF8.self))
+    }
+
+    /// The parts as rendered: the subject collapsed to one line, text (ending with a newline) and
+    /// HTML as UTF-8 bytes. The bytes are valid UTF-8 by construction (template text, String
+    /// values, ASCII escapes), so the composer encodes them without decoding them into Strings.
+    func renderUTF8(_ kind: MailTemplateKind, named name: String?, context: MailTemplateContext, tag: String,
+                    compiled useCompiled: Bool = true) throws -> (subject: String, text: [UInt8], html: [UInt8]) {
         if let name, !hasAnyPart(of: name) {
             throw MailTemplateError.notFound(name: name, directory: directory)
         }
-        // The typed tree for compiled templates; the `[String: Any]` one only if some part
+        // The flat tree for compiled templates; the `[String: Any]` one only if some part
         // needs swift-mustache's renderer (a template using transforms).
-        let value = context.templateValue(tag: tag)
+        let tree = context.templateValue(tag: tag)
         var vars: [String: Any]?
         var buffer = [UInt8]()
         buffer.reserveCapacity(8192)
-        func part(_ p: Part) -> [UInt8] {
+        /// Renders part `p` into `buffer` (emptied first).
+        func part(_ p: Part) {
             let prepared = template(kind: kind, named: name, part: p)
             buffer.removeAll(keepingCapacity: true)
             if useCompiled, let compiled = prepared.compiled {
-                compiled.render(value, into: &buffer)
-                return buffer
+                compiled.render(tree, into: &buffer)
+                return
             }
             if vars == nil { vars = context.variables(tag: tag) }
-            return Array(prepared.mustache.render(vars!).utf8)
+            buffer.append(contentsOf: prepared.mustache.render(vars!).utf8)
         }
-        let subject = MailTemplates.collapseWhitespace(part(.subject))
-        var text = String(decoding: part(.txt), as: UTF8.self)
-        if !text.hasSuffix("\n") { text += "\n" }
-        return RenderedMail(subject: subject, text: text, html: String(decoding: part(.html), as: UTF8.self))
+        part(.subject)
+        let subject = MailTemplates.collapseWhitespace(buffer)
+        part(.txt)
+        MailTemplates.endWithNewline(&buffer)
+        let text = buffer
+        part(.html)
+        return (subject, text, buffer)
+    }
+
+    /// Appends LF unless the text's last Character is LF (`hasSuffix("\n")`: a final CR LF is one
+    /// Character, not LF, so it gets an LF too).
+    static func endWithNewline(_ bytes: inout [UInt8]) {
+        let count = bytes.count
+        if count > 0, bytes[count - 1] == 0x0A, count == 1 || bytes[count - 2] != 0x0D { return }
+        bytes.append(0x0A)
     }
 
     /// One line: runs of whitespace become one space, none at either end (bytes when ASCII;
@@ -180,7 +203,7 @@ public struct MailTemplates: Sendable {
     }
 
     func template(kind: MailTemplateKind, named name: String?, part: Part) -> Prepared {
-        if name == nil, overrides.isEmpty, let t = MailTemplates.builtinTable[kind]?[part] { return t }
+        if name == nil, overrides.isEmpty, let t = MailTemplates.builtinTable[MailTemplates.slot(kind, part)] { return t }
         if let name, let t = overrides[MailTemplates.fileName(name, part)] { return t }
         let file = MailTemplates.fileName(kind.fileStem, part)
         if let t = overrides[file] { return t }
@@ -199,16 +222,36 @@ public struct MailTemplates: Sendable {
         return out
     }()
 
-    /// The built-ins by kind and part, so rendering with no overrides builds no file names.
-    private static let builtinTable: [MailTemplateKind: [Part: Prepared]] = {
-        var out: [MailTemplateKind: [Part: Prepared]] = [:]
+    /// The built-ins by kind and part (see ``slot(_:_:)``), so rendering with no overrides builds
+    /// no file names and hashes nothing.
+    private static let builtinTable: [Prepared?] = {
+        var out = [Prepared?](repeating: nil, count: MailTemplateKind.allCases.count * Part.allCases.count)
         for kind in MailTemplateKind.allCases {
-            for p in Part.allCases {
-                out[kind, default: [:]][p] = parsedBuiltins[fileName(kind.fileStem, p)]
-            }
+            for p in Part.allCases { out[slot(kind, p)] = parsedBuiltins[fileName(kind.fileStem, p)] }
         }
         return out
     }()
+
+    /// The index of `kind`'s `part` in ``builtinTable``.
+    private static func slot(_ kind: MailTemplateKind, _ part: Part) -> Int {
+        let k: Int
+        switch kind {
+        case .request: k = 0
+        case .reminder: k = 1
+        case .confirmation: k = 2
+        case .clarification: k = 3
+        case .alreadyDecided: k = 4
+        case .failure: k = 5
+        case .decided: k = 6
+        }
+        let p: Int
+        switch part {
+        case .subject: p = 0
+        case .txt: p = 1
+        case .html: p = 2
+        }
+        return k * 3 + p
+    }
 
     /// Text and subject parts get the TEXT content type (no escaping); HTML parts keep
     /// swift-mustache's default, HTML escaping.
