@@ -10,8 +10,17 @@ public struct EmailAddress: Sendable, Hashable, Codable, CustomStringConvertible
     public var address: String
 
     public init(_ address: String, displayName: String? = nil) {
-        self.address = address.trimmingCharacters(in: .whitespaces)
+        self.address = Self.trimmed(address)
         self.displayName = displayName
+    }
+
+    /// `text` without leading and trailing whitespace (`CharacterSet.whitespaces`); the string
+    /// itself when it starts and ends with a visible ASCII byte (nearly always: Foundation's trim
+    /// was a tenth of composing a mail).
+    static func trimmed(_ text: String) -> String {
+        let utf8 = text.utf8
+        if let first = utf8.first, let last = utf8.last, first > 0x20, first < 0x7F, last > 0x20, last < 0x7F { return text }
+        return text.trimmingCharacters(in: .whitespaces)
     }
 
     /// The local part, before the last `@`.
