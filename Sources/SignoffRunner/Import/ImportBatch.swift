@@ -208,6 +208,9 @@ extension ImportPass {
                     while true {
                         let index = next.take()
                         guard index < claims.count else { return done }
+                        // Classifying rarely suspends: let the next batch's reads and the moves
+                        // (tasks on the same threads) in now and then.
+                        if done.count % 16 == 15 { await Task.yield() }
                         let claimed = claims[index]
                         do {
                             done.append((index, try await prepare(claimed, in: folder, isMail: isMail, at: at, read: read[claimed],
