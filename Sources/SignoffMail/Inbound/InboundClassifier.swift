@@ -22,13 +22,16 @@ public struct InboundClassifier: Sendable {
     }
 
     /// SHA-256 hex of a token, the form the store keeps.
-    public static func tokenHash(_ token: String) -> String { hex(SHA256.hash(data: Data(token.lowercased().utf8))) }
+    public static func tokenHash(_ token: String) -> String {
+        var lowered = token.lowercased()
+        return lowered.withUTF8 { TextFast.hex(contiguous: SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+    }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { TextFast.hex(digest) }
 
     /// Classifies one raw message.
     public func classify(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
-        let sha = Self.hex(SHA256.hash(data: bytes))
+        let sha = TextFast.hex(contiguous: SHA256.hash(data: bytes))
         var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)", sha256: sha)
         func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
 
@@ -96,7 +99,7 @@ public struct InboundClassifier: Sendable {
     /// Classifies one response file from the inbox folder (same token, expiry, single-use and
     /// quarantine rules; the responder must be the token's reviewer).
     public func classifyResponseFile(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
-        let sha = Self.hex(SHA256.hash(data: bytes))
+        let sha = TextFast.hex(contiguous: SHA256.hash(data: bytes))
         var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)", sha256: sha)
         func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
         let file: InboxResponseFile

@@ -93,6 +93,22 @@ enum TextFast {
         for b in bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 0x0F)]) }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// Lower-case hex of contiguous bytes (a digest), written straight into the string's
+    /// storage: one allocation, no iterator copy of the bytes, no array growth.
+    static func hex(contiguous bytes: some ContiguousBytes) -> String {
+        bytes.withUnsafeBytes { (u: UnsafeRawBufferPointer) in
+            String(unsafeUninitializedCapacity: 2 * u.count) { out in
+                hexDigits.withUnsafeBufferPointer { d in
+                    for k in 0..<u.count {
+                        out[2 * k] = d[Int(u[k] >> 4)]
+                        out[2 * k + 1] = d[Int(u[k] & 0x0F)]
+                    }
+                }
+                return 2 * u.count
+            }
+        }
+    }
 }
 
 extension StringProtocol {
@@ -210,13 +226,17 @@ extension TextFast {
     @inline(__always)
     static func asciiIsBlank(_ s: String) -> Bool? {
         var copy = s
-        return copy.withUTF8 { u -> Bool? in
-            var blank = true
-            for b in u {
-                if b >= 0x80 { return nil }
-                if !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { blank = false }
-            }
-            return blank
+        return copy.withUTF8(asciiIsBlank)
+    }
+
+    /// `asciiIsBlank` on bytes.
+    @inline(__always)
+    static func asciiIsBlank(_ u: UnsafeBufferPointer<UInt8>) -> Bool? {
+        var blank = true
+        for b in u {
+            if b >= 0x80 { return nil }
+            if !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { blank = false }
         }
+        return blank
     }
 }
