@@ -109,3 +109,117 @@ struct LazyLinesTests {
         }
     }
 }
+
+/// The header reader without per-field value copies gives the fields the copying definition
+/// (kept here) gives; the classifier's once-parsed From and the in-place part walk answer like
+/// the header-based entry points.
+struct HeaderFastPathTests {
+    /// `MIMEHeaders.parse` as it was defined (each value copied into an array, then decoded).
+    static func copyingParse(_ bytes: ArraySlice<UInt8>) -> [MIMEHeaders.Field] {
+        var fields: [MIMEHeaders.Field] = []
+        var current: (name: String, value: [UInt8])?
+        func flush() {
+            if let c = current {
+                let v = c.value
+                if v.allSatisfy({ $0 < 0x80 }) {
+                    var s = 0, e = v.count
+                    while s < e, v[s] == 0x20 || v[s] == 0x09 { s += 1 }
+                    while e > s, v[e - 1] == 0x20 || v[e - 1] == 0x09 { e -= 1 }
+                    fields.append(.init(name: c.name, value: String(decoding: v[s..<e], as: UTF8.self)))
+                } else {
+                    fields.append(.init(name: c.name, value: String(TextFast.trimSpaces(Charsets.decodeHeaderBytes(v)))))
+                }
+            }
+            current = nil
+        }
+        for rawLine in Lines(bytes) {
+            var line = rawLine
+            if line.last == 0x0D { line = line.dropLast() }
+            guard let firstByte = line.first else { continue }
+            if firstByte == 0x20 || firstByte == 0x09 {
+                if current != nil { current!.value.append(contentsOf: line) }
+                continue
+            }
+            flush()
+            guard let colon = line.firstIndex(of: 0x3A) else { continue }
+            let nameBytes = line[line.startIndex..<colon]
+            guard !nameBytes.isEmpty, nameBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
+            var valueStart = line.index(after: colon)
+            while valueStart < line.endIndex, line[valueStart] == 0x20 || line[valueStart] == 0x09 { valueStart += 1 }
+            current = (String(decoding: nameBytes, as: UTF8.self), Array(line[valueStart...]))
+        }
+        flush()
+        return fields
+    }
+
+    /// Header blocks from the corpora's .eml files and assembled at random: folded lines (space
+    /// or tab), CR LF and LF, trailing spaces, junk lines, empty lines, 8-bit UTF-8 and Latin-1
+    /// values, names that are and are not the long common names.
+    static let blocks: [[UInt8]] = {
+        var out: [[UInt8]] = []
+        for folder in ["mailgun-talon", "mailgun-talon/standard_replies", "github-email_reply_parser", "discourse-email_reply_trimmer/emails"] {
+            for file in Corpus.files(folder, extensions: ["eml"]) {
+                if let b = try? Corpus.bytes(file) { out.append(Array(MIMEMessage.splitHeaderBody(b[...]).0)) }
+            }
+        }
+        let names = ["From", "To", "Subject", "Content-Transfer-Encoding", "content-transfer-encoding", "Content-Disposition", "Content-Dispositionx",
+                     "Authentication-Results", "X-Long-Header-Name-Here", "Delivered-To", "Bad Name", "", "Ünïcode"]
+        let values: [[UInt8]] = [Array("plain value".utf8), Array("  padded\t ".utf8), Array("caf\u{E9} ✓".utf8), [0x63, 0x61, 0x66, 0xE9],
+                                 Array("=?utf-8?q?x?=".utf8), [], Array(" ".utf8), Array("a:b:c".utf8)]
+        let ends: [[UInt8]] = [[0x0A], [0x0D, 0x0A], [0x0D, 0x0D, 0x0A]]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            var b: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...8, using: &rng) {
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0: b += values.randomElement(using: &rng)!                       // junk line without colon (or empty)
+                case 1: b += [Bool.random(using: &rng) ? 0x20 : 0x09] + values.randomElement(using: &rng)!   // continuation
+                default: b += Array(names.randomElement(using: &rng)!.utf8) + [0x3A] + (Bool.random(using: &rng) ? [0x20] : []) + values.randomElement(using: &rng)!
+                }
+                b += ends.randomElement(using: &rng)!
+            }
+            if Bool.random(using: &rng), !b.isEmpty { b.removeLast() }
+            out.append(b)
+        }
+        return out
+    }()
+
+    @Test func headerFieldsEqualTheCopyingDefinition() {
+        for block in Self.blocks {
+            let fast = MIMEHeaders.parse(block[...]).fields
+            let slow = Self.copyingParse(block[...])
+            #expect(fast.map { Array($0.name.utf8) } == slow.map { Array($0.name.utf8) }, "\(block)")
+            #expect(fast.map { Array($0.value.utf8) } == slow.map { Array($0.value.utf8) }, "\(block)")
+        }
+    }
+
+    @Test func onceParsedFromAnswersLikeTheHeaderEntryPoints() throws {
+        let froms = ["Ann <ann@example.org>", "ann@example.org", "ANN@Example.ORG", "a@x.org, b@x.org", "Group: a@x.org;", "no address", "",
+                     "=?utf-8?q?J=C3=B6rg?= <j@x.de>", "Jörg <jörg@x.de>", "mailer-daemon@x.org", "<>"]
+        let reviewer = EmailAddress("ann@example.org")
+        for count in 0...2 {
+            for from in froms {
+                let headers = MIMEHeaders(fields: Array(repeating: .init(name: "From", value: from), count: count) + [.init(name: "To", value: "t@x.org")])
+                let values = headers.all("From")
+                let first = EmailAddress.parseList(values.first ?? "")
+                #expect(Authenticity.fromAddress(fromValues: values, firstParsed: first)?.address == Authenticity.fromAddress(headers)?.address)
+                #expect(Authenticity.senderProblem(fromValues: values, firstParsed: first, reviewer: reviewer) == Authenticity.senderProblem(headers, reviewer: reviewer))
+                var raw = values.map { "From: \($0)\r\n" }.joined() + "Subject: x\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+                raw += "--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nx\r\n--b--\r\n"
+                for r in [raw, raw.replacingOccurrences(of: "multipart/report; report-type=delivery-status", with: "multipart/mixed")] {
+                    let m = try MIMEMessage.parse(Array(r.utf8))
+                    #expect(AutomaticMailDetector.classify(m, fromAddresses: first) == AutomaticMailDetector.classify(m))
+                }
+            }
+        }
+    }
+
+    @Test func inPlacePartWalkFindsWhatAllPartsFinds() throws {
+        for file in Corpus.files("mailgun-talon", extensions: ["eml"]) + Corpus.files("mailgun-talon/standard_replies", extensions: ["eml"]) {
+            let m = try MIMEMessage.parse(try Corpus.bytes(file))
+            for type in Set(m.root.allParts().map(\.mimeType)).union(["message/delivery-status", "text/vnd.google.email-reaction+json"]) {
+                #expect(AutomaticMailDetector.anyPart(m.root) { $0.mimeType == type } == m.root.allParts().contains { $0.mimeType == type })
+            }
+        }
+    }
+}

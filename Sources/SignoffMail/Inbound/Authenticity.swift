@@ -65,8 +65,13 @@ public enum Authenticity {
     /// reason it does not.
     public static func senderProblem(_ headers: MIMEHeaders, reviewer: EmailAddress) -> String? {
         let fromValues = headers.all("From")
+        return senderProblem(fromValues: fromValues, firstParsed: fromValues.count == 1 ? EmailAddress.parseList(fromValues[0]) : [], reviewer: reviewer)
+    }
+
+    /// `senderProblem(_:reviewer:)` from the `From` values and `EmailAddress.parseList` of the
+    /// first one (read when there is exactly one).
+    static func senderProblem(fromValues: [String], firstParsed from: [EmailAddress], reviewer: EmailAddress) -> String? {
         guard fromValues.count == 1 else { return fromValues.isEmpty ? "the message has no From header" : "the message has \(fromValues.count) From headers" }
-        let from = EmailAddress.parseList(fromValues[0])
         guard from.count == 1, let sender = from.first else { return "From must name exactly one address (found \(from.count))" }
         if IDNA.comparable(sender) != IDNA.comparable(reviewer) {
             return "the reply comes from \(sender.address), but the request was sent to \(reviewer.address)"
@@ -77,6 +82,13 @@ public enum Authenticity {
     /// The single From address, if there is exactly one.
     public static func fromAddress(_ headers: MIMEHeaders) -> EmailAddress? {
         let from = headers.all("From").flatMap { EmailAddress.parseList($0) }
+        return from.count == 1 ? from[0] : nil
+    }
+
+    /// `fromAddress(_:)` from the `From` values and `EmailAddress.parseList` of the first one
+    /// (read when there is exactly one value).
+    static func fromAddress(fromValues: [String], firstParsed: [EmailAddress]) -> EmailAddress? {
+        let from = fromValues.count == 1 ? firstParsed : fromValues.flatMap { EmailAddress.parseList($0) }
         return from.count == 1 ? from[0] : nil
     }
 

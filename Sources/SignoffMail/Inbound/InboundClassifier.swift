@@ -51,10 +51,13 @@ public struct InboundClassifier: Sendable {
             r.dedupeKey = "mid:\(mid)"
         }
         r.subject = h.decoded("Subject")
-        r.sender = Authenticity.fromAddress(h)
+        // From is parsed once for the sender, the automatic-mail check and the sender check.
+        let fromValues = h.all("From")
+        let firstFrom = EmailAddress.parseList(fromValues.first ?? "")
+        r.sender = Authenticity.fromAddress(fromValues: fromValues, firstParsed: firstFrom)
         if try await seen(r.dedupeKey) { return done(.duplicate, "already imported (\(r.dedupeKey.hasPrefix("mid:") ? "same Message-ID" : "same bytes"))") }
 
-        switch AutomaticMailDetector.classify(message) {
+        switch AutomaticMailDetector.classify(message, fromAddresses: firstFrom) {
         case .automatic(let why)?: return done(.automatic, "automatic mail: \(why)")
         case .bounce(let why, let original)?:
             r.bouncedMessageID = original
@@ -71,7 +74,9 @@ public struct InboundClassifier: Sendable {
         }
         r.requestID = info.requestID
         r.runID = info.runID
-        if let problem = Authenticity.senderProblem(h, reviewer: info.reviewer) { return done(.senderMismatch, problem) }
+        if let problem = Authenticity.senderProblem(fromValues: fromValues, firstParsed: firstFrom, reviewer: info.reviewer) {
+            return done(.senderMismatch, problem)
+        }
         if let authserv = config.strictAuthservID, let problem = Authenticity.strictProblem(h, authservID: authserv) {
             return done(.authFailed, problem)
         }

@@ -36,43 +36,62 @@ public struct MIMEHeaders: Sendable, Hashable {
     /// folded lines, a leading mbox `From ` line, and junk lines without a colon (skipped).
     public static func parse(_ bytes: ArraySlice<UInt8>) -> MIMEHeaders {
         var fields: [Field] = []
-        var current: (name: String, value: [UInt8])?
-        func flush() {
-            if let c = current {
-                let v = c.value
-                if v.allSatisfy({ $0 < 0x80 }) {
-                    // ASCII: trimming spaces and tabs on bytes is trimming characters (no U+00A0,
-                    // and a space or tab never joins a neighbour into one character).
-                    var s = 0, e = v.count
-                    while s < e, v[s] == 0x20 || v[s] == 0x09 { s += 1 }
-                    while e > s, v[e - 1] == 0x20 || v[e - 1] == 0x09 { e -= 1 }
-                    fields.append(Field(name: c.name, value: String(decoding: v[s..<e], as: UTF8.self)))
-                } else {
-                    let text = Charsets.decodeHeaderBytes(v)
-                    fields.append(Field(name: c.name, value: String(TextFast.trimSpaces(text))))
-                }
-            }
-            current = nil
-        }
+        fields.reserveCapacity(min(64, bytes.count / 24 + 1))
+        // The field being read: its name and value bytes (a range of `bytes` until a folded
+        // continuation line makes it a copy).
+        var current: (name: String, start: Int, end: Int)?
+        var folded: [UInt8]? = nil
         for rawLine in Lines(bytes) {
             var line = rawLine
             if line.last == 0x0D { line = line.dropLast() }
             guard let firstByte = line.first else { continue }
             if firstByte == 0x20 || firstByte == 0x09 {
                 // Folded continuation: unfolding removes only the line break.
-                if current != nil { current!.value.append(contentsOf: line) }
+                if let c = current {
+                    if folded == nil { folded = Array(bytes[c.start..<c.end]) }
+                    folded!.append(contentsOf: line)
+                }
                 continue
             }
-            flush()
+            if let c = current { fields.append(folded.map { field(c.name, $0[...]) } ?? field(c.name, bytes[c.start..<c.end])) }
+            current = nil
+            folded = nil
             guard let colon = line.firstIndex(of: 0x3A) else { continue }
             let nameBytes = line[line.startIndex..<colon]
             guard !nameBytes.isEmpty, nameBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
             var valueStart = line.index(after: colon)
             while valueStart < line.endIndex, line[valueStart] == 0x20 || line[valueStart] == 0x09 { valueStart += 1 }
-            current = (String(decoding: nameBytes, as: UTF8.self), Array(line[valueStart...]))
+            current = (name(nameBytes), valueStart, line.endIndex)
         }
-        flush()
+        if let c = current { fields.append(folded.map { field(c.name, $0[...]) } ?? field(c.name, bytes[c.start..<c.end])) }
         return MIMEHeaders(fields: fields)
+    }
+
+    /// A field from its name and raw value bytes (leading spaces already skipped).
+    private static func field(_ name: String, _ v: ArraySlice<UInt8>) -> Field {
+        if v.allSatisfy({ $0 < 0x80 }) {
+            // ASCII: trimming spaces and tabs on bytes is trimming characters (no U+00A0,
+            // and a space or tab never joins a neighbour into one character).
+            var s = v.startIndex, e = v.endIndex
+            while s < e, v[s] == 0x20 || v[s] == 0x09 { s += 1 }
+            while e > s, v[e - 1] == 0x20 || v[e - 1] == 0x09 { e -= 1 }
+            return Field(name: name, value: String(decoding: v[s..<e], as: UTF8.self))
+        }
+        let text = Charsets.decodeHeaderBytes(Array(v))
+        return Field(name: name, value: String(TextFast.trimSpaces(text)))
+    }
+
+    /// Field names longer than a small string (15 bytes) that many parts carry, spelled as
+    /// clients write them: a matching name reuses the literal (immortal, no allocation).
+    private static let longCommonNames: [String] = ["Content-Transfer-Encoding", "Content-Disposition", "Authentication-Results"]
+
+    /// The name as a String (a literal for the common long names).
+    @inline(__always)
+    private static func name(_ bytes: ArraySlice<UInt8>) -> String {
+        if bytes.count > 15 {
+            for n in longCommonNames where n.utf8.count == bytes.count && bytes.elementsEqual(n.utf8) { return n }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
