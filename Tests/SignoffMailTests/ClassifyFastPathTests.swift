@@ -94,7 +94,8 @@ struct LazyLinesTests {
     }
 
     @Test func lazyLinesAnswerLikeTheEagerLines() {
-        for text in Self.texts {
+        // (with and without CR: text without CR is split by the memchr path)
+        for text in Self.texts + Self.texts.map({ String(decoding: $0.utf8.filter { $0 != 0x0D }, as: UTF8.self) }) {
             let eager = TextFast.lines(text)
             let lazy = LazyLines(text)
             #expect(lazy.count == eager.count)
@@ -219,6 +220,104 @@ struct HeaderFastPathTests {
             let m = try MIMEMessage.parse(try Corpus.bytes(file))
             for type in Set(m.root.allParts().map(\.mimeType)).union(["message/delivery-status", "text/vnd.google.email-reaction+json"]) {
                 #expect(AutomaticMailDetector.anyPart(m.root) { $0.mimeType == type } == m.root.allParts().contains { $0.mimeType == type })
+            }
+        }
+    }
+}
+
+/// The byte loops of the MIME reader (quoted-printable runs, multipart delimiters by memchr and
+/// memcmp) give what their per-byte definitions (kept here) give.
+struct ByteLoopTests {
+    /// Quoted-printable as defined per byte, then (optionally) `TextFast.normalizeLineEnds`.
+    static func perByteQuotedPrintable(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        let end = bytes.count
+        while i < end {
+            let b = bytes[i]
+            if b == 0x3D {
+                var j = i + 1
+                while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                if j == end { i = end; continue }
+                if bytes[j] == 0x0A { i = j + 1; continue }
+                if bytes[j] == 0x0D, j + 1 < end, bytes[j + 1] == 0x0A { i = j + 2; continue }
+                if i + 2 < end, let h = hexValue(bytes[i + 1]), let l = hexValue(bytes[i + 2]) { out.append(h << 4 | l); i += 3; continue }
+                out.append(b); i += 1
+            } else if b == 0x20 || b == 0x09 {
+                var j = i
+                while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
+                if j == end || bytes[j] == 0x0A || (bytes[j] == 0x0D && j + 1 < end && bytes[j + 1] == 0x0A) {
+                    i = j
+                } else {
+                    while i < j { out.append(bytes[i]); i += 1 }
+                }
+            } else {
+                out.append(b); i += 1
+            }
+        }
+        return out
+    }
+
+    /// `splitMultipart` as defined on slices, line by line.
+    static func lineByLineSplit(_ body: ArraySlice<UInt8>, boundary: [UInt8]) -> [ArraySlice<UInt8>] {
+        var sections: [ArraySlice<UInt8>] = []
+        var sectionStart: Int? = nil
+        var lineStart = body.startIndex
+        let delimiter: [UInt8] = [0x2D, 0x2D] + boundary
+        while lineStart < body.endIndex {
+            let lf = body[lineStart...].firstIndex(of: 0x0A)
+            let lineEnd = lf ?? body.endIndex
+            let line = body[lineStart..<lineEnd]
+            if line.count >= delimiter.count, line.starts(with: delimiter) {
+                let rest = line.dropFirst(delimiter.count)
+                let isClose = rest.starts(with: [0x2D, 0x2D])
+                let tail = isClose ? rest.dropFirst(2) : rest
+                if tail.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                    if let s = sectionStart {
+                        var end = lineStart
+                        if end > s, body[end - 1] == 0x0A { end -= 1; if end > s, body[end - 1] == 0x0D { end -= 1 } }
+                        sections.append(body[s..<max(s, end)])
+                    }
+                    if isClose { return sections }
+                    sectionStart = lf.map { $0 + 1 } ?? body.endIndex
+                }
+            }
+            lineStart = lf.map { $0 + 1 } ?? body.endIndex
+        }
+        if let s = sectionStart, s < body.endIndex { sections.append(body[s...]) }
+        return sections
+    }
+
+    static func randomBytes(_ pieces: [[UInt8]], count: ClosedRange<Int>, using rng: inout SystemRandomNumberGenerator) -> [UInt8] {
+        (0..<Int.random(in: count, using: &rng)).flatMap { _ in pieces.randomElement(using: &rng)! }
+    }
+
+    @Test func quotedPrintableRunsDecodeLikeThePerByteDefinition() {
+        let pieces: [[UInt8]] = ["a", "Hello", " ", "  ", "\t", "=", "=3D", "=E2=9C=93", "=e2", "=4", "=G1", "= ", "=\t\r\n", "=\n", "=\r", "\r", "\n",
+                                 "\r\n", " \r\n", "\t\n", "x=", "\u{E9}", ">", "="].map { Array($0.utf8) } + [[0x00], [0xFF], [0x0D, 0x0D, 0x0A]]
+        var rng = SystemRandomNumberGenerator()
+        var inputs: [[UInt8]] = [[], [0x3D], [0x20], [0x0D], [0x0A]]
+        for _ in 0..<20_000 { inputs.append(Self.randomBytes(pieces, count: 0...30, using: &rng)) }
+        for input in inputs {
+            let expected = Self.perByteQuotedPrintable(input)
+            #expect(TransferEncoding.decodeQuotedPrintable(input[...]) == expected, "\(input)")
+            let offsetSlice = ([0x41] + input)[1...]   // a slice not starting at index 0
+            #expect(TransferEncoding.decodeNormalizingLineEnds(offsetSlice, encoding: "quoted-printable") == TextFast.normalizeLineEnds(expected), "\(input)")
+        }
+    }
+
+    @Test func multipartDelimitersSplitLikeTheLineByLineDefinition() {
+        let boundary = Array("b42".utf8)
+        let pieces: [[UInt8]] = ["--b42", "--b42--", "--b4", "--b42x", "--b42 ", "--b42\t\r", "--b42-- x", "-b42", "text", " ", "\r", "\n", "\r\n", "--",
+                                 "Content-Type: text/plain", "\u{E9}"].map { Array($0.utf8) }
+        var rng = SystemRandomNumberGenerator()
+        var bodies: [[UInt8]] = [[], Array("--b42".utf8), Array("--b42\n".utf8), Array("--b42\r\nx\r\n--b42--".utf8)]
+        for _ in 0..<20_000 { bodies.append(Self.randomBytes(pieces, count: 0...14, using: &rng)) }
+        for body in bodies {
+            for slice in [body[...], ([0x0A, 0x41] + body)[2...]] {
+                let fast = MIMEMessage.splitMultipart(slice, boundary: boundary)
+                let slow = Self.lineByLineSplit(slice, boundary: boundary)
+                #expect(fast.map { $0.startIndex } == slow.map { $0.startIndex } && fast.map { $0.endIndex } == slow.map { $0.endIndex }, "\(body)")
             }
         }
     }

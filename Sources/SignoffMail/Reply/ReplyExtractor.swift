@@ -317,6 +317,15 @@ final class LazyLines: ReplyLines {
             var start = 0
             var i = 0
             let n = u.count
+            if n > 0, let base = u.baseAddress, memchr(base, 0x0D, n) == nil {
+                // No CR (decoded text parts have LF line ends): every break is an LF, found by memchr.
+                while start < n, let p = memchr(base + start, 0x0A, n - start) {
+                    let lf = UnsafeRawPointer(p) - UnsafeRawPointer(base)
+                    b.append(start); b.append(lf)
+                    start = lf + 1
+                }
+                i = n
+            }
             while i < n {
                 let c = u[i]
                 if c == 0x0A || c == 0x0D {
