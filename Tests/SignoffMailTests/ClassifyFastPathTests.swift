@@ -322,3 +322,99 @@ struct ByteLoopTests {
         }
     }
 }
+
+/// The small-string shortcuts (keyword split and emphasis on bytes, parameter names already in
+/// lower case, out-of-office patterns by first byte, thread ids compared ignoring ASCII case)
+/// answer like their definitions (kept here).
+struct SmallStringShortcutTests {
+    static let samples: [String] = {
+        var out = ByteShortcutTests.samples
+        let pieces = ["APPROVE", "Approved", "reject", "REJECTED", "Value", "delegate", "delegates", "approv", "*", "_", ":", " ", "é", "\u{301}",
+                      "K\u{212A}", "ß", "x", "1", "?", "—", "✓", "\r\n", "\t"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            out.append((0..<Int.random(in: 0...4, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined())
+        }
+        return out
+    }()
+
+    @Test func keywordSplitAndEmphasisAgreeWithTheCharacterDefinitions() {
+        for s in Self.samples {
+            let word = s.prefix(while: { $0.isLetter })
+            let expected: DecisionGrammar.Keyword?
+            switch word.lowercased() {
+            case "approve", "approved": expected = .approve
+            case "reject", "rejected": expected = .reject
+            case "value": expected = .value
+            case "delegate": expected = .delegate
+            default: expected = nil
+            }
+            let (k, rest) = DecisionGrammar.splitKeyword(s)
+            #expect(k == expected, "\(s.debugDescription)")
+            #expect(Array(rest.utf8) == Array((expected == nil ? Substring(s) : s[word.endIndex...]).utf8), "\(s.debugDescription)")
+
+            var t = Substring(s)
+            while let c = t.first, c == "*" || c == "_" { t = t.dropFirst() }
+            var out = ""
+            var idx = t.startIndex
+            while idx < t.endIndex, t[idx].isLetter { out.append(t[idx]); idx = t.index(after: idx) }
+            var r = t[idx...]
+            while let c = r.first, c == "*" || c == "_" { r = r.dropFirst() }
+            #expect(Array(DecisionGrammar.stripEmphasis(s).utf8) == Array((out + r).utf8), "\(s.debugDescription)")
+        }
+    }
+
+    @Test func parameterLookupAgreesWithLowerCasedNames() {
+        let value = MIMEHeaderValue.parse("text/plain; charset=utf-8; Format=flowed; delsp=yes; k\u{212A}=kelvin; ß=sharp; ü=u")
+        for name in ["charset", "CHARSET", "Charset", "format", "FORMAT", "delsp", "DelSp", "kk", "KK", "k\u{212A}", "ß", "SS", "ü", "Ü", "", "x"] {
+            #expect(value[name] == value.parameters[name.lowercased()], "\(name.debugDescription)")
+        }
+    }
+
+    @Test func outOfOfficeByFirstByteAgreesWithEveryPattern() {
+        func definition(_ subject: String) -> String? {
+            var s = TextFast.trimWhitespaces(subject.lowercased())
+            while s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+                s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
+            }
+            if s.hasPrefix("auto:") { return "auto:" }
+            return AutomaticMailDetector.outOfOfficePatterns.first { s.hasPrefix($0) }
+        }
+        var subjects = ["Re: [signoff] Please review 1", "", " ", "[x]", "[x] Out of Office", "AUTO: away", "Réponse automatique", "Re\u{301}ponse automatique",
+                        "o\u{301}ut of office", "\u{212A}", "Ausência", "ausência: x", "On vacation", "on vacation!", "[list] [x]  urlaub"]
+        subjects += AutomaticMailDetector.outOfOfficePatterns.flatMap { [$0, $0.uppercased(), "re: " + $0, "[a] " + $0, String($0.dropLast()), $0 + "\u{301}"] }
+        for s in subjects { #expect(AutomaticMailDetector.outOfOfficePhrase(s) == definition(s), "\(s.debugDescription)") }
+    }
+
+    @Test func threadCheckAgreesWithTheLowerCasedDefinition() {
+        func definition(_ h: MIMEHeaders, _ info: InboundTokenInfo) -> String? {
+            guard !info.issuedMessageIDs.isEmpty else { return nil }
+            let refs = (h.all("In-Reply-To") + h.all("References")).flatMap(MessageID.all).map { $0.lowercased() }
+            guard !refs.isEmpty else { return nil }
+            let issued = Set(info.issuedMessageIDs.map { $0.lowercased() })
+            if refs.contains(where: issued.contains) { return nil }
+            let ourDomains = Set(issued.compactMap { $0.split(separator: "@").last.map(String.init) })
+            if let foreign = refs.first(where: { ref in ref.split(separator: "@").last.map { ourDomains.contains(String($0)) } ?? false }) {
+                return "the token and the thread disagree: the reply answers <\(foreign)>, which was not sent for request \(info.requestID)"
+            }
+            return nil
+        }
+        let classifier = InboundClassifier(config: InboundConfig(replyAddress: EmailAddress("a@signoff.test"), strictAuthservID: nil), lookup: { _ in nil })
+        let ids = ["req-1@signoff.test", "REQ-1@Signoff.Test", "req-2@signoff.test", "other@else.org", "ré-1@signoff.test", "RÉ-1@signoff.test",
+                   "K\u{212A}@signoff.test", "kk@signoff.test", "x"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            var fields: [MIMEHeaders.Field] = []
+            for _ in 0..<Int.random(in: 0...3, using: &rng) {
+                let name = ["In-Reply-To", "References", "in-reply-to", "Subject"].randomElement(using: &rng)!
+                let value = (0..<Int.random(in: 0...3, using: &rng)).map { _ in "<\(ids.randomElement(using: &rng)!)>" }.joined(separator: " ")
+                fields.append(.init(name: name, value: value.isEmpty ? ids.randomElement(using: &rng)! : value))
+            }
+            let issued = (0..<Int.random(in: 0...2, using: &rng)).map { _ in ids.randomElement(using: &rng)! }
+            let info = InboundTokenInfo(requestID: "r", reviewer: EmailAddress("a@x.org"), expiresAt: nil, state: .open,
+                                        expected: .approval(rejectReasonRequired: true), issuedMessageIDs: issued)
+            let h = MIMEHeaders(fields: fields)
+            #expect(classifier.threadProblem(h, info: info) == definition(h, info), "\(fields) \(issued)")
+        }
+    }
+}

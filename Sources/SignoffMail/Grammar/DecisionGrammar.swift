@@ -151,6 +151,8 @@ public enum DecisionGrammar {
     }
 
     static func stripEmphasis(_ s: String) -> String {
+        // Without a `*` or `_` byte there is nothing to strip (the result is `s`, rebuilt).
+        if !s.utf8.contains(where: { $0 == 0x2A || $0 == 0x5F }) { return s }
         var t = Substring(s)
         while let c = t.first, c == "*" || c == "_" { t = t.dropFirst() }
         // emphasis closing right after the keyword: "*APPROVE*: ok", "__REJECT__ - no"
@@ -170,6 +172,7 @@ public enum DecisionGrammar {
 
     /// The leading keyword (if the first word is one) and the text after it.
     static func splitKeyword(_ line: String) -> (Keyword?, Substring) {
+        if let fast = splitKeywordASCII(line) { return fast }
         let word = line.prefix(while: { $0.isLetter })
         let rest = line[word.endIndex...]
         switch word.lowercased() {
@@ -179,6 +182,41 @@ public enum DecisionGrammar {
         case "delegate": return (.delegate, rest)
         default: return (nil, Substring(line))
         }
+    }
+
+    /// `splitKeyword` from the bytes when they settle it: a run of ASCII letters followed by the
+    /// end, or by an ASCII non-letter that is a Character of its own (the next byte is ASCII or
+    /// the end). Then the run is exactly the leading letters and its lower-casing is ASCII.
+    /// Nil otherwise (a non-ASCII byte could extend the word or join the last letter).
+    static func splitKeywordASCII(_ line: String) -> (Keyword?, Substring)? {
+        let u = line.utf8
+        var k = 0
+        var idx = u.startIndex
+        while idx < u.endIndex, ReplyPatternsASCII.isLetter(u[idx]) { k += 1; idx = u.index(after: idx) }
+        if idx < u.endIndex {
+            guard u[idx] < 0x80 else { return nil }
+            let next = u.index(after: idx)
+            guard next == u.endIndex || u[next] < 0x80 else { return nil }
+        }
+        // The words are 5 to 8 letters.
+        let keyword: Keyword?
+        switch k {
+        case 5: keyword = asciiWordIs(u, k, "value") ? .value : nil
+        case 6: keyword = asciiWordIs(u, k, "reject") ? .reject : nil
+        case 7: keyword = asciiWordIs(u, k, "approve") ? .approve : nil
+        case 8: keyword = asciiWordIs(u, k, "approved") ? .approve : asciiWordIs(u, k, "rejected") ? .reject : asciiWordIs(u, k, "delegate") ? .delegate : nil
+        default: keyword = nil
+        }
+        guard let keyword else { return (nil, Substring(line)) }
+        return (keyword, line[idx...])
+    }
+
+    @inline(__always)
+    private static func asciiWordIs(_ u: String.UTF8View, _ count: Int, _ word: StaticString) -> Bool {
+        let w = word.utf8Start
+        var k = 0
+        for b in u.prefix(count) { if ReplyPatternsASCII.lower(b) != w[k] { return false }; k += 1 }
+        return true
     }
 
     private static let negations: Set<String> = ["not", "don't", "dont", "do not", "never", "no", "cannot", "can't", "won't", "nicht", "pas", "ne"]

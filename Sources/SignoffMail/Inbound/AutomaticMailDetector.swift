@@ -98,7 +98,7 @@ public enum AutomaticMailDetector {
         return nil
     }
 
-    private static let outOfOfficePatterns: [String] = [
+    static let outOfOfficePatterns: [String] = [
         // English
         "out of office", "out of the office", "out-of-office", "automatic reply", "auto reply", "auto-reply", "autoreply",
         "away from the office", "on vacation", "on holiday", "on leave", "vacation reply", "away message",
@@ -120,7 +120,10 @@ public enum AutomaticMailDetector {
             s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
         }
         if s.hasPrefix("auto:") { return "auto:" }
-        return outOfOfficePatterns.first { s.hasPrefix($0) }
+        // Every pattern starts with an ASCII letter, a Character no other Character equals: when
+        // `s` starts with an ASCII byte, only the patterns starting with that byte can match.
+        guard let first = s.utf8.first, first < 0x80 else { return outOfOfficePatterns.first { s.hasPrefix($0) } }
+        return outOfOfficePatterns.first { $0.utf8.first == first && s.hasPrefix($0) }
     }
 }
 

@@ -171,8 +171,17 @@ public struct InboundClassifier: Sendable {
     /// same generator (same Message-ID domain) that was not sent with this token.
     func threadProblem(_ h: MIMEHeaders, info: InboundTokenInfo) -> String? {
         guard !info.issuedMessageIDs.isEmpty else { return nil }
-        let refs = (h.all("In-Reply-To") + h.all("References")).flatMap(MessageID.all).map { $0.lowercased() }
-        guard !refs.isEmpty else { return nil }
+        var found: [String] = []
+        for f in h.fields where TextFast.asciiEqualsIgnoringCase(f.name, "In-Reply-To") { found += MessageID.all(f.value) }
+        for f in h.fields where TextFast.asciiEqualsIgnoringCase(f.name, "References") { found += MessageID.all(f.value) }
+        guard !found.isEmpty else { return nil }
+        // The usual reply names one of our ids: for ASCII ids, lower-cased equality is equality
+        // ignoring ASCII case, compared without building lower-cased copies and a set.
+        if found.allSatisfy(TextFast.isASCII), info.issuedMessageIDs.allSatisfy(TextFast.isASCII),
+           found.contains(where: { ref in info.issuedMessageIDs.contains { TextFast.asciiEqualsIgnoringCase(ref, $0) } }) {
+            return nil
+        }
+        let refs = found.map { $0.lowercased() }
         let issued = Set(info.issuedMessageIDs.map { $0.lowercased() })
         if refs.contains(where: issued.contains) { return nil }
         let ourDomains = Set(issued.compactMap { $0.split(separator: "@").last.map(String.init) })

@@ -121,7 +121,12 @@ public struct MIMEHeaderValue: Sendable, Hashable {
     public var value: String
     public var parameters: [String: String]
 
-    public subscript(_ name: String) -> String? { parameters[name.lowercased()] }
+    public subscript(_ name: String) -> String? {
+        // Names are looked up in lower case; an ASCII name without capitals already is.
+        var copy = name
+        let lower = copy.withUTF8 { u in !u.contains { $0 >= 0x80 || ($0 >= 0x41 && $0 <= 0x5A) } }
+        return parameters[lower ? name : name.lowercased()]
+    }
 
     public init(value: String, parameters: [String: String] = [:]) {
         self.value = value
