@@ -418,3 +418,56 @@ struct SmallStringShortcutTests {
         }
     }
 }
+
+/// Header-value and trimming shortcuts: ASCII trim (and lower-case) in one step, the no-trim
+/// fast exit, blank lines decided from ASCII bytes, quoted parameters without backslashes read
+/// in place — each against its definition.
+struct TrimShortcutTests {
+    static let samples: [String] = SmallStringShortcutTests.samples + [
+        "\u{0600}x", "\u{0600} ", " \u{0600}", "\u{110BD}a", "\u{0600}\t", "\u{A0}", "\u{A0}x\u{A0}", " \u{301}", "x \u{301}", "\u{2003}", "\u{2003}a",
+        "\r\n", " \r\n ", "\u{0600}\r\n", "a\u{0600}", "\t\u{85}", "\u{85}", "\u{2028}",
+    ]
+
+    @Test func trimmingShortcutsAgreeWithTheCharacterLoop() {
+        for s in Self.samples {
+            var sub = Substring(s)
+            while let c = sub.first, c == " " || c == "\t" || c == "\u{A0}" { sub = sub.dropFirst() }
+            while let c = sub.last, c == " " || c == "\t" || c == "\u{A0}" { sub = sub.dropLast() }
+            #expect(Array(TextFast.trimSpaces(s).utf8) == Array(sub.utf8), "\(s.debugDescription)")
+            #expect(Array(s.trimmedSpaces.utf8) == Array(sub.utf8), "\(s.debugDescription)")
+            #expect(Array(Substring(s).trimmedSpaces.utf8) == Array(sub.utf8), "\(s.debugDescription)")
+            var copy = s
+            copy.withUTF8 { u in
+                if let fast = MIMEHeaderValue.asciiTrimmed(u, lowercased: true) {
+                    #expect(Array(fast.utf8) == Array(TextFast.trimSpaces(s).lowercased().utf8), "\(s.debugDescription)")
+                }
+                if let fast = MIMEHeaderValue.asciiTrimmed(u, lowercased: false) {
+                    #expect(Array(fast.utf8) == Array(String(TextFast.trimSpaces(s)).utf8), "\(s.debugDescription)")
+                }
+                if let blank = TextFast.blankFromBytes(u) { #expect(blank == s.allSatisfy(\.isWhitespace), "\(s.debugDescription)") }
+            }
+            #expect(ReplyExtractor.isBlank(s) == s.allSatisfy(\.isWhitespace), "\(s.debugDescription)")
+        }
+    }
+
+    @Test func quotedParametersReadInPlaceEqualTheUnescapingLoop() {
+        let pieces = ["a", "b42", " ", "\\\\", "\\\"", "\\a", "é", ";", "=", "'", "\t", "X"]
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            let inner = (0..<Int.random(in: 0...6, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()
+            let closed = Bool.random(using: &rng)
+            let raw = "multipart/mixed; boundary=\"" + inner + (closed ? "\"; charset=x" : "")
+            // The unescaping loop on the bytes after the opening quote.
+            let u = Array(raw.utf8)
+            var i = Array("multipart/mixed; boundary=\"".utf8).count
+            var buf: [UInt8] = []
+            while i < u.count, u[i] != 0x22 {
+                if u[i] == 0x5C, i + 1 < u.count { i += 1 }
+                buf.append(u[i]); i += 1
+            }
+            let value = MIMEHeaderValue.parse(raw)
+            #expect(value["boundary"].map { Array($0.utf8) } == buf, "\(raw.debugDescription)")
+            #expect(value["charset"] == (closed && i < u.count ? "x" : nil), "\(raw.debugDescription)")
+        }
+    }
+}

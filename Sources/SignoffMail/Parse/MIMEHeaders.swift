@@ -165,10 +165,16 @@ public struct MIMEHeaderValue: Sendable, Hashable {
         skipSpaceAndComments()
         let headStart = min(i, n)
         while i < n, u[i] != 0x3B { i += 1 }
-        let head = text(headStart, min(i, n))
-        // Strip comments from the main value.
-        let uncommented = head.utf8.contains(0x28) && head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
-        let mainValue = TextFast.trimSpaces(uncommented).lowercased()
+        let mainValue: String
+        let headBytes = UnsafeBufferPointer(rebasing: u[headStart..<min(i, n)])
+        if !headBytes.contains(0x28), let fast = asciiTrimmed(headBytes, lowercased: true) {
+            mainValue = fast
+        } else {
+            let head = text(headStart, min(i, n))
+            // Strip comments from the main value.
+            let uncommented = head.utf8.contains(0x28) && head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
+            mainValue = TextFast.trimSpaces(uncommented).lowercased()
+        }
         var rawParams: [(String, String, Bool)] = []   // (name, value, wasQuoted)
         while i < n {
             guard u[i] == 0x3B else { i += 1; continue }
@@ -176,7 +182,8 @@ public struct MIMEHeaderValue: Sendable, Hashable {
             skipSpaceAndComments()
             let nameStart = min(i, n)
             while i < n, u[i] != 0x3D, u[i] != 0x3B { i += 1 }
-            let name = TextFast.trimSpaces(text(nameStart, min(i, n))).lowercased()
+            let name = asciiTrimmed(UnsafeBufferPointer(rebasing: u[nameStart..<min(i, n)]), lowercased: true)
+                ?? TextFast.trimSpaces(text(nameStart, min(i, n))).lowercased()
             guard i < n, u[i] == 0x3D else { continue }
             i += 1
             skipSpaceAndComments()
@@ -185,21 +192,47 @@ public struct MIMEHeaderValue: Sendable, Hashable {
             if i < n, u[i] == 0x22 {
                 quoted = true
                 i += 1
-                var buf: [UInt8] = []
-                while i < n, u[i] != 0x22 {
-                    if u[i] == 0x5C, i + 1 < n { i += 1 }
-                    buf.append(u[i]); i += 1
+                var stop = i
+                while stop < n, u[stop] != 0x22, u[stop] != 0x5C { stop += 1 }
+                if stop == n || u[stop] == 0x22 {
+                    // No backslash before the closing quote: the value is the bytes between.
+                    val = text(i, stop)
+                    i = stop
+                } else {
+                    var buf: [UInt8] = []
+                    while i < n, u[i] != 0x22 {
+                        if u[i] == 0x5C, i + 1 < n { i += 1 }
+                        buf.append(u[i]); i += 1
+                    }
+                    val = String(decoding: buf, as: UTF8.self)
                 }
                 if i < n { i += 1 }
-                val = String(decoding: buf, as: UTF8.self)
             } else {
                 let valueStart = min(i, n)
                 while i < n, u[i] != 0x3B { i += 1 }
-                val = String(TextFast.trimSpaces(text(valueStart, min(i, n))))
+                val = asciiTrimmed(UnsafeBufferPointer(rebasing: u[valueStart..<min(i, n)]), lowercased: false)
+                    ?? String(TextFast.trimSpaces(text(valueStart, min(i, n))))
             }
             if !name.isEmpty { rawParams.append((name, val, quoted)) }
         }
         return MIMEHeaderValue(value: mainValue, parameters: joinRFC2231(rawParams))
+    }
+
+    /// For ASCII bytes, `String(TextFast.trimSpaces(text))` (`.lowercased()` when asked) built
+    /// from the bytes in one step: in ASCII text the space and tab Characters are single bytes
+    /// and lower-casing is ASCII. Nil when a byte is not ASCII.
+    static func asciiTrimmed(_ u: UnsafeBufferPointer<UInt8>, lowercased: Bool) -> String? {
+        for b in u where b >= 0x80 { return nil }
+        var s = 0, e = u.count
+        while s < e, u[s] == 0x20 || u[s] == 0x09 { s += 1 }
+        while e > s, u[e - 1] == 0x20 || u[e - 1] == 0x09 { e -= 1 }
+        guard lowercased, u[s..<e].contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else {
+            return String(decoding: UnsafeBufferPointer(rebasing: u[s..<e]), as: UTF8.self)
+        }
+        return String(unsafeUninitializedCapacity: e - s) { out in
+            for k in s..<e { let b = u[k]; out[k - s] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+            return e - s
+        }
     }
 
     private static func joinRFC2231(_ raw: [(String, String, Bool)]) -> [String: String] {

@@ -7,6 +7,9 @@ enum TextFast {
     @inline(__always)
     static func trimSpaces<S: StringProtocol>(_ s: S) -> Substring {
         var sub = Substring(s)
+        // " " and "\t" are single-byte Characters and U+00A0 is C2 A0: when neither end byte can
+        // belong to one of them, there is nothing to trim.
+        if let f = sub.utf8.first, let l = sub.utf8.last, f != 0x20, f != 0x09, f != 0xC2, l != 0x20, l != 0x09, l != 0xA0 { return sub }
         while let c = sub.first, c == " " || c == "\t" || c == "\u{A0}" { sub = sub.dropFirst() }
         while let c = sub.last, c == " " || c == "\t" || c == "\u{A0}" { sub = sub.dropLast() }
         return sub
@@ -114,6 +117,15 @@ enum TextFast {
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs, as a String.
     var trimmedSpaces: String { String(TextFast.trimSpaces(self)) }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs; the string itself (no copy) when there is
+    /// nothing to trim.
+    var trimmedSpaces: String {
+        let t = TextFast.trimSpaces(self)
+        return t.utf8.count == utf8.count ? self : String(t)
+    }
 }
 
 extension TextFast {
@@ -227,6 +239,20 @@ extension TextFast {
     static func asciiIsBlank(_ s: String) -> Bool? {
         var copy = s
         return copy.withUTF8(asciiIsBlank)
+    }
+
+    /// `s.allSatisfy(\.isWhitespace)` from the bytes when they settle it: all ASCII whitespace
+    /// → true; an ASCII byte that is not whitespace → false (its Character is not whitespace:
+    /// it either starts that Character or follows a Prepend scalar, none of which is whitespace).
+    /// Nil otherwise (non-ASCII bytes and ASCII whitespace only).
+    @inline(__always)
+    static func blankFromBytes(_ u: UnsafeBufferPointer<UInt8>) -> Bool? {
+        var ascii = true
+        for b in u {
+            if b >= 0x80 { ascii = false; continue }
+            if !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { return false }
+        }
+        return ascii ? true : nil
     }
 
     /// `asciiIsBlank` on bytes.

@@ -114,7 +114,8 @@ public enum ReplyExtractor {
     }
 
     static func isBlank(_ s: String) -> Bool {
-        if let fast = TextFast.asciiIsBlank(s) { return fast }
+        var copy = s
+        if let fast = copy.withUTF8(TextFast.blankFromBytes) { return fast }
         return s.allSatisfy { $0.isWhitespace }
     }
 
@@ -368,7 +369,7 @@ final class LazyLines: ReplyLines {
     }
 
     func isBlankLine(_ i: Int) -> Bool {
-        if let fast = withLineBytes(i, TextFast.asciiIsBlank) { return fast }
+        if let fast = withLineBytes(i, TextFast.blankFromBytes) { return fast }
         return ReplyExtractor.isBlank(self[i])
     }
 }
