@@ -471,3 +471,18 @@ struct TrimShortcutTests {
         }
     }
 }
+
+/// The first Message-ID found without collecting the others is the first one `all` collects.
+struct MessageIDShortcutTests {
+    @Test func firstIDEqualsTheFirstOfAll() {
+        let pieces = ["<", ">", "a@b", " ", "\t", "<>", "< >", "<x@y.org>", "ré@x", "@", ",", "id", "\u{2003}"]
+        var rng = SystemRandomNumberGenerator()
+        var values = ["", "<a@b>", "< a@b >", "<> <a@b>", "a@b", "a@b c@d", "<a@b", "a@b>", "<ré@x>"]
+        for _ in 0..<10_000 { values.append((0..<Int.random(in: 0...6, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()) }
+        for v in values {
+            let ids = MessageID.all(v)
+            #expect(MessageID.normalize(v) == (ids.first ?? v.trimmingCharacters(in: CharacterSet(charactersIn: " \t<>"))), "\(v.debugDescription)")
+            if let fast = MessageID.firstASCII(v) { #expect(fast == ids.first, "\(v.debugDescription)") }
+        }
+    }
+}

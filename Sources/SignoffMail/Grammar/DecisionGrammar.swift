@@ -35,9 +35,11 @@ public enum DecisionGrammar {
         // Commands are matched on NFKC text; following reason lines keep what the reviewer wrote
         // (only zero-width characters removed).
         // Lines split at LF, CRLF or CR (TextFast.lines scans bytes).
-        let rawLines = TextFast.lines(visibleText).map { l -> String in
-            guard !TextFast.isASCII(l), l.unicodeScalars.contains(where: isZeroWidth) else { return l }
-            return String(String.UnicodeScalarView(l.unicodeScalars.filter { !isZeroWidth($0) }))
+        var rawLines = TextFast.lines(visibleText)
+        for k in rawLines.indices {
+            let l = rawLines[k]
+            guard !TextFast.isASCII(l), l.unicodeScalars.contains(where: isZeroWidth) else { continue }
+            rawLines[k] = String(String.UnicodeScalarView(l.unicodeScalars.filter { !isZeroWidth($0) }))
         }
         var firstNormalized = ""
         guard let first = rawLines.firstIndex(where: { l in

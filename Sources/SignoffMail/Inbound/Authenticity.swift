@@ -56,8 +56,11 @@ public enum Authenticity {
             if at < 0 { domainStart = u.count; domainEnd = u.count }
             guard equalsLowered(domainStart, domainEnd, domain) else { return .some(nil) }
             guard plus + 1 < localEnd else { return .some(nil) }
-            let tag = u[(plus + 1)..<localEnd].map(lower)
-            return .some(String(decoding: tag, as: UTF8.self))
+            let start = plus + 1
+            return .some(String(unsafeUninitializedCapacity: localEnd - start) { out in
+                for k in start..<localEnd { out[k - start] = lower(u[k]) }
+                return localEnd - start
+            })
         }
     }
 

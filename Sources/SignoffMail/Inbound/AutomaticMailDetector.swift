@@ -131,8 +131,25 @@ public enum AutomaticMailDetector {
 public enum MessageID {
     /// `<abc@host>` → `abc@host` (trimmed, first id only).
     public static func normalize(_ raw: String) -> String {
+        if let first = firstASCII(raw) { return first }
         let ids = all(raw)
         return ids.first ?? raw.trimmingCharacters(in: CharacterSet(charactersIn: " \t<>"))
+    }
+
+    /// `all(raw).first` for ASCII text, without collecting the others: the first non-empty
+    /// `<id>` (trimmed). Nil when the text is not ASCII or holds no such id.
+    static func firstASCII(_ raw: String) -> String? {
+        guard TextFast.isASCII(raw) else { return nil }
+        var copy = raw
+        return copy.withUTF8 { u -> String? in
+            var i = 0
+            while let open = u[i...].firstIndex(of: 0x3C), let close = u[open...].firstIndex(of: 0x3E) {
+                let id = TextFast.trimWhitespaces(String(decoding: UnsafeBufferPointer(rebasing: u[(open + 1)..<close]), as: UTF8.self))
+                if !id.isEmpty { return id }
+                i = close + 1
+            }
+            return nil
+        }
     }
 
     /// Every `<id>` in a References / In-Reply-To value, without brackets.

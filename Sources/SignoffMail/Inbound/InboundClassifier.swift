@@ -32,8 +32,13 @@ public struct InboundClassifier: Sendable {
     /// Classifies one raw message.
     public func classify(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
         let sha = TextFast.hex(contiguous: SHA256.hash(data: bytes))
-        var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)", sha256: sha)
-        func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
+        // The dedupe key is the Message-ID when there is one; the bytes' key is built only when
+        // it is needed (every result leaves through `done`, and `seen` reads the key).
+        var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "", sha256: sha)
+        func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult {
+            if r.dedupeKey.isEmpty { r.dedupeKey = "sha256:" + sha }
+            r.outcome = o; r.reason = reason; return r
+        }
 
         if bytes.count > config.limits.maxRawBytes {
             return done(.tooLarge, "the message is \(bytes.count) bytes; the limit is \(config.limits.maxRawBytes)")
@@ -55,6 +60,7 @@ public struct InboundClassifier: Sendable {
         let fromValues = h.all("From")
         let firstFrom = EmailAddress.parseList(fromValues.first ?? "")
         r.sender = Authenticity.fromAddress(fromValues: fromValues, firstParsed: firstFrom)
+        if r.dedupeKey.isEmpty { r.dedupeKey = "sha256:" + sha }
         if try await seen(r.dedupeKey) { return done(.duplicate, "already imported (\(r.dedupeKey.hasPrefix("mid:") ? "same Message-ID" : "same bytes"))") }
 
         switch AutomaticMailDetector.classify(message, fromAddresses: firstFrom) {
