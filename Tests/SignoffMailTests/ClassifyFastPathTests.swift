@@ -486,3 +486,32 @@ struct MessageIDShortcutTests {
         }
     }
 }
+
+/// The byte-level address-list reader gives, on ASCII text, what the Character reader gives;
+/// the classifier's precomputed reply-address key finds the tokens the per-call key finds.
+struct AddressShortcutTests {
+    @Test func asciiAddressListEqualsTheCharacterReader() {
+        let pieces = ["Ann", " ", "\t", "<", ">", "@", "a@b.org", "\"", "\\", "(", ")", ",", ";", ":", "Group", "=?utf-8?q?J=C3=B6rg?=",
+                      "x.y", "@r1,@r2:", "\r\n", ".", "+tag", "APPROVALS+Tok@Signoff.Test"]
+        var rng = SystemRandomNumberGenerator()
+        var values = ["", "Ann <ann@x.org>", "ann@x.org, bob@y.org", "\"Doe, J\" <j@d.org>", "g: a@b, c@d;", "<@r:u@h>", "a <b@c> <d@e", "(c) x@y (d)"]
+        for _ in 0..<20_000 { values.append((0..<Int.random(in: 0...9, using: &rng)).map { _ in pieces.randomElement(using: &rng)! }.joined()) }
+        for v in values {
+            let fast = EmailAddress.parseListASCII(v)
+            let slow = EmailAddress.parseListCharacters(v)
+            #expect(fast.map(\.address) == slow.map(\.address) && fast.map(\.displayName) == slow.map(\.displayName), "\(v.debugDescription)")
+        }
+    }
+
+    @Test func changingTheConfigChangesTheAddressTokensAreReadFrom() async throws {
+        var classifier = InboundClassifier(config: InboundConfig(replyAddress: EmailAddress("old@signoff.test"), strictAuthservID: nil),
+                                           lookup: { _ in nil })
+        classifier.config.replyAddress = EmailAddress("Approvals@Signoff.Test")
+        let raw = "From: a@x.org\r\nTo: approvals+Tok123@signoff.test\r\nMessage-ID: <m@x>\r\nSubject: Re\r\n\r\nAPPROVE\r\n"
+        let r = try await classifier.classify(Array(raw.utf8), now: Date())
+        #expect(r.outcome == .unmatched)
+        #expect(r.tokenHash == InboundClassifier.tokenHash("tok123"))
+        classifier.config = InboundConfig(replyAddress: EmailAddress("other@signoff.test"), strictAuthservID: nil)
+        #expect(try await classifier.classify(Array(raw.utf8), now: Date()).tokenHash == nil)
+    }
+}

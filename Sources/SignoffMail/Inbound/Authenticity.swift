@@ -5,8 +5,24 @@ public enum Authenticity {
     /// The request token a reply is addressed to: the sub-address of our reply address in the
     /// topmost `Delivered-To` / `X-Original-To`, else in `To`, else in `Cc`. Lower-cased.
     public static func token(in headers: MIMEHeaders, replyAddress: EmailAddress) -> String? {
-        let base = replyAddress.localPart.split(separator: "+", maxSplits: 1).first.map(String.init)?.lowercased() ?? ""
-        let domain = IDNA.asciiLowercased(replyAddress.domain)
+        token(in: headers, key: ReplyKey(replyAddress))
+    }
+
+    /// The parts of the reply address a token address is compared with: the local part before
+    /// any `+`, lower-cased, and the IDNA-lowered domain. Computed once per reply address.
+    struct ReplyKey: Sendable, Hashable {
+        let base: String
+        let domain: String
+        init(_ replyAddress: EmailAddress) {
+            base = replyAddress.localPart.split(separator: "+", maxSplits: 1).first.map(String.init)?.lowercased() ?? ""
+            domain = IDNA.asciiLowercased(replyAddress.domain)
+        }
+    }
+
+    /// `token(in:replyAddress:)` with the reply address's key already computed.
+    static func token(in headers: MIMEHeaders, key: ReplyKey) -> String? {
+        let base = key.base
+        let domain = key.domain
         func tokenOf(_ a: EmailAddress) -> String? {
             if let fast = asciiToken(a.address, base: base, domain: domain) { return fast }
             let local = a.localPart.lowercased()

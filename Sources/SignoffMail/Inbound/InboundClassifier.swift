@@ -10,15 +10,20 @@ public struct InboundClassifier: Sendable {
     public typealias TokenLookup = @Sendable (_ token: String) async throws -> InboundTokenInfo?
     public typealias SeenCheck = @Sendable (_ dedupeKey: String) async throws -> Bool
 
-    public var config: InboundConfig
+    public var config: InboundConfig {
+        didSet { replyKey = Authenticity.ReplyKey(config.replyAddress) }
+    }
     public var lookup: TokenLookup
     public var seen: SeenCheck
+    /// The reply address's token key (kept with `config`), so a message does not re-derive it.
+    private var replyKey: Authenticity.ReplyKey
 
     /// - Parameters:
     ///   - lookup: token (as read from the address) → what the store knows about it.
     ///   - seen: whether a message with this dedupe key was already recorded.
     public init(config: InboundConfig, lookup: @escaping TokenLookup, seen: @escaping SeenCheck = { _ in false }) {
         self.config = config; self.lookup = lookup; self.seen = seen
+        self.replyKey = Authenticity.ReplyKey(config.replyAddress)
     }
 
     /// SHA-256 hex of a token, the form the store keeps.
@@ -71,7 +76,7 @@ public struct InboundClassifier: Sendable {
         case nil: break
         }
 
-        guard let token = Authenticity.token(in: h, replyAddress: config.replyAddress) else {
+        guard let token = Authenticity.token(in: h, key: replyKey) else {
             return done(.unmatched, "no request token: the message is not addressed to \(config.replyAddress.localPart)+TOKEN@\(config.replyAddress.domain)")
         }
         r.tokenHash = Self.tokenHash(token)
