@@ -515,3 +515,24 @@ struct AddressShortcutTests {
         #expect(try await classifier.classify(Array(raw.utf8), now: Date()).tokenHash == nil)
     }
 }
+
+/// The separator check without the star/space re-trim (when no end byte needs it) and the
+/// byte-count guards answer like the Character definitions.
+struct SeparatorShortcutTests {
+    @Test func separatorCheckAgreesWithTheDefinition() {
+        func definition(_ trimmedLine: String) -> Bool {
+            guard trimmedLine.count < 120 else { return false }
+            var t = Substring(trimmedLine).unicodeScalars
+            while let c = t.first, c == "*" || c == " " { t.removeFirst() }
+            while let c = t.last, c == "*" || c == " " { t.removeLast() }
+            let s = String(t)
+            if let fast = ReplyPatternsASCII.withPlainASCII(s, ReplyPatternsASCII.separator) { return fast }
+            return ReplyExtractor.separatorRegex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+        }
+        let extra = ["*-----Original Message-----*", " * Forwarded message * ", "**", "* ", "*\u{301}original message", "original message *\u{301}",
+                     String(repeating: "é", count: 100) + " original message", String(repeating: "-", count: 119) + "é"]
+        for s in SmallStringShortcutTests.samples + extra {
+            #expect(ReplyExtractor.isOriginalMessageSeparator(s) == definition(s), "\(s.debugDescription)")
+        }
+    }
+}

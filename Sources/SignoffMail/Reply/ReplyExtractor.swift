@@ -170,7 +170,8 @@ public enum ReplyExtractor {
 
     static func isSignatureStart(_ trimmedLine: String) -> Bool {
         if trimmedLine == "--" || trimmedLine == "-- " { return true }
-        if trimmedLine.count > 90 { return false }
+        // (a String has at most as many Characters as UTF-8 bytes: short byte counts settle it)
+        if trimmedLine.utf8.count > 90, trimmedLine.count > 90 { return false }
         if ReplyPatternsASCII.cannotBeSignature(trimmedLine) { return false }
         let r = NSRange(trimmedLine.startIndex..., in: trimmedLine)
         return signatureRegex.firstMatch(in: trimmedLine, range: r) != nil
@@ -183,11 +184,16 @@ public enum ReplyExtractor {
         options: [.caseInsensitive])
 
     static func isOriginalMessageSeparator(_ trimmedLine: String) -> Bool {
-        guard trimmedLine.count < 120 else { return false }
-        var t = Substring(trimmedLine).unicodeScalars
-        while let c = t.first, c == "*" || c == " " { t.removeFirst() }
-        while let c = t.last, c == "*" || c == " " { t.removeLast() }
-        let trimmedLine = String(t)
+        guard trimmedLine.utf8.count < 120 || trimmedLine.count < 120 else { return false }
+        // Trim "*" and " " scalars (single bytes): when neither end byte is one, the line stays.
+        let u = trimmedLine.utf8
+        var trimmedLine = trimmedLine
+        if let f = u.first, let l = u.last, f == 0x2A || f == 0x20 || l == 0x2A || l == 0x20 {
+            var t = Substring(trimmedLine).unicodeScalars
+            while let c = t.first, c == "*" || c == " " { t.removeFirst() }
+            while let c = t.last, c == "*" || c == " " { t.removeLast() }
+            trimmedLine = String(t)
+        }
         if let fast = ReplyPatternsASCII.withPlainASCII(trimmedLine, ReplyPatternsASCII.separator) { return fast }
         let r = NSRange(trimmedLine.startIndex..., in: trimmedLine)
         return separatorRegex.firstMatch(in: trimmedLine, range: r) != nil
@@ -214,7 +220,7 @@ public enum ReplyExtractor {
     static func quoteHeaderLength<L: ReplyLines>(_ lines: L, at i: Int) -> Int? {
         guard lines.utf8Count(at: i) < 600 else { return nil }
         let first = lines[i].trimmedSpaces
-        guard !first.isEmpty, first.count < 300, !startsWithCommand(first) else { return nil }
+        guard !first.isEmpty, first.utf8.count < 300 || first.count < 300, !startsWithCommand(first) else { return nil }
         if isQuoted(first) { return nil }
         if !ReplyPatternsASCII.cannotBeDateFirst(first), matches(dateFirst, first) { return 1 + continuationLines(lines, after: i, until: { $0.hasSuffix(":") || $0.hasSuffix(">") }) }
         if isHeader(first) { return 1 }
@@ -232,7 +238,7 @@ public enum ReplyExtractor {
             if !next.isEmpty {
                 if startsWithCommand(next) { return nil }
                 joined += " " + next
-                if joined.count > 400 { return nil }
+                if joined.utf8.count > 400, joined.count > 400 { return nil }
                 if ReplyPatternsASCII.withPlainASCII(next, ReplyPatternsASCII.headerEnd) ?? matches(headerEnd, next) {
                     return isHeader(joined) ? e - i + 1 : nil
                 }
