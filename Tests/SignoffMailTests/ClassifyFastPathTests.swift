@@ -536,3 +536,22 @@ struct SeparatorShortcutTests {
         }
     }
 }
+
+/// The grammar's byte shortcuts (question mark, separator, trailing whitespace and emphasis)
+/// answer like the Character definitions.
+struct GrammarShortcutTests {
+    @Test func grammarShortcutsAgreeWithTheCharacterDefinitions() {
+        let extra = ["?", "?\u{301}", "x?", "x?\u{301}", "\u{0600}?", ":", ":\u{301}", "—x", "：x", "-", ".", ",", "\u{0600}:", "x\u{0600}a", "a \r\n",
+                     "a\u{2003}", "a\u{0600}x", "ok*", "ok_", "ok*\u{301}", "ok _ ", "*"]
+        for s in TrimShortcutTests.samples + extra {
+            for line in ["APPROVE", "APPROVE?", s] {
+                #expect(DecisionGrammar.asksQuestion(after: s, line: line) == (s.hasPrefix("?") || line.hasSuffix("?")), "\(s.debugDescription) \(line.debugDescription)")
+            }
+            #expect(DecisionGrammar.startsWithSeparator(s) == (s.first.map { DecisionGrammar.separators.contains($0) } == true), "\(s.debugDescription)")
+            #expect(DecisionGrammar.lastIsWhitespace(s) == (s.last?.isWhitespace == true), "\(s.debugDescription)")
+            var t = Substring(s)
+            while let c = t.last, c == "*" || c == "_" { t = t.dropLast() }
+            #expect(Array(DecisionGrammar.stripTrailingEmphasis(s).utf8) == Array(TextFast.trimWhitespaces(String(t)).utf8), "\(s.debugDescription)")
+        }
+    }
+}

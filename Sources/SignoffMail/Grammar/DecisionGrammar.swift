@@ -59,11 +59,11 @@ public enum DecisionGrammar {
             return bareLiteral(line, lines: lines, first: first, expected: expected)
         }
         var after = TextFast.trimWhitespaces(String(rest))
-        if after.hasPrefix("?") || line.hasSuffix("?") {
+        if asksQuestion(after: after, line: line) {
             return .ambiguous(reason: "the first line asks a question (\"\(clip(line))\"); write the command without a question mark")
         }
         if !after.isEmpty {
-            guard let sep = after.first, separators.contains(sep) else {
+            guard startsWithSeparator(after) else {
                 return .ambiguous(reason: "\"\(clip(line))\" is not a command: put a separator such as \":\" after \(keyword.rawValue.uppercased())")
             }
             after = TextFast.trimWhitespaces(String(after.dropFirst()))
@@ -83,12 +83,12 @@ public enum DecisionGrammar {
         while let l = bodyLines.last, TextFast.trimWhitespaces(l).isEmpty { bodyLines.removeLast() }
         while let l = bodyLines.first, TextFast.trimWhitespaces(l).isEmpty { bodyLines.removeFirst() }
         var body = bodyLines.joined(separator: "\n")
-        while body.last?.isWhitespace == true { body.removeLast() }
+        while lastIsWhitespace(body) { body.removeLast() }
 
         if let conflict = conflictingCommand(keyword, in: [after] + Array(bodyLines.dropFirst(after.isEmpty ? 0 : 1))) {
             return .ambiguous(reason: conflict)
         }
-        if body.count > maxReason {
+        if body.utf8.count > maxReason, body.count > maxReason {
             return .tooLong(reason: "the \(keyword == .reject ? "reason" : "text") is \(body.count) characters (limit \(maxReason))")
         }
 
@@ -167,9 +167,37 @@ public enum DecisionGrammar {
     }
 
     static func stripTrailingEmphasis(_ s: String) -> String {
+        // The Characters "*" and "_" end in their own byte: with neither last, nothing to strip.
+        guard let last = s.utf8.last, last == 0x2A || last == 0x5F else { return TextFast.trimWhitespaces(s) }
         var t = Substring(s)
         while let c = t.last, c == "*" || c == "_" { t = t.dropLast() }
         return TextFast.trimWhitespaces(String(t))
+    }
+
+    /// `after.hasPrefix("?") || line.hasSuffix("?")`: the Character "?" is the single byte 0x3F,
+    /// so only a "?" byte at that end needs the Character comparison.
+    static func asksQuestion(after: String, line: String) -> Bool {
+        (after.utf8.first == 0x3F && after.hasPrefix("?")) || (line.utf8.last == 0x3F && line.hasSuffix("?"))
+    }
+
+    /// `after.first.map(separators.contains) == true`, from the first byte when it is an ASCII
+    /// Character of its own (followed by an ASCII byte or nothing).
+    static func startsWithSeparator(_ after: String) -> Bool {
+        let u = after.utf8
+        if let b = u.first, b < 0x80 {
+            let next = u.index(after: u.startIndex)
+            if next == u.endIndex || u[next] < 0x80 { return b == 0x3A || b == 0x2D || b == 0x2C || b == 0x2E }
+        }
+        guard let sep = after.first else { return false }
+        return separators.contains(sep)
+    }
+
+    /// `s.last?.isWhitespace == true`; a last byte that is ASCII and not whitespace ends a
+    /// Character that is not whitespace (it is one by itself, or follows a Prepend scalar).
+    static func lastIsWhitespace(_ s: String) -> Bool {
+        guard let b = s.utf8.last else { return false }
+        if b < 0x80, !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { return false }
+        return s.last?.isWhitespace == true
     }
 
     /// The leading keyword (if the first word is one) and the text after it.
