@@ -555,3 +555,33 @@ struct GrammarShortcutTests {
         }
     }
 }
+
+/// The header/body split found with memchr is the one the LF-by-LF definition finds.
+struct HeaderBodySplitTests {
+    static func definition(_ bytes: ArraySlice<UInt8>) -> (ArraySlice<UInt8>, ArraySlice<UInt8>) {
+        var i = bytes.startIndex
+        if i < bytes.endIndex, bytes[i] == 0x0A { return (bytes[i..<i], bytes[(i + 1)...]) }
+        if i + 1 < bytes.endIndex, bytes[i] == 0x0D, bytes[i + 1] == 0x0A { return (bytes[i..<i], bytes[(i + 2)...]) }
+        while let lf = bytes[i...].firstIndex(of: 0x0A) {
+            let next = lf + 1
+            if next < bytes.endIndex, bytes[next] == 0x0A { return (bytes[bytes.startIndex..<next], bytes[(next + 1)...]) }
+            if next + 1 < bytes.endIndex, bytes[next] == 0x0D, bytes[next + 1] == 0x0A { return (bytes[bytes.startIndex..<next], bytes[(next + 2)...]) }
+            i = next
+        }
+        return (bytes, bytes[bytes.endIndex...])
+    }
+
+    @Test func splitEqualsTheDefinition() {
+        let pieces: [[UInt8]] = ["a", "H: v", "\n", "\r", "\r\n", " ", "x"].map { Array($0.utf8) }
+        var rng = SystemRandomNumberGenerator()
+        var inputs: [[UInt8]] = [[], [0x0A], [0x0D], [0x0D, 0x0A], [0x0A, 0x0A], [0x41, 0x0A, 0x0D]]
+        for _ in 0..<20_000 { inputs.append(ByteLoopTests.randomBytes(pieces, count: 0...10, using: &rng)) }
+        for input in inputs {
+            for slice in [input[...], ([0x41, 0x0A] + input)[2...]] {
+                let (h, b) = MIMEMessage.splitHeaderBody(slice)
+                let (dh, db) = Self.definition(slice)
+                #expect(h.startIndex == dh.startIndex && h.endIndex == dh.endIndex && b.startIndex == db.startIndex && b.endIndex == db.endIndex, "\(input)")
+            }
+        }
+    }
+}

@@ -37,45 +37,60 @@ public struct MIMEHeaders: Sendable, Hashable {
     public static func parse(_ bytes: ArraySlice<UInt8>) -> MIMEHeaders {
         var fields: [Field] = []
         fields.reserveCapacity(min(64, bytes.count / 24 + 1))
-        // The field being read: its name and value bytes (a range of `bytes` until a folded
-        // continuation line makes it a copy).
-        var current: (name: String, start: Int, end: Int)?
-        var folded: [UInt8]? = nil
-        for rawLine in Lines(bytes) {
-            var line = rawLine
-            if line.last == 0x0D { line = line.dropLast() }
-            guard let firstByte = line.first else { continue }
-            if firstByte == 0x20 || firstByte == 0x09 {
-                // Folded continuation: unfolding removes only the line break.
-                if let c = current {
-                    if folded == nil { folded = Array(bytes[c.start..<c.end]) }
-                    folded!.append(contentsOf: line)
-                }
-                continue
+        bytes.withUnsafeBufferPointer { u in
+            let n = u.count
+            guard n > 0, let base = u.baseAddress else { return }
+            // The field being read: its name and value bytes (a range of `u` until a folded
+            // continuation line makes it a copy).
+            var current: (name: String, start: Int, end: Int)?
+            var folded: [UInt8]? = nil
+            func finish(_ c: (name: String, start: Int, end: Int), _ folded: [UInt8]?) -> Field {
+                if let folded { return folded.withUnsafeBufferPointer { field(c.name, $0) } }
+                return field(c.name, UnsafeBufferPointer(rebasing: u[c.start..<c.end]))
             }
-            if let c = current { fields.append(folded.map { field(c.name, $0[...]) } ?? field(c.name, bytes[c.start..<c.end])) }
-            current = nil
-            folded = nil
-            guard let colon = line.firstIndex(of: 0x3A) else { continue }
-            let nameBytes = line[line.startIndex..<colon]
-            guard !nameBytes.isEmpty, nameBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
-            var valueStart = line.index(after: colon)
-            while valueStart < line.endIndex, line[valueStart] == 0x20 || line[valueStart] == 0x09 { valueStart += 1 }
-            current = (name(nameBytes), valueStart, line.endIndex)
+            // Lines split at LF (found with memchr); one CR before the LF is not part of the line.
+            var pos = 0
+            while pos < n {
+                let lineStart = pos
+                var lineEnd = n
+                if let p = memchr(base + pos, 0x0A, n - pos) { lineEnd = UnsafeRawPointer(p) - UnsafeRawPointer(base) }
+                pos = lineEnd + 1
+                if lineEnd > lineStart, u[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                guard lineEnd > lineStart else { continue }
+                let firstByte = u[lineStart]
+                if firstByte == 0x20 || firstByte == 0x09 {
+                    // Folded continuation: unfolding removes only the line break.
+                    if let c = current {
+                        if folded == nil { folded = Array(u[c.start..<c.end]) }
+                        folded!.append(contentsOf: u[lineStart..<lineEnd])
+                    }
+                    continue
+                }
+                if let c = current { fields.append(finish(c, folded)) }
+                current = nil
+                folded = nil
+                guard let colonPointer = memchr(base + lineStart, 0x3A, lineEnd - lineStart) else { continue }
+                let colon = UnsafeRawPointer(colonPointer) - UnsafeRawPointer(base)
+                let nameBytes = UnsafeBufferPointer(rebasing: u[lineStart..<colon])
+                guard !nameBytes.isEmpty, nameBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
+                var valueStart = colon + 1
+                while valueStart < lineEnd, u[valueStart] == 0x20 || u[valueStart] == 0x09 { valueStart += 1 }
+                current = (name(nameBytes), valueStart, lineEnd)
+            }
+            if let c = current { fields.append(finish(c, folded)) }
         }
-        if let c = current { fields.append(folded.map { field(c.name, $0[...]) } ?? field(c.name, bytes[c.start..<c.end])) }
         return MIMEHeaders(fields: fields)
     }
 
     /// A field from its name and raw value bytes (leading spaces already skipped).
-    private static func field(_ name: String, _ v: ArraySlice<UInt8>) -> Field {
+    private static func field(_ name: String, _ v: UnsafeBufferPointer<UInt8>) -> Field {
         if v.allSatisfy({ $0 < 0x80 }) {
             // ASCII: trimming spaces and tabs on bytes is trimming characters (no U+00A0,
             // and a space or tab never joins a neighbour into one character).
-            var s = v.startIndex, e = v.endIndex
+            var s = 0, e = v.count
             while s < e, v[s] == 0x20 || v[s] == 0x09 { s += 1 }
             while e > s, v[e - 1] == 0x20 || v[e - 1] == 0x09 { e -= 1 }
-            return Field(name: name, value: String(decoding: v[s..<e], as: UTF8.self))
+            return Field(name: name, value: String(decoding: UnsafeBufferPointer(rebasing: v[s..<e]), as: UTF8.self))
         }
         let text = Charsets.decodeHeaderBytes(Array(v))
         return Field(name: name, value: String(TextFast.trimSpaces(text)))
@@ -87,7 +102,7 @@ public struct MIMEHeaders: Sendable, Hashable {
 
     /// The name as a String (a literal for the common long names).
     @inline(__always)
-    private static func name(_ bytes: ArraySlice<UInt8>) -> String {
+    private static func name(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         if bytes.count > 15 {
             for n in longCommonNames where n.utf8.count == bytes.count && bytes.elementsEqual(n.utf8) { return n }
         }

@@ -81,17 +81,24 @@ public struct MIMEMessage: Sendable {
     static func splitHeaderBody(_ bytes: ArraySlice<UInt8>) -> (ArraySlice<UInt8>, ArraySlice<UInt8>) {
         // The header section ends at the first empty line (LF LF or LF CR LF). A part starting
         // with an empty line has no headers.
-        var i = bytes.startIndex
+        let i = bytes.startIndex
         if i < bytes.endIndex, bytes[i] == 0x0A { return (bytes[i..<i], bytes[(i + 1)...]) }
         if i + 1 < bytes.endIndex, bytes[i] == 0x0D, bytes[i + 1] == 0x0A { return (bytes[i..<i], bytes[(i + 2)...]) }
-        while let lf = bytes[i...].firstIndex(of: 0x0A) {
-            let next = lf + 1
-            if next < bytes.endIndex, bytes[next] == 0x0A { return (bytes[bytes.startIndex..<next], bytes[(next + 1)...]) }
-            if next + 1 < bytes.endIndex, bytes[next] == 0x0D, bytes[next + 1] == 0x0A {
-                return (bytes[bytes.startIndex..<next], bytes[(next + 2)...])
+        // Each LF (found with memchr) followed by LF or CR LF ends the section; offsets within
+        // the buffer are `bytes` indices minus `i`.
+        let cut: (Int, Int)? = bytes.withUnsafeBufferPointer { u in
+            let n = u.count
+            guard n > 0, let base = u.baseAddress else { return nil }
+            var pos = 0
+            while pos < n, let p = memchr(base + pos, 0x0A, n - pos) {
+                let next = UnsafeRawPointer(p) - UnsafeRawPointer(base) + 1
+                if next < n, u[next] == 0x0A { return (next, next + 1) }
+                if next + 1 < n, u[next] == 0x0D, u[next + 1] == 0x0A { return (next, next + 2) }
+                pos = next
             }
-            i = next
+            return nil
         }
+        if let (headerEnd, bodyStart) = cut { return (bytes[i..<(i + headerEnd)], bytes[(i + bodyStart)...]) }
         return (bytes, bytes[bytes.endIndex...])
     }
 
