@@ -82,7 +82,7 @@ public enum DecisionGrammar {
         }
         while let l = bodyLines.last, TextFast.trimWhitespaces(l).isEmpty { bodyLines.removeLast() }
         while let l = bodyLines.first, TextFast.trimWhitespaces(l).isEmpty { bodyLines.removeFirst() }
-        var body = bodyLines.joined(separator: "\n")
+        var body = bodyLines.count == 1 ? bodyLines[0] : bodyLines.joined(separator: "\n")
         while lastIsWhitespace(body) { body.removeLast() }
 
         if let conflict = conflictingCommand(keyword, in: [after] + Array(bodyLines.dropFirst(after.isEmpty ? 0 : 1))) {
