@@ -35,9 +35,11 @@ public enum DecisionGrammar {
         // Commands are matched on NFKC text; following reason lines keep what the reviewer wrote
         // (only zero-width characters removed).
         // Lines split at LF, CRLF or CR (TextFast.lines scans bytes).
-        let rawLines = TextFast.lines(visibleText).map { l -> String in
-            guard !TextFast.isASCII(l), l.unicodeScalars.contains(where: isZeroWidth) else { return l }
-            return String(String.UnicodeScalarView(l.unicodeScalars.filter { !isZeroWidth($0) }))
+        var rawLines = TextFast.lines(visibleText)
+        for k in rawLines.indices {
+            let l = rawLines[k]
+            guard !TextFast.isASCII(l), l.unicodeScalars.contains(where: isZeroWidth) else { continue }
+            rawLines[k] = String(String.UnicodeScalarView(l.unicodeScalars.filter { !isZeroWidth($0) }))
         }
         var firstNormalized = ""
         guard let first = rawLines.firstIndex(where: { l in
@@ -57,11 +59,11 @@ public enum DecisionGrammar {
             return bareLiteral(line, lines: lines, first: first, expected: expected)
         }
         var after = TextFast.trimWhitespaces(String(rest))
-        if after.hasPrefix("?") || line.hasSuffix("?") {
+        if asksQuestion(after: after, line: line) {
             return .ambiguous(reason: "the first line asks a question (\"\(clip(line))\"); write the command without a question mark")
         }
         if !after.isEmpty {
-            guard let sep = after.first, separators.contains(sep) else {
+            guard startsWithSeparator(after) else {
                 return .ambiguous(reason: "\"\(clip(line))\" is not a command: put a separator such as \":\" after \(keyword.rawValue.uppercased())")
             }
             after = TextFast.trimWhitespaces(String(after.dropFirst()))
@@ -80,13 +82,13 @@ public enum DecisionGrammar {
         }
         while let l = bodyLines.last, TextFast.trimWhitespaces(l).isEmpty { bodyLines.removeLast() }
         while let l = bodyLines.first, TextFast.trimWhitespaces(l).isEmpty { bodyLines.removeFirst() }
-        var body = bodyLines.joined(separator: "\n")
-        while body.last?.isWhitespace == true { body.removeLast() }
+        var body = bodyLines.count == 1 ? bodyLines[0] : bodyLines.joined(separator: "\n")
+        while lastIsWhitespace(body) { body.removeLast() }
 
         if let conflict = conflictingCommand(keyword, in: [after] + Array(bodyLines.dropFirst(after.isEmpty ? 0 : 1))) {
             return .ambiguous(reason: conflict)
         }
-        if body.count > maxReason {
+        if body.utf8.count > maxReason, body.count > maxReason {
             return .tooLong(reason: "the \(keyword == .reject ? "reason" : "text") is \(body.count) characters (limit \(maxReason))")
         }
 
@@ -151,6 +153,8 @@ public enum DecisionGrammar {
     }
 
     static func stripEmphasis(_ s: String) -> String {
+        // Without a `*` or `_` byte there is nothing to strip (the result is `s`, rebuilt).
+        if !s.utf8.contains(where: { $0 == 0x2A || $0 == 0x5F }) { return s }
         var t = Substring(s)
         while let c = t.first, c == "*" || c == "_" { t = t.dropFirst() }
         // emphasis closing right after the keyword: "*APPROVE*: ok", "__REJECT__ - no"
@@ -163,13 +167,42 @@ public enum DecisionGrammar {
     }
 
     static func stripTrailingEmphasis(_ s: String) -> String {
+        // The Characters "*" and "_" end in their own byte: with neither last, nothing to strip.
+        guard let last = s.utf8.last, last == 0x2A || last == 0x5F else { return TextFast.trimWhitespaces(s) }
         var t = Substring(s)
         while let c = t.last, c == "*" || c == "_" { t = t.dropLast() }
         return TextFast.trimWhitespaces(String(t))
     }
 
+    /// `after.hasPrefix("?") || line.hasSuffix("?")`: the Character "?" is the single byte 0x3F,
+    /// so only a "?" byte at that end needs the Character comparison.
+    static func asksQuestion(after: String, line: String) -> Bool {
+        (after.utf8.first == 0x3F && after.hasPrefix("?")) || (line.utf8.last == 0x3F && line.hasSuffix("?"))
+    }
+
+    /// `after.first.map(separators.contains) == true`, from the first byte when it is an ASCII
+    /// Character of its own (followed by an ASCII byte or nothing).
+    static func startsWithSeparator(_ after: String) -> Bool {
+        let u = after.utf8
+        if let b = u.first, b < 0x80 {
+            let next = u.index(after: u.startIndex)
+            if next == u.endIndex || u[next] < 0x80 { return b == 0x3A || b == 0x2D || b == 0x2C || b == 0x2E }
+        }
+        guard let sep = after.first else { return false }
+        return separators.contains(sep)
+    }
+
+    /// `s.last?.isWhitespace == true`; a last byte that is ASCII and not whitespace ends a
+    /// Character that is not whitespace (it is one by itself, or follows a Prepend scalar).
+    static func lastIsWhitespace(_ s: String) -> Bool {
+        guard let b = s.utf8.last else { return false }
+        if b < 0x80, !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { return false }
+        return s.last?.isWhitespace == true
+    }
+
     /// The leading keyword (if the first word is one) and the text after it.
     static func splitKeyword(_ line: String) -> (Keyword?, Substring) {
+        if let fast = splitKeywordASCII(line) { return fast }
         let word = line.prefix(while: { $0.isLetter })
         let rest = line[word.endIndex...]
         switch word.lowercased() {
@@ -179,6 +212,41 @@ public enum DecisionGrammar {
         case "delegate": return (.delegate, rest)
         default: return (nil, Substring(line))
         }
+    }
+
+    /// `splitKeyword` from the bytes when they settle it: a run of ASCII letters followed by the
+    /// end, or by an ASCII non-letter that is a Character of its own (the next byte is ASCII or
+    /// the end). Then the run is exactly the leading letters and its lower-casing is ASCII.
+    /// Nil otherwise (a non-ASCII byte could extend the word or join the last letter).
+    static func splitKeywordASCII(_ line: String) -> (Keyword?, Substring)? {
+        let u = line.utf8
+        var k = 0
+        var idx = u.startIndex
+        while idx < u.endIndex, ReplyPatternsASCII.isLetter(u[idx]) { k += 1; idx = u.index(after: idx) }
+        if idx < u.endIndex {
+            guard u[idx] < 0x80 else { return nil }
+            let next = u.index(after: idx)
+            guard next == u.endIndex || u[next] < 0x80 else { return nil }
+        }
+        // The words are 5 to 8 letters.
+        let keyword: Keyword?
+        switch k {
+        case 5: keyword = asciiWordIs(u, k, "value") ? .value : nil
+        case 6: keyword = asciiWordIs(u, k, "reject") ? .reject : nil
+        case 7: keyword = asciiWordIs(u, k, "approve") ? .approve : nil
+        case 8: keyword = asciiWordIs(u, k, "approved") ? .approve : asciiWordIs(u, k, "rejected") ? .reject : asciiWordIs(u, k, "delegate") ? .delegate : nil
+        default: keyword = nil
+        }
+        guard let keyword else { return (nil, Substring(line)) }
+        return (keyword, line[idx...])
+    }
+
+    @inline(__always)
+    private static func asciiWordIs(_ u: String.UTF8View, _ count: Int, _ word: StaticString) -> Bool {
+        let w = word.utf8Start
+        var k = 0
+        for b in u.prefix(count) { if ReplyPatternsASCII.lower(b) != w[k] { return false }; k += 1 }
+        return true
     }
 
     private static let negations: Set<String> = ["not", "don't", "dont", "do not", "never", "no", "cannot", "can't", "won't", "nicht", "pas", "ne"]

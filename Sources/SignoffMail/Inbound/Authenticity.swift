@@ -5,8 +5,24 @@ public enum Authenticity {
     /// The request token a reply is addressed to: the sub-address of our reply address in the
     /// topmost `Delivered-To` / `X-Original-To`, else in `To`, else in `Cc`. Lower-cased.
     public static func token(in headers: MIMEHeaders, replyAddress: EmailAddress) -> String? {
-        let base = replyAddress.localPart.split(separator: "+", maxSplits: 1).first.map(String.init)?.lowercased() ?? ""
-        let domain = IDNA.asciiLowercased(replyAddress.domain)
+        token(in: headers, key: ReplyKey(replyAddress))
+    }
+
+    /// The parts of the reply address a token address is compared with: the local part before
+    /// any `+`, lower-cased, and the IDNA-lowered domain. Computed once per reply address.
+    struct ReplyKey: Sendable, Hashable {
+        let base: String
+        let domain: String
+        init(_ replyAddress: EmailAddress) {
+            base = replyAddress.localPart.split(separator: "+", maxSplits: 1).first.map(String.init)?.lowercased() ?? ""
+            domain = IDNA.asciiLowercased(replyAddress.domain)
+        }
+    }
+
+    /// `token(in:replyAddress:)` with the reply address's key already computed.
+    static func token(in headers: MIMEHeaders, key: ReplyKey) -> String? {
+        let base = key.base
+        let domain = key.domain
         func tokenOf(_ a: EmailAddress) -> String? {
             if let fast = asciiToken(a.address, base: base, domain: domain) { return fast }
             let local = a.localPart.lowercased()
@@ -56,8 +72,11 @@ public enum Authenticity {
             if at < 0 { domainStart = u.count; domainEnd = u.count }
             guard equalsLowered(domainStart, domainEnd, domain) else { return .some(nil) }
             guard plus + 1 < localEnd else { return .some(nil) }
-            let tag = u[(plus + 1)..<localEnd].map(lower)
-            return .some(String(decoding: tag, as: UTF8.self))
+            let start = plus + 1
+            return .some(String(unsafeUninitializedCapacity: localEnd - start) { out in
+                for k in start..<localEnd { out[k - start] = lower(u[k]) }
+                return localEnd - start
+            })
         }
     }
 
@@ -65,8 +84,13 @@ public enum Authenticity {
     /// reason it does not.
     public static func senderProblem(_ headers: MIMEHeaders, reviewer: EmailAddress) -> String? {
         let fromValues = headers.all("From")
+        return senderProblem(fromValues: fromValues, firstParsed: fromValues.count == 1 ? EmailAddress.parseList(fromValues[0]) : [], reviewer: reviewer)
+    }
+
+    /// `senderProblem(_:reviewer:)` from the `From` values and `EmailAddress.parseList` of the
+    /// first one (read when there is exactly one).
+    static func senderProblem(fromValues: [String], firstParsed from: [EmailAddress], reviewer: EmailAddress) -> String? {
         guard fromValues.count == 1 else { return fromValues.isEmpty ? "the message has no From header" : "the message has \(fromValues.count) From headers" }
-        let from = EmailAddress.parseList(fromValues[0])
         guard from.count == 1, let sender = from.first else { return "From must name exactly one address (found \(from.count))" }
         if IDNA.comparable(sender) != IDNA.comparable(reviewer) {
             return "the reply comes from \(sender.address), but the request was sent to \(reviewer.address)"
@@ -77,6 +101,13 @@ public enum Authenticity {
     /// The single From address, if there is exactly one.
     public static func fromAddress(_ headers: MIMEHeaders) -> EmailAddress? {
         let from = headers.all("From").flatMap { EmailAddress.parseList($0) }
+        return from.count == 1 ? from[0] : nil
+    }
+
+    /// `fromAddress(_:)` from the `From` values and `EmailAddress.parseList` of the first one
+    /// (read when there is exactly one value).
+    static func fromAddress(fromValues: [String], firstParsed: [EmailAddress]) -> EmailAddress? {
+        let from = fromValues.count == 1 ? firstParsed : fromValues.flatMap { EmailAddress.parseList($0) }
         return from.count == 1 ? from[0] : nil
     }
 

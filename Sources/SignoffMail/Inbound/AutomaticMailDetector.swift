@@ -14,21 +14,26 @@ public enum AutomaticMailDetector {
 
     /// Nil for mail that may be a human reply.
     public static func classify(_ message: MIMEMessage) -> Verdict? {
+        classify(message, fromAddresses: EmailAddress.parseList(message.headers.first("From") ?? ""))
+    }
+
+    /// `classify(_:)` with the first `From` value already parsed (`EmailAddress.parseList` of
+    /// it, or of "" when there is none): the classifier parses it once for all its checks.
+    static func classify(_ message: MIMEMessage, fromAddresses: [EmailAddress]) -> Verdict? {
         let h = message.headers
-        let parts = message.root.allParts()
-        let fromAddresses = EmailAddress.parseList(h.first("From") ?? "")
+        let root = message.root
         let fromLocal = fromAddresses.first?.localPart.lowercased() ?? ""
         let fromDaemon = ["mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"].contains(fromLocal)
-        let isReport = message.root.mimeType == "multipart/report"
-        let reportType = message.root.contentType["report-type"]?.lowercased()
-        let hasDeliveryStatus = parts.contains { $0.mimeType == "message/delivery-status" || $0.mimeType == "message/global-delivery-status" }
+        let isReport = root.mimeType == "multipart/report"
+        let reportType = root.contentType["report-type"]?.lowercased()
+        let hasDeliveryStatus = anyPart(root) { $0.mimeType == "message/delivery-status" || $0.mimeType == "message/global-delivery-status" }
 
-        if (isReport && (reportType == "delivery-status" || hasDeliveryStatus)) || (fromDaemon && !isDispositionNotification(parts, reportType)) {
+        if (isReport && (reportType == "delivery-status" || hasDeliveryStatus)) || (fromDaemon && !isDispositionNotification(root, reportType)) {
             let reason = isReport ? "delivery status report (multipart/report)" : "from \(fromAddresses.first?.address ?? fromLocal)"
-            return .bounce(reason: "bounce: \(reason)", originalMessageID: originalMessageID(parts))
+            return .bounce(reason: "bounce: \(reason)", originalMessageID: originalMessageID(root.allParts()))
         }
-        if isReport || isDispositionNotification(parts, reportType) {
-            return .automatic(reason: reportType == "disposition-notification" || parts.contains { $0.mimeType == "message/disposition-notification" }
+        if isReport || isDispositionNotification(root, reportType) {
+            return .automatic(reason: reportType == "disposition-notification" || anyPart(root, { $0.mimeType == "message/disposition-notification" })
                               ? "read receipt (disposition-notification)" : "multipart/report (\(reportType ?? "unknown type"))")
         }
         if let rp = h.first("Return-Path"), isNullSender(rp) {
@@ -49,7 +54,7 @@ public enum AutomaticMailDetector {
         if let sub = h.decoded("Subject"), let phrase = outOfOfficePhrase(sub) {
             return .automatic(reason: "out-of-office subject (\"\(phrase)\")")
         }
-        if parts.contains(where: { $0.mimeType == "text/vnd.google.email-reaction+json" }) {
+        if anyPart(root, { $0.mimeType == "text/vnd.google.email-reaction+json" }) {
             return .automatic(reason: "Gmail emoji reaction")
         }
         return nil
@@ -72,8 +77,15 @@ public enum AutomaticMailDetector {
         return rp.replacingOccurrences(of: " ", with: "") == "<>"
     }
 
-    private static func isDispositionNotification(_ parts: [MIMEMessage.Part], _ reportType: String?) -> Bool {
-        reportType == "disposition-notification" || parts.contains { $0.mimeType == "message/disposition-notification" }
+    private static func isDispositionNotification(_ root: MIMEMessage.Part, _ reportType: String?) -> Bool {
+        reportType == "disposition-notification" || anyPart(root) { $0.mimeType == "message/disposition-notification" }
+    }
+
+    /// `root.allParts().contains(where: test)`, walking the tree in place (no copies of parts).
+    static func anyPart(_ part: MIMEMessage.Part, _ test: (MIMEMessage.Part) -> Bool) -> Bool {
+        if test(part) { return true }
+        for child in part.children where anyPart(child, test) { return true }
+        return false
     }
 
     /// The Message-ID of the returned message, read from the header section of the
@@ -86,7 +98,7 @@ public enum AutomaticMailDetector {
         return nil
     }
 
-    private static let outOfOfficePatterns: [String] = [
+    static let outOfOfficePatterns: [String] = [
         // English
         "out of office", "out of the office", "out-of-office", "automatic reply", "auto reply", "auto-reply", "autoreply",
         "away from the office", "on vacation", "on holiday", "on leave", "vacation reply", "away message",
@@ -108,7 +120,10 @@ public enum AutomaticMailDetector {
             s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
         }
         if s.hasPrefix("auto:") { return "auto:" }
-        return outOfOfficePatterns.first { s.hasPrefix($0) }
+        // Every pattern starts with an ASCII letter, a Character no other Character equals: when
+        // `s` starts with an ASCII byte, only the patterns starting with that byte can match.
+        guard let first = s.utf8.first, first < 0x80 else { return outOfOfficePatterns.first { s.hasPrefix($0) } }
+        return outOfOfficePatterns.first { $0.utf8.first == first && s.hasPrefix($0) }
     }
 }
 
@@ -116,8 +131,25 @@ public enum AutomaticMailDetector {
 public enum MessageID {
     /// `<abc@host>` → `abc@host` (trimmed, first id only).
     public static func normalize(_ raw: String) -> String {
+        if let first = firstASCII(raw) { return first }
         let ids = all(raw)
         return ids.first ?? raw.trimmingCharacters(in: CharacterSet(charactersIn: " \t<>"))
+    }
+
+    /// `all(raw).first` for ASCII text, without collecting the others: the first non-empty
+    /// `<id>` (trimmed). Nil when the text is not ASCII or holds no such id.
+    static func firstASCII(_ raw: String) -> String? {
+        guard TextFast.isASCII(raw) else { return nil }
+        var copy = raw
+        return copy.withUTF8 { u -> String? in
+            var i = 0
+            while let open = u[i...].firstIndex(of: 0x3C), let close = u[open...].firstIndex(of: 0x3E) {
+                let id = TextFast.trimWhitespaces(String(decoding: UnsafeBufferPointer(rebasing: u[(open + 1)..<close]), as: UTF8.self))
+                if !id.isEmpty { return id }
+                i = close + 1
+            }
+            return nil
+        }
     }
 
     /// Every `<id>` in a References / In-Reply-To value, without brackets.

@@ -28,12 +28,14 @@ public enum IDNA {
                 if b >= 0x80 { return nil }
                 if b == 0x40 { at = k }
             }
-            var out = [UInt8](unsafeUninitializedCapacity: u.count + 1) { buf, n in
-                for k in 0..<u.count { let b = u[k]; buf[k] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
-                n = u.count
+            // Lower-cased bytes written straight into the string: "@" appended when there is
+            // none, a trailing "." after a non-empty domain dropped.
+            let count = at < 0 ? u.count + 1 : (u.count > at + 1 && u[u.count - 1] == 0x2E ? u.count - 1 : u.count)
+            return String(unsafeUninitializedCapacity: count) { buf in
+                for k in 0..<min(count, u.count) { let b = u[k]; buf[k] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+                if at < 0 { buf[u.count] = 0x40 }
+                return count
             }
-            if at < 0 { out.append(0x40) } else if out.count > at + 1, out.last == 0x2E { out.removeLast() }
-            return String(decoding: out, as: UTF8.self)
         }
         if let fast { return fast }
         return address.localPart.lowercased() + "@" + asciiLowercased(address.domain)

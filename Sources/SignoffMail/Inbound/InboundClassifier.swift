@@ -10,27 +10,40 @@ public struct InboundClassifier: Sendable {
     public typealias TokenLookup = @Sendable (_ token: String) async throws -> InboundTokenInfo?
     public typealias SeenCheck = @Sendable (_ dedupeKey: String) async throws -> Bool
 
-    public var config: InboundConfig
+    public var config: InboundConfig {
+        didSet { replyKey = Authenticity.ReplyKey(config.replyAddress) }
+    }
     public var lookup: TokenLookup
     public var seen: SeenCheck
+    /// The reply address's token key (kept with `config`), so a message does not re-derive it.
+    private var replyKey: Authenticity.ReplyKey
 
     /// - Parameters:
     ///   - lookup: token (as read from the address) → what the store knows about it.
     ///   - seen: whether a message with this dedupe key was already recorded.
     public init(config: InboundConfig, lookup: @escaping TokenLookup, seen: @escaping SeenCheck = { _ in false }) {
         self.config = config; self.lookup = lookup; self.seen = seen
+        self.replyKey = Authenticity.ReplyKey(config.replyAddress)
     }
 
     /// SHA-256 hex of a token, the form the store keeps.
-    public static func tokenHash(_ token: String) -> String { hex(SHA256.hash(data: Data(token.lowercased().utf8))) }
+    public static func tokenHash(_ token: String) -> String {
+        var lowered = token.lowercased()
+        return lowered.withUTF8 { TextFast.hex(contiguous: SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+    }
 
     static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { TextFast.hex(digest) }
 
     /// Classifies one raw message.
     public func classify(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
-        let sha = Self.hex(SHA256.hash(data: bytes))
-        var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)", sha256: sha)
-        func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
+        let sha = TextFast.hex(contiguous: SHA256.hash(data: bytes))
+        // The dedupe key is the Message-ID when there is one; the bytes' key is built only when
+        // it is needed (every result leaves through `done`, and `seen` reads the key).
+        var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "", sha256: sha)
+        func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult {
+            if r.dedupeKey.isEmpty { r.dedupeKey = "sha256:" + sha }
+            r.outcome = o; r.reason = reason; return r
+        }
 
         if bytes.count > config.limits.maxRawBytes {
             return done(.tooLarge, "the message is \(bytes.count) bytes; the limit is \(config.limits.maxRawBytes)")
@@ -48,10 +61,14 @@ public struct InboundClassifier: Sendable {
             r.dedupeKey = "mid:\(mid)"
         }
         r.subject = h.decoded("Subject")
-        r.sender = Authenticity.fromAddress(h)
+        // From is parsed once for the sender, the automatic-mail check and the sender check.
+        let fromValues = h.all("From")
+        let firstFrom = EmailAddress.parseList(fromValues.first ?? "")
+        r.sender = Authenticity.fromAddress(fromValues: fromValues, firstParsed: firstFrom)
+        if r.dedupeKey.isEmpty { r.dedupeKey = "sha256:" + sha }
         if try await seen(r.dedupeKey) { return done(.duplicate, "already imported (\(r.dedupeKey.hasPrefix("mid:") ? "same Message-ID" : "same bytes"))") }
 
-        switch AutomaticMailDetector.classify(message) {
+        switch AutomaticMailDetector.classify(message, fromAddresses: firstFrom) {
         case .automatic(let why)?: return done(.automatic, "automatic mail: \(why)")
         case .bounce(let why, let original)?:
             r.bouncedMessageID = original
@@ -59,7 +76,7 @@ public struct InboundClassifier: Sendable {
         case nil: break
         }
 
-        guard let token = Authenticity.token(in: h, replyAddress: config.replyAddress) else {
+        guard let token = Authenticity.token(in: h, key: replyKey) else {
             return done(.unmatched, "no request token: the message is not addressed to \(config.replyAddress.localPart)+TOKEN@\(config.replyAddress.domain)")
         }
         r.tokenHash = Self.tokenHash(token)
@@ -68,7 +85,9 @@ public struct InboundClassifier: Sendable {
         }
         r.requestID = info.requestID
         r.runID = info.runID
-        if let problem = Authenticity.senderProblem(h, reviewer: info.reviewer) { return done(.senderMismatch, problem) }
+        if let problem = Authenticity.senderProblem(fromValues: fromValues, firstParsed: firstFrom, reviewer: info.reviewer) {
+            return done(.senderMismatch, problem)
+        }
         if let authserv = config.strictAuthservID, let problem = Authenticity.strictProblem(h, authservID: authserv) {
             return done(.authFailed, problem)
         }
@@ -96,7 +115,7 @@ public struct InboundClassifier: Sendable {
     /// Classifies one response file from the inbox folder (same token, expiry, single-use and
     /// quarantine rules; the responder must be the token's reviewer).
     public func classifyResponseFile(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
-        let sha = Self.hex(SHA256.hash(data: bytes))
+        let sha = TextFast.hex(contiguous: SHA256.hash(data: bytes))
         var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)", sha256: sha)
         func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
         let file: InboxResponseFile
@@ -163,8 +182,17 @@ public struct InboundClassifier: Sendable {
     /// same generator (same Message-ID domain) that was not sent with this token.
     func threadProblem(_ h: MIMEHeaders, info: InboundTokenInfo) -> String? {
         guard !info.issuedMessageIDs.isEmpty else { return nil }
-        let refs = (h.all("In-Reply-To") + h.all("References")).flatMap(MessageID.all).map { $0.lowercased() }
-        guard !refs.isEmpty else { return nil }
+        var found: [String] = []
+        for f in h.fields where TextFast.asciiEqualsIgnoringCase(f.name, "In-Reply-To") { found += MessageID.all(f.value) }
+        for f in h.fields where TextFast.asciiEqualsIgnoringCase(f.name, "References") { found += MessageID.all(f.value) }
+        guard !found.isEmpty else { return nil }
+        // The usual reply names one of our ids: for ASCII ids, lower-cased equality is equality
+        // ignoring ASCII case, compared without building lower-cased copies and a set.
+        if found.allSatisfy(TextFast.isASCII), info.issuedMessageIDs.allSatisfy(TextFast.isASCII),
+           found.contains(where: { ref in info.issuedMessageIDs.contains { TextFast.asciiEqualsIgnoringCase(ref, $0) } }) {
+            return nil
+        }
+        let refs = found.map { $0.lowercased() }
         let issued = Set(info.issuedMessageIDs.map { $0.lowercased() })
         if refs.contains(where: issued.contains) { return nil }
         let ourDomains = Set(issued.compactMap { $0.split(separator: "@").last.map(String.init) })

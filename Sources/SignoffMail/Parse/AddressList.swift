@@ -6,6 +6,11 @@ extension EmailAddress {
     /// Entries without an `@` are dropped.
     public static func parseList(_ raw: String) -> [EmailAddress] {
         if TextFast.isASCII(raw) { return parseListASCII(raw) }
+        return parseListCharacters(raw)
+    }
+
+    /// `parseList` on Characters (any text; the definition the ASCII path follows).
+    static func parseListCharacters(_ raw: String) -> [EmailAddress] {
         var result: [EmailAddress] = []
         var phrase = ""
         var angle: String? = nil
@@ -58,67 +63,87 @@ extension EmailAddress {
     }
 
     /// `parseList` for ASCII text, on bytes (each ASCII byte is one character; a CR LF pair,
-    /// one character in Swift, is never a delimiter, so the result is the same).
-    private static func parseListASCII(_ raw: String) -> [EmailAddress] {
+    /// one character in Swift, is never a delimiter, so the result is the same). The phrase and
+    /// the angle address are gathered in one temporary buffer (stack for short values); in ASCII
+    /// text trimming `.whitespaces` is trimming spaces and tabs, done on the bytes.
+    static func parseListASCII(_ raw: String) -> [EmailAddress] {
         // The state lives in a struct with a mutating `finish` (no captured variables, so no
-        // dynamic exclusivity checks on every byte).
+        // dynamic exclusivity checks on every byte). The angle text is kept in `angleBuf`: it is
+        // only replaced by a new `<`, and every `<` is closed by `>` or by the end of the value
+        // before the next `finish`.
         struct State {
             var result: [EmailAddress] = []
-            var phrase: [UInt8] = []
-            var angle: [UInt8]? = nil
-            var angleBuf: [UInt8] = []
+            let phrase: UnsafeMutableBufferPointer<UInt8>
+            let angleBuf: UnsafeMutableBufferPointer<UInt8>
+            var phraseCount = 0
+            var angleCount = 0
+            var hasAngle = false
+
+            @inline(__always) static func trimmed(_ b: UnsafeMutableBufferPointer<UInt8>, _ count: Int) -> UnsafeBufferPointer<UInt8> {
+                var s = 0, e = count
+                while s < e, b[s] == 0x20 || b[s] == 0x09 { s += 1 }
+                while e > s, b[e - 1] == 0x20 || b[e - 1] == 0x09 { e -= 1 }
+                return UnsafeBufferPointer(rebasing: b[s..<e])
+            }
+
             mutating func finish() {
-                let name = TextFast.trimWhitespaces(String(decoding: phrase, as: UTF8.self))
-                if let a = angle {
-                    let addr = TextFast.trimWhitespaces(String(decoding: a, as: UTF8.self))
-                    if addr.utf8.contains(0x40) {
+                let nameBytes = State.trimmed(phrase, phraseCount)
+                if hasAngle {
+                    let addrBytes = State.trimmed(angleBuf, angleCount)
+                    if addrBytes.contains(0x40) {
+                        let addr = String(decoding: addrBytes, as: UTF8.self)
+                        let name = String(decoding: nameBytes, as: UTF8.self)
                         result.append(EmailAddress.make(EmailAddress.stripRoute(addr), displayName: name.isEmpty ? nil : EncodedWords.decode(name)))
                     }
-                } else if phrase.contains(0x40) {
-                    result.append(EmailAddress.make(String(decoding: name.utf8.filter { $0 != 0x20 }, as: UTF8.self), displayName: nil))
+                } else if UnsafeBufferPointer(rebasing: phrase[0..<phraseCount]).contains(0x40) {
+                    let compact = nameBytes.filter { $0 != 0x20 }
+                    result.append(EmailAddress.make(String(decoding: compact, as: UTF8.self), displayName: nil))
                 }
-                phrase.removeAll(keepingCapacity: true); angle = nil; angleBuf.removeAll(keepingCapacity: true)
+                phraseCount = 0; hasAngle = false; angleCount = 0
             }
+            @inline(__always) mutating func appendPhrase(_ c: UInt8) { phrase[phraseCount] = c; phraseCount += 1 }
         }
-        var st = State()
-        st.phrase.reserveCapacity(raw.utf8.count)
-        st.angleBuf.reserveCapacity(raw.utf8.count)
-        var inQuote = false, inAngle = false
-        var commentDepth = 0
         var copy = raw
-        copy.withUTF8 { u in
-            var i = 0
-            while i < u.count {
-                let c = u[i]
-                i += 1
-                if commentDepth > 0 {
-                    if c == 0x28 { commentDepth += 1 } else if c == 0x29 { commentDepth -= 1 } else if c == 0x5C { i += 1 }
-                    continue
+        return copy.withUTF8 { u in
+            let n = u.count
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 * n + 2) { scratch in
+                var st = State(phrase: UnsafeMutableBufferPointer(rebasing: scratch[0..<(n + 1)]),
+                               angleBuf: UnsafeMutableBufferPointer(rebasing: scratch[(n + 1)...]))
+                var inQuote = false, inAngle = false
+                var commentDepth = 0
+                var i = 0
+                while i < n {
+                    let c = u[i]
+                    i += 1
+                    if commentDepth > 0 {
+                        if c == 0x28 { commentDepth += 1 } else if c == 0x29 { commentDepth -= 1 } else if c == 0x5C { i += 1 }
+                        continue
+                    }
+                    if inQuote {
+                        if c == 0x5C { if i < n { st.appendPhrase(u[i]); i += 1 } }
+                        else if c == 0x22 { inQuote = false }
+                        else { st.appendPhrase(c) }
+                        continue
+                    }
+                    if inAngle {
+                        if c == 0x3E { inAngle = false; st.hasAngle = true } else { st.angleBuf[st.angleCount] = c; st.angleCount += 1 }
+                        continue
+                    }
+                    switch c {
+                    case 0x22: inQuote = true
+                    case 0x28: commentDepth = 1
+                    case 0x3C: inAngle = true; st.angleCount = 0
+                    case 0x2C, 0x3B: st.finish()
+                    case 0x3A:
+                        if !st.hasAngle && !UnsafeBufferPointer(rebasing: st.phrase[0..<st.phraseCount]).contains(0x40) { st.phraseCount = 0 } else { st.appendPhrase(c) }
+                    default: st.appendPhrase(c)
+                    }
                 }
-                if inQuote {
-                    if c == 0x5C { if i < u.count { st.phrase.append(u[i]); i += 1 } }
-                    else if c == 0x22 { inQuote = false }
-                    else { st.phrase.append(c) }
-                    continue
-                }
-                if inAngle {
-                    if c == 0x3E { inAngle = false; st.angle = st.angleBuf } else { st.angleBuf.append(c) }
-                    continue
-                }
-                switch c {
-                case 0x22: inQuote = true
-                case 0x28: commentDepth = 1
-                case 0x3C: inAngle = true; st.angleBuf.removeAll(keepingCapacity: true)
-                case 0x2C, 0x3B: st.finish()
-                case 0x3A:
-                    if st.angle == nil && !st.phrase.contains(0x40) { st.phrase.removeAll(keepingCapacity: true) } else { st.phrase.append(c) }
-                default: st.phrase.append(c)
-                }
+                if inAngle { st.hasAngle = true }
+                st.finish()
+                return st.result
             }
         }
-        if inAngle { st.angle = st.angleBuf }
-        st.finish()
-        return st.result
     }
 
     /// `EmailAddress(address, displayName:)` without Foundation's trimming (the same set,

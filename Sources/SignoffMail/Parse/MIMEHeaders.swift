@@ -36,43 +36,77 @@ public struct MIMEHeaders: Sendable, Hashable {
     /// folded lines, a leading mbox `From ` line, and junk lines without a colon (skipped).
     public static func parse(_ bytes: ArraySlice<UInt8>) -> MIMEHeaders {
         var fields: [Field] = []
-        var current: (name: String, value: [UInt8])?
-        func flush() {
-            if let c = current {
-                let v = c.value
-                if v.allSatisfy({ $0 < 0x80 }) {
-                    // ASCII: trimming spaces and tabs on bytes is trimming characters (no U+00A0,
-                    // and a space or tab never joins a neighbour into one character).
-                    var s = 0, e = v.count
-                    while s < e, v[s] == 0x20 || v[s] == 0x09 { s += 1 }
-                    while e > s, v[e - 1] == 0x20 || v[e - 1] == 0x09 { e -= 1 }
-                    fields.append(Field(name: c.name, value: String(decoding: v[s..<e], as: UTF8.self)))
-                } else {
-                    let text = Charsets.decodeHeaderBytes(v)
-                    fields.append(Field(name: c.name, value: String(TextFast.trimSpaces(text))))
+        fields.reserveCapacity(min(64, bytes.count / 24 + 1))
+        bytes.withUnsafeBufferPointer { u in
+            let n = u.count
+            guard n > 0, let base = u.baseAddress else { return }
+            // The field being read: its name and value bytes (a range of `u` until a folded
+            // continuation line makes it a copy).
+            var current: (name: String, start: Int, end: Int)?
+            var folded: [UInt8]? = nil
+            func finish(_ c: (name: String, start: Int, end: Int), _ folded: [UInt8]?) -> Field {
+                if let folded { return folded.withUnsafeBufferPointer { field(c.name, $0) } }
+                return field(c.name, UnsafeBufferPointer(rebasing: u[c.start..<c.end]))
+            }
+            // Lines split at LF (found with memchr); one CR before the LF is not part of the line.
+            var pos = 0
+            while pos < n {
+                let lineStart = pos
+                var lineEnd = n
+                if let p = memchr(base + pos, 0x0A, n - pos) { lineEnd = UnsafeRawPointer(p) - UnsafeRawPointer(base) }
+                pos = lineEnd + 1
+                if lineEnd > lineStart, u[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                guard lineEnd > lineStart else { continue }
+                let firstByte = u[lineStart]
+                if firstByte == 0x20 || firstByte == 0x09 {
+                    // Folded continuation: unfolding removes only the line break.
+                    if let c = current {
+                        if folded == nil { folded = Array(u[c.start..<c.end]) }
+                        folded!.append(contentsOf: u[lineStart..<lineEnd])
+                    }
+                    continue
                 }
+                if let c = current { fields.append(finish(c, folded)) }
+                current = nil
+                folded = nil
+                guard let colonPointer = memchr(base + lineStart, 0x3A, lineEnd - lineStart) else { continue }
+                let colon = UnsafeRawPointer(colonPointer) - UnsafeRawPointer(base)
+                let nameBytes = UnsafeBufferPointer(rebasing: u[lineStart..<colon])
+                guard !nameBytes.isEmpty, nameBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
+                var valueStart = colon + 1
+                while valueStart < lineEnd, u[valueStart] == 0x20 || u[valueStart] == 0x09 { valueStart += 1 }
+                current = (name(nameBytes), valueStart, lineEnd)
             }
-            current = nil
+            if let c = current { fields.append(finish(c, folded)) }
         }
-        for rawLine in Lines(bytes) {
-            var line = rawLine
-            if line.last == 0x0D { line = line.dropLast() }
-            guard let firstByte = line.first else { continue }
-            if firstByte == 0x20 || firstByte == 0x09 {
-                // Folded continuation: unfolding removes only the line break.
-                if current != nil { current!.value.append(contentsOf: line) }
-                continue
-            }
-            flush()
-            guard let colon = line.firstIndex(of: 0x3A) else { continue }
-            let nameBytes = line[line.startIndex..<colon]
-            guard !nameBytes.isEmpty, nameBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { continue }
-            var valueStart = line.index(after: colon)
-            while valueStart < line.endIndex, line[valueStart] == 0x20 || line[valueStart] == 0x09 { valueStart += 1 }
-            current = (String(decoding: nameBytes, as: UTF8.self), Array(line[valueStart...]))
-        }
-        flush()
         return MIMEHeaders(fields: fields)
+    }
+
+    /// A field from its name and raw value bytes (leading spaces already skipped).
+    private static func field(_ name: String, _ v: UnsafeBufferPointer<UInt8>) -> Field {
+        if v.allSatisfy({ $0 < 0x80 }) {
+            // ASCII: trimming spaces and tabs on bytes is trimming characters (no U+00A0,
+            // and a space or tab never joins a neighbour into one character).
+            var s = 0, e = v.count
+            while s < e, v[s] == 0x20 || v[s] == 0x09 { s += 1 }
+            while e > s, v[e - 1] == 0x20 || v[e - 1] == 0x09 { e -= 1 }
+            return Field(name: name, value: String(decoding: UnsafeBufferPointer(rebasing: v[s..<e]), as: UTF8.self))
+        }
+        let text = Charsets.decodeHeaderBytes(Array(v))
+        return Field(name: name, value: String(TextFast.trimSpaces(text)))
+    }
+
+    /// Field names longer than a small string (15 bytes) that many parts carry, spelled as
+    /// clients write them: a matching name reuses the literal (immortal, no allocation).
+    private static let longCommonNames: [String] = ["Content-Transfer-Encoding", "Content-Disposition", "Authentication-Results"]
+
+    /// The name as a String (a literal for the common long names).
+    @inline(__always)
+    private static func name(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        if bytes.count > 15 {
+            for n in longCommonNames where n.utf8.count == bytes.count && bytes.elementsEqual(n.utf8) { return n }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
@@ -102,7 +136,12 @@ public struct MIMEHeaderValue: Sendable, Hashable {
     public var value: String
     public var parameters: [String: String]
 
-    public subscript(_ name: String) -> String? { parameters[name.lowercased()] }
+    public subscript(_ name: String) -> String? {
+        // Names are looked up in lower case; an ASCII name without capitals already is.
+        var copy = name
+        let lower = copy.withUTF8 { u in !u.contains { $0 >= 0x80 || ($0 >= 0x41 && $0 <= 0x5A) } }
+        return parameters[lower ? name : name.lowercased()]
+    }
 
     public init(value: String, parameters: [String: String] = [:]) {
         self.value = value
@@ -141,10 +180,16 @@ public struct MIMEHeaderValue: Sendable, Hashable {
         skipSpaceAndComments()
         let headStart = min(i, n)
         while i < n, u[i] != 0x3B { i += 1 }
-        let head = text(headStart, min(i, n))
-        // Strip comments from the main value.
-        let uncommented = head.utf8.contains(0x28) && head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
-        let mainValue = TextFast.trimSpaces(uncommented).lowercased()
+        let mainValue: String
+        let headBytes = UnsafeBufferPointer(rebasing: u[headStart..<min(i, n)])
+        if !headBytes.contains(0x28), let fast = asciiTrimmed(headBytes, lowercased: true) {
+            mainValue = fast
+        } else {
+            let head = text(headStart, min(i, n))
+            // Strip comments from the main value.
+            let uncommented = head.utf8.contains(0x28) && head.contains("(") ? head.replacingOccurrences(of: #"\([^)]*\)"#, with: "", options: .regularExpression) : head
+            mainValue = TextFast.trimSpaces(uncommented).lowercased()
+        }
         var rawParams: [(String, String, Bool)] = []   // (name, value, wasQuoted)
         while i < n {
             guard u[i] == 0x3B else { i += 1; continue }
@@ -152,7 +197,8 @@ public struct MIMEHeaderValue: Sendable, Hashable {
             skipSpaceAndComments()
             let nameStart = min(i, n)
             while i < n, u[i] != 0x3D, u[i] != 0x3B { i += 1 }
-            let name = TextFast.trimSpaces(text(nameStart, min(i, n))).lowercased()
+            let name = asciiTrimmed(UnsafeBufferPointer(rebasing: u[nameStart..<min(i, n)]), lowercased: true)
+                ?? TextFast.trimSpaces(text(nameStart, min(i, n))).lowercased()
             guard i < n, u[i] == 0x3D else { continue }
             i += 1
             skipSpaceAndComments()
@@ -161,21 +207,47 @@ public struct MIMEHeaderValue: Sendable, Hashable {
             if i < n, u[i] == 0x22 {
                 quoted = true
                 i += 1
-                var buf: [UInt8] = []
-                while i < n, u[i] != 0x22 {
-                    if u[i] == 0x5C, i + 1 < n { i += 1 }
-                    buf.append(u[i]); i += 1
+                var stop = i
+                while stop < n, u[stop] != 0x22, u[stop] != 0x5C { stop += 1 }
+                if stop == n || u[stop] == 0x22 {
+                    // No backslash before the closing quote: the value is the bytes between.
+                    val = text(i, stop)
+                    i = stop
+                } else {
+                    var buf: [UInt8] = []
+                    while i < n, u[i] != 0x22 {
+                        if u[i] == 0x5C, i + 1 < n { i += 1 }
+                        buf.append(u[i]); i += 1
+                    }
+                    val = String(decoding: buf, as: UTF8.self)
                 }
                 if i < n { i += 1 }
-                val = String(decoding: buf, as: UTF8.self)
             } else {
                 let valueStart = min(i, n)
                 while i < n, u[i] != 0x3B { i += 1 }
-                val = String(TextFast.trimSpaces(text(valueStart, min(i, n))))
+                val = asciiTrimmed(UnsafeBufferPointer(rebasing: u[valueStart..<min(i, n)]), lowercased: false)
+                    ?? String(TextFast.trimSpaces(text(valueStart, min(i, n))))
             }
             if !name.isEmpty { rawParams.append((name, val, quoted)) }
         }
         return MIMEHeaderValue(value: mainValue, parameters: joinRFC2231(rawParams))
+    }
+
+    /// For ASCII bytes, `String(TextFast.trimSpaces(text))` (`.lowercased()` when asked) built
+    /// from the bytes in one step: in ASCII text the space and tab Characters are single bytes
+    /// and lower-casing is ASCII. Nil when a byte is not ASCII.
+    static func asciiTrimmed(_ u: UnsafeBufferPointer<UInt8>, lowercased: Bool) -> String? {
+        for b in u where b >= 0x80 { return nil }
+        var s = 0, e = u.count
+        while s < e, u[s] == 0x20 || u[s] == 0x09 { s += 1 }
+        while e > s, u[e - 1] == 0x20 || u[e - 1] == 0x09 { e -= 1 }
+        guard lowercased, u[s..<e].contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else {
+            return String(decoding: UnsafeBufferPointer(rebasing: u[s..<e]), as: UTF8.self)
+        }
+        return String(unsafeUninitializedCapacity: e - s) { out in
+            for k in s..<e { let b = u[k]; out[k - s] = (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+            return e - s
+        }
     }
 
     private static func joinRFC2231(_ raw: [(String, String, Bool)]) -> [String: String] {

@@ -81,17 +81,24 @@ public struct MIMEMessage: Sendable {
     static func splitHeaderBody(_ bytes: ArraySlice<UInt8>) -> (ArraySlice<UInt8>, ArraySlice<UInt8>) {
         // The header section ends at the first empty line (LF LF or LF CR LF). A part starting
         // with an empty line has no headers.
-        var i = bytes.startIndex
+        let i = bytes.startIndex
         if i < bytes.endIndex, bytes[i] == 0x0A { return (bytes[i..<i], bytes[(i + 1)...]) }
         if i + 1 < bytes.endIndex, bytes[i] == 0x0D, bytes[i + 1] == 0x0A { return (bytes[i..<i], bytes[(i + 2)...]) }
-        while let lf = bytes[i...].firstIndex(of: 0x0A) {
-            let next = lf + 1
-            if next < bytes.endIndex, bytes[next] == 0x0A { return (bytes[bytes.startIndex..<next], bytes[(next + 1)...]) }
-            if next + 1 < bytes.endIndex, bytes[next] == 0x0D, bytes[next + 1] == 0x0A {
-                return (bytes[bytes.startIndex..<next], bytes[(next + 2)...])
+        // Each LF (found with memchr) followed by LF or CR LF ends the section; offsets within
+        // the buffer are `bytes` indices minus `i`.
+        let cut: (Int, Int)? = bytes.withUnsafeBufferPointer { u in
+            let n = u.count
+            guard n > 0, let base = u.baseAddress else { return nil }
+            var pos = 0
+            while pos < n, let p = memchr(base + pos, 0x0A, n - pos) {
+                let next = UnsafeRawPointer(p) - UnsafeRawPointer(base) + 1
+                if next < n, u[next] == 0x0A { return (next, next + 1) }
+                if next + 1 < n, u[next] == 0x0D, u[next + 1] == 0x0A { return (next, next + 2) }
+                pos = next
             }
-            i = next
+            return nil
         }
+        if let (headerEnd, bodyStart) = cut { return (bytes[i..<(i + headerEnd)], bytes[(i + bodyStart)...]) }
         return (bytes, bytes[bytes.endIndex...])
     }
 
@@ -116,33 +123,44 @@ public struct MIMEMessage: Sendable {
 
     /// The sections between `--boundary` lines; a missing close delimiter ends at the end.
     static func splitMultipart(_ body: ArraySlice<UInt8>, boundary: [UInt8]) -> [ArraySlice<UInt8>] {
-        var sections: [ArraySlice<UInt8>] = []
-        var sectionStart: Int? = nil
-        var lineStart = body.startIndex
-        let delimiter: [UInt8] = [0x2D, 0x2D] + boundary
-        while lineStart < body.endIndex {
-            let lf = body[lineStart...].firstIndex(of: 0x0A)
-            let lineEnd = lf ?? body.endIndex
-            let line = body[lineStart..<lineEnd]
-            if line.count >= delimiter.count, line.starts(with: delimiter) {
-                let rest = line.dropFirst(delimiter.count)
-                let isClose = rest.starts(with: [0x2D, 0x2D])
-                let tail = isClose ? rest.dropFirst(2) : rest
-                if tail.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
-                    if let s = sectionStart {
-                        // the line break before the delimiter belongs to the delimiter
-                        var end = lineStart
-                        if end > s, body[end - 1] == 0x0A { end -= 1; if end > s, body[end - 1] == 0x0D { end -= 1 } }
-                        sections.append(body[s..<max(s, end)])
+        // Lines found with memchr; a line is a delimiter when it starts with "--" + boundary
+        // (memcmp) and the rest is "--" (close) and/or spaces, tabs and CRs.
+        let offset = body.startIndex
+        return body.withUnsafeBufferPointer { u -> [ArraySlice<UInt8>] in
+            boundary.withUnsafeBufferPointer { bd -> [ArraySlice<UInt8>] in
+                var sections: [ArraySlice<UInt8>] = []
+                let n = u.count
+                guard n > 0, let base = u.baseAddress else { return sections }
+                var sectionStart: Int? = nil
+                var lineStart = 0
+                let delimiterCount = bd.count + 2
+                while lineStart < n {
+                    let lf = memchr(base + lineStart, 0x0A, n - lineStart).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) }
+                    let lineEnd = lf ?? n
+                    if lineEnd - lineStart >= delimiterCount, u[lineStart] == 0x2D, u[lineStart + 1] == 0x2D,
+                       bd.isEmpty || memcmp(base + lineStart + 2, bd.baseAddress!, bd.count) == 0 {
+                        var r = lineStart + delimiterCount
+                        let isClose = r + 2 <= lineEnd && u[r] == 0x2D && u[r + 1] == 0x2D
+                        if isClose { r += 2 }
+                        var blankTail = true
+                        while r < lineEnd { let c = u[r]; if !(c == 0x20 || c == 0x09 || c == 0x0D) { blankTail = false; break }; r += 1 }
+                        if blankTail {
+                            if let s = sectionStart {
+                                // the line break before the delimiter belongs to the delimiter
+                                var end = lineStart
+                                if end > s, u[end - 1] == 0x0A { end -= 1; if end > s, u[end - 1] == 0x0D { end -= 1 } }
+                                sections.append(body[(offset + s)..<(offset + max(s, end))])
+                            }
+                            if isClose { return sections }
+                            sectionStart = lf.map { $0 + 1 } ?? n
+                        }
                     }
-                    if isClose { return sections }
-                    sectionStart = lf.map { $0 + 1 } ?? body.endIndex
+                    lineStart = lf.map { $0 + 1 } ?? n
                 }
+                if let s = sectionStart, s < n { sections.append(body[(offset + s)...]) }
+                return sections
             }
-            lineStart = lf.map { $0 + 1 } ?? body.endIndex
         }
-        if let s = sectionStart, s < body.endIndex { sections.append(body[s...]) }
-        return sections
     }
 
     // MARK: - The reply text

@@ -7,6 +7,9 @@ enum TextFast {
     @inline(__always)
     static func trimSpaces<S: StringProtocol>(_ s: S) -> Substring {
         var sub = Substring(s)
+        // " " and "\t" are single-byte Characters and U+00A0 is C2 A0: when neither end byte can
+        // belong to one of them, there is nothing to trim.
+        if let f = sub.utf8.first, let l = sub.utf8.last, f != 0x20, f != 0x09, f != 0xC2, l != 0x20, l != 0x09, l != 0xA0 { return sub }
         while let c = sub.first, c == " " || c == "\t" || c == "\u{A0}" { sub = sub.dropFirst() }
         while let c = sub.last, c == " " || c == "\t" || c == "\u{A0}" { sub = sub.dropLast() }
         return sub
@@ -93,11 +96,36 @@ enum TextFast {
         for b in bytes { out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 0x0F)]) }
         return String(decoding: out, as: UTF8.self)
     }
+
+    /// Lower-case hex of contiguous bytes (a digest), written straight into the string's
+    /// storage: one allocation, no iterator copy of the bytes, no array growth.
+    static func hex(contiguous bytes: some ContiguousBytes) -> String {
+        bytes.withUnsafeBytes { (u: UnsafeRawBufferPointer) in
+            String(unsafeUninitializedCapacity: 2 * u.count) { out in
+                hexDigits.withUnsafeBufferPointer { d in
+                    for k in 0..<u.count {
+                        out[2 * k] = d[Int(u[k] >> 4)]
+                        out[2 * k + 1] = d[Int(u[k] & 0x0F)]
+                    }
+                }
+                return 2 * u.count
+            }
+        }
+    }
 }
 
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs, as a String.
     var trimmedSpaces: String { String(TextFast.trimSpaces(self)) }
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs; the string itself (no copy) when there is
+    /// nothing to trim.
+    var trimmedSpaces: String {
+        let t = TextFast.trimSpaces(self)
+        return t.utf8.count == utf8.count ? self : String(t)
+    }
 }
 
 extension TextFast {
@@ -210,13 +238,31 @@ extension TextFast {
     @inline(__always)
     static func asciiIsBlank(_ s: String) -> Bool? {
         var copy = s
-        return copy.withUTF8 { u -> Bool? in
-            var blank = true
-            for b in u {
-                if b >= 0x80 { return nil }
-                if !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { blank = false }
-            }
-            return blank
+        return copy.withUTF8(asciiIsBlank)
+    }
+
+    /// `s.allSatisfy(\.isWhitespace)` from the bytes when they settle it: all ASCII whitespace
+    /// → true; an ASCII byte that is not whitespace → false (its Character is not whitespace:
+    /// it either starts that Character or follows a Prepend scalar, none of which is whitespace).
+    /// Nil otherwise (non-ASCII bytes and ASCII whitespace only).
+    @inline(__always)
+    static func blankFromBytes(_ u: UnsafeBufferPointer<UInt8>) -> Bool? {
+        var ascii = true
+        for b in u {
+            if b >= 0x80 { ascii = false; continue }
+            if !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { return false }
         }
+        return ascii ? true : nil
+    }
+
+    /// `asciiIsBlank` on bytes.
+    @inline(__always)
+    static func asciiIsBlank(_ u: UnsafeBufferPointer<UInt8>) -> Bool? {
+        var blank = true
+        for b in u {
+            if b >= 0x80 { return nil }
+            if !(b == 0x20 || (b >= 0x09 && b <= 0x0D)) { blank = false }
+        }
+        return blank
     }
 }

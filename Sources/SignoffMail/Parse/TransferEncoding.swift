@@ -46,7 +46,18 @@ public enum TransferEncoding {
             var i = 0
             let end = bytes.count
             while i < end {
-                let b = bytes[i]
+                // A run of bytes that are not "=", space, tab, CR or LF is copied as it is (what
+                // `emit` does with each of them).
+                var b = bytes[i]
+                if isPlainQP(b) {
+                    repeat {
+                        out[o] = b; o += 1; i += 1
+                        guard i < end else { break }
+                        b = bytes[i]
+                    } while isPlainQP(b)
+                    if normalizingLineEnds { afterCR = false }
+                    if i == end { break }
+                }
                 if b == 0x3D {
                     var j = i + 1
                     while j < end, bytes[j] == 0x20 || bytes[j] == 0x09 { j += 1 }
@@ -72,6 +83,14 @@ public enum TransferEncoding {
             }
             written = o
         }
+    }
+
+    /// Whether quoted-printable decoding copies `b` unchanged in any context: every byte but
+    /// "=", space, tab, CR and LF (a bit mask over the bytes below 64).
+    @inline(__always)
+    static func isPlainQP(_ b: UInt8) -> Bool {
+        let special: UInt64 = 1 << 0x3D | 1 << 0x20 | 1 << 0x09 | 1 << 0x0D | 1 << 0x0A
+        return b >= 64 || special & (1 << UInt64(b)) == 0
     }
 
     private static let base64Table: [Int8] = {
