@@ -29,6 +29,9 @@ struct ReminderMailTests {
         let c = ReminderMessageID.make(tokenHash: String(repeating: "b", count: 64), round: 1, requestMessageID: "<x@example.org>")
         #expect(Set([a, b, c]).count == 3)
         #expect(a.hasPrefix("<r1.") && a.hasSuffix("@example.org>"))
+        // The form reminders already sent carry (16 hex digits of SHA-256 of the token hash, by
+        // Python's hashlib): it must never change, or replies to them stop matching their thread.
+        #expect(a == "<r1.ffe054fe7ae0cb6d@example.org>")
         #expect(ReminderMessageID.all(tokenHash: String(repeating: "a", count: 64), rounds: 2, requestMessageID: "<x@example.org>")
                 == [MessageID.normalize(a), MessageID.normalize(b)])
     }

@@ -9,15 +9,30 @@ import SignoffMail
 /// nothing about the token.
 enum ReminderMessageID {
     static func make(tokenHash: String, round: Int, requestMessageID: String) -> String {
-        let digest = SHA256.hash(data: Data(tokenHash.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
-        let id = MessageID.normalize(requestMessageID)
-        let domain = id.split(separator: "@").last.map(String.init) ?? "signoff.invalid"
-        return "<r\(round).\(digest)@\(domain)>"
+        "<r\(round).\(digest(tokenHash))@\(domain(requestMessageID))>"
     }
 
     /// Every reminder Message-ID a token's mail may have had (`rounds` rounds), without brackets.
+    /// (The importer asks for every reply: the digest and domain are computed once.)
     static func all(tokenHash: String, rounds: Int, requestMessageID: String) -> [String] {
         guard rounds > 0 else { return [] }
-        return (1...rounds).map { MessageID.normalize(make(tokenHash: tokenHash, round: $0, requestMessageID: requestMessageID)) }
+        let digest = digest(tokenHash), domain = domain(requestMessageID)
+        return (1...rounds).map { MessageID.normalize("<r\($0).\(digest)@\(domain)>") }
+    }
+
+    /// 16 lower-case hex digits of SHA-256 of the token hash.
+    private static func digest(_ tokenHash: String) -> String {
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
+        for byte in SHA256.hash(data: Array(tokenHash.utf8)).prefix(8) {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func domain(_ requestMessageID: String) -> String {
+        MessageID.normalize(requestMessageID).split(separator: "@").last.map(String.init) ?? "signoff.invalid"
     }
 }
