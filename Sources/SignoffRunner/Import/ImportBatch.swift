@@ -306,7 +306,20 @@ extension ImportPass {
     /// The files of a committed batch, to move: each message with its outcome, whether it goes
     /// to quarantine and the reason (nil: it failed and stays claimed).
     struct Moves: Sendable {
-        var entries: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
+        struct Entry: Sendable {
+            var claimed: Maildir.Claimed
+            var outcome: InboundResult.Outcome
+            var quarantine: Bool
+            var reason: String
+            var requestID: String?
+            var dedupeKey: String
+
+            init(_ p: Prepared, _ outcome: InboundResult.Outcome, _ quarantine: Bool, _ reason: String) {
+                claimed = p.claimed; self.outcome = outcome; self.quarantine = quarantine; self.reason = reason
+                requestID = p.result.requestID; dedupeKey = p.result.dedupeKey
+            }
+        }
+        var entries: [Entry?] = []
     }
 
     /// Commits a prepared batch (with its notices) in one transaction; the files it returns
@@ -324,7 +337,7 @@ extension ImportPass {
                 outcome.errors += 1
             }
         }
-        let batch = prepared.filter { !$0.byPolicy }
+        let batch = prepared.contains(where: \.byPolicy) ? prepared.filter { !$0.byPolicy } : prepared
         guard !batch.isEmpty else { return (outcome, Moves()) }
         // Answers to the same request keep their order; across requests, rows are locked in
         // request order so two importers' batches cannot deadlock on PostgreSQL.
@@ -361,7 +374,8 @@ extension ImportPass {
         let noticesStart = ImportTimings.now()
         // Notices the transaction did not write (see the type's documentation).
         var later: [ImportNotice] = []
-        var final: [(Prepared, InboundResult.Outcome, quarantine: Bool, reason: String)?] = []
+        var final: [Moves.Entry?] = []
+        final.reserveCapacity(batch.count)
         for (p, written) in zip(batch, results) {
             var r = p.result
             switch written {
@@ -372,7 +386,7 @@ extension ImportPass {
                 continue
             case .duplicate(let first):
                 let quarantine = first.map { InboundResult.Outcome(rawValue: $0.rawValue)?.quarantines ?? false } ?? false
-                final.append((p, .duplicate, quarantine, "duplicate of an earlier message (\(first?.rawValue ?? "unknown"))"))
+                final.append(Moves.Entry(p, .duplicate, quarantine, "duplicate of an earlier message (\(first?.rawValue ?? "unknown"))"))
                 continue
             case .answered(let answered):
                 if let decision = p.decision {
@@ -393,7 +407,7 @@ extension ImportPass {
             case .recorded:
                 if !p.composed, let notice = Self.recordedNotice(p) { later.append(notice) }
             }
-            final.append((p, r.outcome, r.outcome.quarantines, "\(r.outcome.rawValue): \(r.reason)"))
+            final.append(Moves.Entry(p, r.outcome, r.outcome.quarantines, "\(r.outcome.rawValue): \(r.reason)"))
         }
         if !later.isEmpty {
             do {
@@ -417,15 +431,15 @@ extension ImportPass {
         let moveStart = ImportTimings.now()
         defer { timings?.add("move", since: moveStart) }
         for entry in moves.entries {
-            guard let (p, o, quarantine, reason) = entry else { outcome.errors += 1; continue }
+            guard let e = entry else { outcome.errors += 1; continue }
             do {
-                if quarantine { try folder.quarantine(p.claimed, reason: reason) } else { try folder.archive(p.claimed) }
-                outcome.outcomes[o.rawValue, default: 0] += 1
-                logger.info("imported", metadata: ["import.outcome": "\(o.rawValue)", "request.id": "\(p.result.requestID ?? "-")",
-                                                   "mail.dedupe_key": "\(p.result.dedupeKey)"])
+                if e.quarantine { try folder.quarantine(e.claimed, reason: e.reason) } else { try folder.archive(e.claimed) }
+                outcome.outcomes[e.outcome.rawValue, default: 0] += 1
+                logger.info("imported", metadata: ["import.outcome": "\(e.outcome.rawValue)", "request.id": "\(e.requestID ?? "-")",
+                                                   "mail.dedupe_key": "\(e.dedupeKey)"])
             } catch {
                 logger.error("import move failed; the message stays claimed and is moved by a later pass",
-                             metadata: ["import.path": "\(p.claimed.file)", "error": "\(error)"])
+                             metadata: ["import.path": "\(e.claimed.file)", "error": "\(error)"])
                 outcome.errors += 1
             }
         }

@@ -174,15 +174,21 @@ public struct ImportPass: Sendable {
                 let (prepared, failed) = await prepareAll(claims, in: folder, isMail: isMail, staged: staged)
                 summary.errors += failed
                 let busy = committing.reduce(into: settledSinceStagedRead) { $0.formUnion($1.requests) }
-                var batch: [Prepared] = []
                 var answering: Set<String> = []
-                for p in prepared {
-                    if let id = p.result.requestID, busy.contains(id) || answering.contains(id) {
-                        deferred.append(p.claimed)
+                var waiting: [Int] = []
+                for i in prepared.indices {
+                    guard let id = prepared[i].result.requestID else { continue }
+                    if busy.contains(id) || answering.contains(id) {
+                        waiting.append(i)
                         continue
                     }
-                    if case .answer = p.write.kind, let id = p.result.requestID { answering.insert(id) }
-                    batch.append(p)
+                    if case .answer = prepared[i].write.kind { answering.insert(id) }
+                }
+                var batch = prepared
+                if !waiting.isEmpty {
+                    for i in waiting { deferred.append(prepared[i].claimed) }
+                    let skip = Set(waiting)
+                    batch = prepared.indices.filter { !skip.contains($0) }.map { prepared[$0] }
                 }
                 if batch.isEmpty {
                     // Everything waits for a batch being committed.

@@ -75,17 +75,23 @@ enum ImportedRequests {
 /// bytes are compared). Keyed by id because hashing `Data` reads only its first 80 bytes, which
 /// every payload of a job shares: keyed by the bytes, lookups degraded to comparing long chains.
 final class DecodedByRequest<Value: Sendable>: Sendable {
-    private let table = Mutex<[String: (data: Data, value: Value?)]>([:])
+    /// One decoded value (a box: a lookup copies one reference, not every field of the value).
+    private final class Entry: Sendable {
+        let data: Data
+        let value: Value?
+        init(_ data: Data, _ value: Value?) { self.data = data; self.value = value }
+    }
+    private let table = Mutex<[String: Entry]>([:])
     private let limit = 4096
 
     func value(_ id: String, _ data: Data, decode: (Data) -> Value?) -> Value? {
         if let known = table.withLock({ $0[id] }), known.data == data { return known.value }
-        let value = decode(data)
+        let entry = Entry(data, decode(data))
         table.withLock { table in
             if table.count >= limit { table.removeAll(keepingCapacity: true) }
-            table[id] = (data, value)
+            table[id] = entry
         }
-        return value
+        return entry.value
     }
 }
 
