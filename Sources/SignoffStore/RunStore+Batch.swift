@@ -86,7 +86,11 @@ public enum InboundWriteResult: Sendable {
 public struct TokenMatch: Sendable {
     public var token: TokenRecord
     public var request: RequestRecord
-    public init(token: TokenRecord, request: RequestRecord) { self.token = token; self.request = request }
+    /// The request's run, when the store read it in the same go (the SQL stores do).
+    public var run: RunRecord?
+    public init(token: TokenRecord, request: RequestRecord, run: RunRecord? = nil) {
+        self.token = token; self.request = request; self.run = run
+    }
 }
 
 extension RunStore {

@@ -231,7 +231,11 @@ extension ImportPass {
         }
         var prepared = slots.compactMap { $0 }
         let composeStart = ImportTimings.now()
-        await composeNotices(&prepared, at: at)
+        var runs: [String: RunRecord] = [:]
+        if let found = await lookups?.value?.found {
+            for match in found.values { if let run = match.run { runs[run.id] = run } }
+        }
+        await composeNotices(&prepared, runs: runs, at: at)
         timings?.add("compose", since: composeStart)
         return (prepared, errors)
     }
@@ -249,7 +253,7 @@ extension ImportPass {
     /// The notice each message gets if its write goes as expected, composed now (off the store's
     /// writer) for the batch at once and carried in `write.mail`. On failure nothing is composed
     /// and the notices are composed after the commit.
-    func composeNotices(_ prepared: inout [Prepared], at: Date) async {
+    func composeNotices(_ prepared: inout [Prepared], runs: [String: RunRecord] = [:], at: Date) async {
         var notices: [ImportNotice] = []
         var owners: [(index: Int, answered: Bool, decided: Bool)] = []
         for (i, p) in prepared.enumerated() where !p.byPolicy {
@@ -268,7 +272,7 @@ extension ImportPass {
         }
         guard !notices.isEmpty else { return }
         do {
-            let mails = try await self.notices.mail(for: notices, now: at)
+            let mails = try await self.notices.mail(for: notices, runs: runs, now: at)
             for (owner, mail) in zip(owners, mails) {
                 prepared[owner.index].write.mail = owner.answered ? InboundMail(answered: mail, answeredDecided: owner.decided)
                                                                   : InboundMail(recorded: mail)

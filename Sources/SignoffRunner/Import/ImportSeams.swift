@@ -37,9 +37,16 @@ public protocol ImportNoticeComposer: Sendable {
     /// The mail of many notices (one list per notice, in order): an import batch's notices, so a
     /// composer can read what they share (their runs) once. Default: `mail(for:now:)` for each.
     func mail(for notices: [ImportNotice], now: Date) async throws -> [[NewMail]]
+    /// The same, with the notices' runs the importer already read (`runs`, by id; others are
+    /// read by the composer). Default: `mail(for:now:)`.
+    func mail(for notices: [ImportNotice], runs: [String: RunRecord], now: Date) async throws -> [[NewMail]]
 }
 
 extension ImportNoticeComposer {
+    public func mail(for notices: [ImportNotice], runs: [String: RunRecord], now: Date) async throws -> [[NewMail]] {
+        try await mail(for: notices, now: now)
+    }
+
     public func mail(for notices: [ImportNotice], now: Date) async throws -> [[NewMail]] {
         var out: [[NewMail]] = []
         out.reserveCapacity(notices.count)

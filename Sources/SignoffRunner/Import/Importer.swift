@@ -134,8 +134,12 @@ struct TemplateNoticeComposer: ImportNoticeComposer {
         try await mail(for: [notice], now: now).first ?? []
     }
 
-    /// A batch's notices: their runs read in one go, then composed in parallel chunks.
     func mail(for notices: [ImportNotice], now: Date) async throws -> [[NewMail]] {
+        try await mail(for: notices, runs: [:], now: now)
+    }
+
+    /// A batch's notices: the runs not in `known` read in one go, then composed in parallel chunks.
+    func mail(for notices: [ImportNotice], runs known: [String: RunRecord], now: Date) async throws -> [[NewMail]] {
         guard !notices.isEmpty, let composer = try? environment.composer() else { return notices.map { _ in [] } }
         var runIDs: [String] = []
         for notice in notices {
@@ -146,7 +150,10 @@ struct TemplateNoticeComposer: ImportNoticeComposer {
             case .decided: break  // (DecidedNotices reads its run only when someone is to be told)
             }
         }
-        let runs = runIDs.isEmpty ? [:] : try await environment.store.runs(ids: runIDs)
+        // (A read waits for the store's writer on SQLite: the importer passes the runs its token
+        // lookup found, so a batch's notices normally read nothing.)
+        let missing = runIDs.filter { known[$0] == nil }
+        let runs = missing.isEmpty ? known : known.merging(try await environment.store.runs(ids: missing)) { a, _ in a }
         let chunk = 64
         if notices.count <= chunk {
             var out: [[NewMail]] = []

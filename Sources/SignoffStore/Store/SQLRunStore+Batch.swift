@@ -37,49 +37,66 @@ extension SQLRunStore {
         let hashes = Array(Set(tokenHashes))
         if hashes.isEmpty { return [:] }
         if dialect == .postgres {
-            // One round trip: the tokens and their requests, each found by one index lookup per key.
+            // One round trip: the tokens, their requests and their runs, each found by one index
+            // lookup per key.
             let list = listParam(hashes)
             let found = try await pool.read { conn in
-                try conn.pipeline([SQLStatement(Self.tokensByHashSQL, [list]), SQLStatement(Self.requestsOfTokensSQL, [list])], commit: false)
+                try conn.pipeline([SQLStatement(Self.tokensByHashSQL, [list]), SQLStatement(Self.requestsOfTokensSQL, [list]),
+                                   SQLStatement(Self.runsOfTokensSQL, [list])], commit: false)
             }
             var requests: [String: RequestRecord] = [:]
             for row in found[1] {
                 let r = try Self.decodeRequest(row)
                 requests[r.id] = r
             }
+            var runs: [String: RunRecord] = [:]
+            for row in found[2] {
+                let run = try Self.decodeRun(row)
+                runs[run.id] = run
+            }
             var out: [String: TokenMatch] = [:]
             for row in found[0] {
                 let t = try Self.decodeToken(row)
-                if let r = requests[t.requestID] { out[t.tokenHash] = TokenMatch(token: t, request: r) }
+                if let r = requests[t.requestID] { out[t.tokenHash] = TokenMatch(token: t, request: r, run: runs[r.runID]) }
             }
             return out
         }
-        // SQLite: the tokens and their requests in one statement (one JSON list parameter, so one
-        // cached statement whatever the batch's size).
+        // SQLite: the tokens, their requests and their runs in one statement (one JSON list
+        // parameter, so one cached statement whatever the batch's size).
         let list = listParam(hashes)
         return try await pool.read { conn in
             var out: [String: TokenMatch] = [:]
             var requests: [String: RequestRecord] = [:]
-            let split = Self.tokenColumnCount
+            var runs: [String: RunRecord] = [:]
+            let requestStart = Self.tokenColumnCount, runStart = Self.tokenColumnCount + Self.requestColumnCount
             for row in try conn.query(Self.tokensWithRequestsSQLite, [list]) {
-                let token = try Self.decodeToken(SQLRow(values: Array(row.values[..<split])))
+                let token = try Self.decodeToken(SQLRow(values: Array(row.values[..<requestStart])))
                 let request: RequestRecord
                 if let known = requests[token.requestID] {
                     request = known
                 } else {
-                    request = try Self.decodeRequest(SQLRow(values: Array(row.values[split...])))
+                    request = try Self.decodeRequest(SQLRow(values: Array(row.values[requestStart..<runStart])))
                     requests[request.id] = request
                 }
-                out[token.tokenHash] = TokenMatch(token: token, request: request)
+                let run: RunRecord
+                if let known = runs[request.runID] {
+                    run = known
+                } else {
+                    run = try Self.decodeRun(SQLRow(values: Array(row.values[runStart...])))
+                    runs[run.id] = run
+                }
+                out[token.tokenHash] = TokenMatch(token: token, request: request, run: run)
             }
             return out
         }
     }
 
     static let tokenColumnCount = tokenColumns.split(separator: ",").count
-    /// SQLite: the tokens of the hashes in the JSON list `$1`, each with its request's columns.
+    /// SQLite: the tokens of the hashes in the JSON list `$1`, each with its request's and its
+    /// run's columns.
     static let tokensWithRequestsSQLite = """
-        SELECT \(qualify(tokenColumns, "t")), \(qualifiedRequestColumns) FROM request_tokens t JOIN requests q ON q.id = t.request_id
+        SELECT \(qualify(tokenColumns, "t")), \(qualifiedRequestColumns), \(qualify(runColumns, "r"))
+        FROM request_tokens t JOIN requests q ON q.id = t.request_id JOIN runs r ON r.id = q.run_id
         WHERE t.token_hash IN (SELECT value FROM json_each($1))
         """
 
@@ -88,6 +105,13 @@ extension SQLRunStore {
     static let tokensByHashSQL = """
         SELECT t.* FROM unnest($1::text[]) AS k(key)
         CROSS JOIN LATERAL (SELECT \(tokenColumns) FROM request_tokens WHERE token_hash = k.key OFFSET 0) AS t
+        """
+    /// PostgreSQL: the runs of the tokens of the hashes in `$1` (as for the requests, joined inside
+    /// the lateral subquery).
+    static let runsOfTokensSQL = """
+        SELECT x.* FROM unnest($1::text[]) AS k(key)
+        CROSS JOIN LATERAL (SELECT \(qualify(runColumns, "r")) FROM request_tokens t JOIN runs r ON r.id = t.run_id
+                            WHERE t.token_hash = k.key OFFSET 0) AS x
         """
     /// PostgreSQL: the requests of the tokens of the hashes in `$1` (the join inside the lateral
     /// subquery: joined outside it, the planner hashes a scan of the whole requests table).
