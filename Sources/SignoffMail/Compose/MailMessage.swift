@@ -230,7 +230,7 @@ public struct MailMessage: Sendable, Hashable {
     }
 
     /// Lower-case hex of `bytes` (two digits each).
-    static func lowerHex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    public static func lowerHex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
         let digits: StaticString = "0123456789abcdef"
         var out = [UInt8]()
         out.reserveCapacity(bytes.underestimatedCount * 2)

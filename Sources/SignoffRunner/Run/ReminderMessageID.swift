@@ -22,14 +22,7 @@ enum ReminderMessageID {
 
     /// 16 lower-case hex digits of SHA-256 of the token hash.
     private static func digest(_ tokenHash: String) -> String {
-        let hex = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(16)
-        for byte in SHA256.hash(data: Array(tokenHash.utf8)).prefix(8) {
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        MailMessage.lowerHex(SHA256.hash(data: Array(tokenHash.utf8)).prefix(8))
     }
 
     private static func domain(_ requestMessageID: String) -> String {
