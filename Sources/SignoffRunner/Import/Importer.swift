@@ -66,7 +66,7 @@ enum ImportedRequests {
     /// `request`'s policy (reminders, forbid, delegates …), or nil when it has none.
     static func policy(_ request: RequestRecord) -> RequestMail.Policy? {
         guard let data = request.policy else { return nil }
-        return policies.value(request.id, data) { try? JSONDecoder().decode(RequestMail.Policy.self, from: $0) }
+        return policies.value(request.id, data) { _ in RequestMail.Policy.of(request) }
     }
 }
 

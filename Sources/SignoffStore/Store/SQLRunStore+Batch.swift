@@ -70,19 +70,19 @@ extension SQLRunStore {
             var runs: [String: RunRecord] = [:]
             let requestStart = Self.tokenColumnCount, runStart = Self.tokenColumnCount + Self.requestColumnCount
             for row in try conn.query(Self.tokensWithRequestsSQLite, [list]) {
-                let token = try Self.decodeToken(SQLRow(values: Array(row.values[..<requestStart])))
+                let token = try Self.decodeToken(row)
                 let request: RequestRecord
                 if let known = requests[token.requestID] {
                     request = known
                 } else {
-                    request = try Self.decodeRequest(SQLRow(values: Array(row.values[requestStart..<runStart])))
+                    request = try Self.decodeRequest(row, requestStart)
                     requests[request.id] = request
                 }
                 let run: RunRecord
                 if let known = runs[request.runID] {
                     run = known
                 } else {
-                    run = try Self.decodeRun(SQLRow(values: Array(row.values[runStart...])))
+                    run = try Self.decodeRun(row, runStart)
                     runs[run.id] = run
                 }
                 out[token.tokenHash] = TokenMatch(token: token, request: request, run: run)
@@ -91,11 +91,10 @@ extension SQLRunStore {
         }
     }
 
-    static let tokenColumnCount = tokenColumns.split(separator: ",").count
     /// SQLite: the tokens of the hashes in the JSON list `$1`, each with its request's and its
     /// run's columns.
     static let tokensWithRequestsSQLite = """
-        SELECT \(qualify(tokenColumns, "t")), \(qualifiedRequestColumns), \(qualify(runColumns, "r"))
+        SELECT \(qualify(tokenColumns, "t")), \(qualifiedRequestColumns), \(runColumns("r"))
         FROM request_tokens t JOIN requests q ON q.id = t.request_id JOIN runs r ON r.id = q.run_id
         WHERE t.token_hash IN (SELECT value FROM json_each($1))
         """
@@ -110,7 +109,7 @@ extension SQLRunStore {
     /// the lateral subquery).
     static let runsOfTokensSQL = """
         SELECT x.* FROM unnest($1::text[]) AS k(key)
-        CROSS JOIN LATERAL (SELECT \(qualify(runColumns, "r")) FROM request_tokens t JOIN runs r ON r.id = t.run_id
+        CROSS JOIN LATERAL (SELECT \(runColumns("r")) FROM request_tokens t JOIN runs r ON r.id = t.run_id
                             WHERE t.token_hash = k.key OFFSET 0) AS x
         """
     /// PostgreSQL: the requests of the tokens of the hashes in `$1` (the join inside the lateral

@@ -5,9 +5,7 @@ import Synchronization
 /// Column lists and row decoding, shared by every query.
 extension SQLRunStore {
     static let runColumns = "id, job, status, attempt, rerun_of, lease_owner, lease_expires_at, claims, requested_by, unique_key, input, output, error, checkpoint_seq, not_before, created_at, started_at, updated_at, finished_at"
-    static func runColumns(_ alias: String) -> String {
-        runColumns.split(separator: ",").map { "\(alias).\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", ")
-    }
+    static func runColumns(_ alias: String) -> String { qualify(runColumns, alias) }
     /// Number of columns in `runColumns`.
     static let runColumnCount = 19
 
@@ -40,22 +38,24 @@ extension SQLRunStore {
         columns.split(separator: ",").map { "\(alias)." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
     }
 
-    static func decodeRequest(_ row: SQLRow) throws -> RequestRecord {
-        let statusText = try row.requiredString(7)
+    static func decodeRequest(_ row: SQLRow, _ o: Int = 0) throws -> RequestRecord {
+        let statusText = try row.requiredString(o + 7)
         guard let status = RequestStatus(rawValue: statusText) else {
-            throw StoreError(.corrupt, "request \(row.string(0) ?? "?") has an unknown status \(statusText)")
+            throw StoreError(.corrupt, "request \(row.string(o) ?? "?") has an unknown status \(statusText)")
         }
         return RequestRecord(
-            id: try row.requiredString(0), runID: try row.requiredString(1), executorID: try row.requiredString(2),
-            stepID: row.string(3), requestType: try row.requiredString(4), requestData: try row.requiredData(5),
-            responseType: try row.requiredString(6), status: status, reviewers: parseJSONArray(row.string(8)),
-            quorum: Quorum(row.string(9) ?? "any") ?? .any, rejectOn: RejectPolicy(rawValue: row.string(10) ?? "any") ?? .any,
-            dueAt: row.date(11), remindAt: row.date(12), remindersSent: row.int(13) ?? 0, policy: row.data(14),
-            response: row.data(15), decision: row.string(16), answeredBy: row.string(17), answeredVia: row.string(18),
-            answeredAt: row.date(19), deliveredAt: row.date(20), createdAt: try row.requiredDate(21))
+            id: try row.requiredString(o), runID: try row.requiredString(o + 1), executorID: try row.requiredString(o + 2),
+            stepID: row.string(o + 3), requestType: try row.requiredString(o + 4), requestData: try row.requiredData(o + 5),
+            responseType: try row.requiredString(o + 6), status: status, reviewers: parseJSONArray(row.string(o + 8)),
+            quorum: Quorum(row.string(o + 9) ?? "any") ?? .any, rejectOn: RejectPolicy(rawValue: row.string(o + 10) ?? "any") ?? .any,
+            dueAt: row.date(o + 11), remindAt: row.date(o + 12), remindersSent: row.int(o + 13) ?? 0, policy: row.data(o + 14),
+            response: row.data(o + 15), decision: row.string(o + 16), answeredBy: row.string(o + 17), answeredVia: row.string(o + 18),
+            answeredAt: row.date(o + 19), deliveredAt: row.date(o + 20), createdAt: try row.requiredDate(o + 21))
     }
 
     static let tokenColumns = "token_hash, request_id, run_id, reviewer, state, expires_at, message_id, issued_at, used_at"
+    /// Number of columns in `tokenColumns`.
+    static let tokenColumnCount = tokenColumns.split(separator: ",").count
 
     static func decodeToken(_ row: SQLRow) throws -> TokenRecord {
         TokenRecord(
