@@ -73,7 +73,7 @@ public struct Maildir: Sendable {
         let base = Self.baseName(name)
         let target = curPath + base + ":2,"
         let source = newPath + name
-        if rename(source, target) == 0 { return Claimed(name: base, file: target) }
+        if Self.renameSerially(source, target) == 0 { return Claimed(name: base, file: target) }
         let err = errno
         if err == ENOENT { return nil }
         throw Failure(code: "maildir_claim", message: "cannot move \(source) to \(target): \(String(cString: strerror(err)))")
@@ -157,11 +157,27 @@ public struct Maildir: Sendable {
     /// in exactly one folder.
     private func move(_ claimed: Claimed, to directory: String) throws(Failure) {
         let target = directory + claimed.name
-        if rename(claimed.file, target) == 0 { return }
+        if Self.renameSerially(claimed.file, target) == 0 { return }
         let err = errno
         if err == ENOENT, FileManager.default.fileExists(atPath: target) { return }   // already moved
         throw Failure(code: "maildir_move", message: "cannot move \(claimed.file) to \(target): \(String(cString: strerror(err)))")
     }
+
+    /// Renames between directories one at a time in this process (errno as `rename(2)` leaves it).
+    /// Linux serializes every cross-directory rename on a file system behind one kernel mutex, on
+    /// which a second thread spins: the import's claims and moves run side by side, and the spinning
+    /// cost more CPU than the renames' own work. Waiting here sleeps instead, leaving the core to
+    /// the rest of the import.
+    static func renameSerially(_ source: String, _ target: String) -> Int32 {
+        renameLock.lock()
+        let rc = rename(source, target)
+        let err = errno
+        renameLock.unlock()
+        errno = err
+        return rc
+    }
+
+    private static let renameLock = NSLock()
 
     /// `1700000000.M1P2.host:2,S` → `1700000000.M1P2.host`.
     static func baseName(_ name: String) -> String {

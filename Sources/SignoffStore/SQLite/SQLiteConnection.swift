@@ -165,7 +165,7 @@ final class SQLiteConnection: SQLConnection {
             case .null: rc = sqlite3_bind_null(stmt, index)
             case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
             case .double(let v): rc = sqlite3_bind_double(stmt, index, v)
-            case .text(let s): rc = sqlite3_bind_text(stmt, index, s, -1, signoff_sqlite_transient())
+            case .text(let s): rc = Self.bindText(stmt, index, s)
             case .blob(let d):
                 rc = d.withUnsafeBytes { buf in
                     sqlite3_bind_blob(stmt, index, buf.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buf.count), signoff_sqlite_transient())
@@ -186,7 +186,10 @@ final class SQLiteConnection: SQLConnection {
                 case SQLITE_INTEGER: values.append(.int(sqlite3_column_int64(stmt, c)))
                 case SQLITE_FLOAT: values.append(.double(sqlite3_column_double(stmt, c)))
                 case SQLITE_TEXT:
-                    values.append(.text(String(cString: sqlite3_column_text(stmt, c))))
+                    // Read with its length (no strlen); bound text never holds a NUL (`bindText`).
+                    let count = Int(sqlite3_column_bytes(stmt, c))
+                    let text = sqlite3_column_text(stmt, c)
+                    values.append(.text(count == 0 || text == nil ? "" : String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)))
                 case SQLITE_BLOB:
                     let count = Int(sqlite3_column_bytes(stmt, c))
                     if count == 0 { values.append(.blob(Data())) }
@@ -197,6 +200,22 @@ final class SQLiteConnection: SQLConnection {
             rows.append(SQLRow(values: values))
         }
         return rows
+    }
+
+    /// Binds `s` up to its first NUL character, as a C string would end (PostgreSQL text cannot
+    /// hold one either), straight from the string's UTF-8 with its length: no C-string copy of
+    /// a small string and no `strlen`. SQLite copies the bytes (`SQLITE_TRANSIENT`).
+    private static func bindText(_ stmt: OpaquePointer, _ index: Int32, _ s: String) -> Int32 {
+        var s = s
+        return s.withUTF8 { utf8 in
+            guard let base = utf8.baseAddress, !utf8.isEmpty else {
+                return sqlite3_bind_text(stmt, index, "", 0, signoff_sqlite_transient())
+            }
+            let end = memchr(base, 0, utf8.count).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? utf8.count
+            return base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+                sqlite3_bind_text(stmt, index, $0, Int32(end), signoff_sqlite_transient())
+            }
+        }
     }
 
     func begin(write: Bool) throws { try exec(write ? "BEGIN IMMEDIATE" : "BEGIN") }
