@@ -84,7 +84,7 @@ import Testing
         case 6:
             let d = Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &g))
             return d.isFinite ? d : 0.5
-        default: return [0, -0.0, 1e15, 1e15 - 1, 1e16, 123_456_789_012_345.6, 0.1, 1e21, 5e-324, 2.2250738585072014e-308].randomElement(using: &g)!
+        default: return [0, -0.0, 1e15, 1e15 - 1, 1e16, 123_456_789_012_345.6, 0.1, 1e21, Double.leastNonzeroMagnitude, 2.2250738585072014e-308].randomElement(using: &g)!
         }
     }
 
@@ -309,6 +309,10 @@ import Testing
         for wrap in [("\u{FEFF}", ""), ("", " x"), ("", "\u{0}"), ("  \n", "\n\t "), ("[", "]"), ("", ","), ("", "}")] {
             check(Data((wrap.0 + base + wrap.1).utf8))
         }
+        // Numbers in the flow state JSONDecoder refuses (1e400, -0.0e5 …) make the whole payload nil.
+        for n in 0..<1500 {
+            check(Data(base.replacingOccurrences(of: #""threshold":0.05"#, with: #""threshold":\#(Self.numberText(&g, n))"#).utf8))
+        }
         check(Data())
         check(Data("null".utf8))
         check(Data([0xC3, 0x28]))
@@ -331,16 +335,30 @@ import Testing
 
     /// Number texts JSONEncoder never writes (long mantissas, exponents, halfway cases) parse to the
     /// same bits as JSONDecoder's, or are left to it.
+    /// A JSON number text JSONEncoder would not write: long mantissas, exponents up to ±330, zero
+    /// mantissas, and known hard cases.
+    static func numberText(_ g: inout Seeded, _ n: Int) -> String {
+        if n % 50 == 0 {
+            return ["9007199254740993", "2.2250738585072011e-308", "1.7976931348623157e308", "1.7976931348623159e308",
+                    "4.9e-324", "-0.0e5", "-0", "0.30000000000000004", "1795353930.8979144", "1e23"][n / 50 % 10]
+        }
+        let digits = (0..<Int.random(in: 1...40, using: &g)).map { _ in String(Int.random(in: 0...9, using: &g)) }.joined()
+        let zeros = n % 7 == 0  // zero mantissas, with and without sign and exponent
+        var token = (Bool.random(using: &g) ? "-" : "") + (digits.first == "0" || zeros ? "0" : digits)
+        if Bool.random(using: &g) {
+            token += "." + (0..<Int.random(in: 1...30, using: &g)).map { _ in zeros ? "0" : String(Int.random(in: 0...9, using: &g)) }.joined()
+        }
+        if Bool.random(using: &g) {
+            token += ["e", "E"].randomElement(using: &g)! + ["", "+", "-"].randomElement(using: &g)! + String(Int.random(in: 0...330, using: &g))
+        }
+        return token
+    }
+
     @Test func policyNumbersWrittenByHandParseToJSONDecodersBits() {
         var g = Seeded(0x5EED_0005)
         var handled = 0
         for n in 0..<4000 {
-            let digits = (0..<Int.random(in: 1...40, using: &g)).map { _ in String(Int.random(in: 0...9, using: &g)) }.joined()
-            var token = (Bool.random(using: &g) ? "-" : "") + (digits.first == "0" ? "0" : digits)
-            if Bool.random(using: &g) { token += "." + (0..<Int.random(in: 1...30, using: &g)).map { _ in String(Int.random(in: 0...9, using: &g)) }.joined() }
-            if Bool.random(using: &g) { token += ["e", "E"].randomElement(using: &g)! + ["", "+", "-"].randomElement(using: &g)! + String(Int.random(in: 0...330, using: &g)) }
-            if n % 50 == 0 { token = ["9007199254740993", "2.2250738585072011e-308", "1.7976931348623157e308", "1.7976931348623159e308",
-                                      "4.9e-324", "0e0", "-0", "0.30000000000000004", "1795353930.8979144", "1e23"][n / 50 % 10] }
+            let token = Self.numberText(&g, n)
             let json = #"{"delegates":[],"escalateTo":[],"forbid":[],"onTimeout":"reject","reminders":1,"remindEvery":\#(token),"reminderSchedule":[\#(token),1]}"#
             let data = Data(json.utf8)
             let oracle = Self.oraclePolicy(data)
@@ -408,7 +426,7 @@ import Testing
             let response = HumanResponse(decision: "reject", reason: "[\(scalar)]", by: "x", via: "y")
             #expect(ImportJSON.encode(response) == Self.oracleJSON(response), "U+\(String(scalar.value, radix: 16))")
         }
-        for value in [Double.nan, .infinity, -.infinity, 1e15, -1e15, 1e15 - 1, 9.999999999999998e14, 1e16, -0.0, 5e-324, 1e-7, 0.1] {
+        for value in [Double.nan, .infinity, -.infinity, 1e15, -1e15, 1e15 - 1, 9.999999999999998e14, 1e16, -0.0, Double.leastNonzeroMagnitude, 1e-7, 0.1] {
             let response = HumanResponse(decision: "value", value: .array([.number(value)]))
             #expect(response.json == Self.oracleJSON(response), "\(value)")
             #expect(ImportJSON.encode(response) == Self.oracleJSON(response), "\(value)")

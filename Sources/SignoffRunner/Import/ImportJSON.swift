@@ -423,17 +423,16 @@ struct JSONReader {
         try checkedDouble(try numberToken())
     }
 
-    /// The value of a number token. Results JSONDecoder refuses or may treat otherwise (infinite,
-    /// underflowing to zero, subnormal) are not handled.
+    /// The value of a number token. Results JSONDecoder refuses or may treat otherwise are not
+    /// handled: infinite, and zero written with an exponent or with a nonzero digit (JSONDecoder
+    /// refuses 1e-400, and also -0.0e5 though it takes 0.0e5).
     private func checkedDouble(_ token: (start: Int, count: Int, integer: Bool)) throws(Bail) -> Double {
         let text = String(decoding: UnsafeBufferPointer(start: p + token.start, count: token.count), as: UTF8.self)
-        guard let value = Double(text), value.isFinite, !value.isSubnormal else { throw Bail() }
+        guard let value = Double(text), value.isFinite else { throw Bail() }
         if value == 0 {
-            // Zero only when every mantissa digit is zero (JSONDecoder refuses 1e-400).
-            var k = token.start
-            while k < token.start + token.count, p[k] | 0x20 != UInt8(ascii: "e") {
-                if p[k] >= UInt8(ascii: "1") && p[k] <= UInt8(ascii: "9") { throw Bail() }
-                k += 1
+            for k in token.start..<token.start + token.count {
+                let c = p[k]
+                if c | 0x20 == UInt8(ascii: "e") || (c >= UInt8(ascii: "1") && c <= UInt8(ascii: "9")) { throw Bail() }
             }
         }
         return value
