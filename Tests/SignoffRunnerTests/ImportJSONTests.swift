@@ -293,6 +293,11 @@ import Testing
             (#""state":{"#, #""inner":{"requestID":"r","responseTypeName":"t","checkpoint":"QQ=="},"state":{"#),
             (#""state":{"#, #""inner":{"requestID":"r","responseTypeName":"t","checkpoint":"Q\/=="},"state":{"#),
             (#""state":{"#, #""inner":{"requestID":"r","checkpoint":"QQ=="},"state":{"#),
+            (#""state":{"#, #""inner":{"requestID":"r","responseTypeName":"t","checkpoint":"Q==="},"state":{"#),
+            (#""state":{"#, #""inner":{"requestID":"r","responseTypeName":"t","checkpoint":"===="},"state":{"#),
+            (#""state":{"#, #""inner":{"requestID":"r","responseTypeName":"t","checkpoint":"QQ=A"},"state":{"#),
+            (#""state":{"#, #""inner":{"requestID":"r","responseTypeName":"t","checkpoint":""},"state":{"#),
+            (#""state":{"#, #""inner":{"requestID":"r","responseTypeName":"t","checkpoint":"QUJD"},"state":{"#),
             (#""valueType":null,"#, ""), (#""state":{"#, #""valueType":"choice","state":{"#), (#""state":{"#, #""valueType":"colour","state":{"#),
         ]
         var applied = 0
