@@ -325,6 +325,9 @@ struct JSONReader {
         return token
     }
 
+    /// Whether an unescaped name is `name`, byte for byte. (JSONDecoder compares names as Swift
+    /// strings, by canonical equivalence; the only non-ASCII characters equivalent to ASCII ones
+    /// are U+212A K, U+037E ; and U+1FEF `, none of which is in a field name read here.)
     private func named(_ token: Token, _ name: StaticString) -> Bool {
         token.count == name.utf8CodeUnitCount && memcmp(p + token.start, name.utf8Start, token.count) == 0
     }
