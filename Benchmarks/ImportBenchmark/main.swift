@@ -213,10 +213,24 @@ nonisolated(unsafe) var benchRuns: Set<String> = []
     for (i, c) in claimed.enumerated() {
         let token = "bench\(i)x\(UUID().uuidString.prefix(8).lowercased())"
         tokens.append(token)
-        // The payload the runner writes for an approval step (the importer and the notices read it).
+        // The payload the runner writes for an approval step (the importer and the notices read it),
+        // with the flow state the runner keeps in it: who enqueued the run, the job input, and the
+        // earlier llm step's draft (the importer skips it but still has to read past it).
+        var draft = StepResult(kind: "llm")
+        draft.text = "Draft \(i): the quarterly figures, for approval before they are published.\n\n"
+            + String(repeating: "Revenue grew 12 % in EMEA and 8 % in APAC; costs were flat. \"Net\" margin: 21.4 %.\n", count: 12)
+        draft.model = "gpt-4o-mini"
+        draft.promptTokens = 1_834
+        draft.completionTokens = 412
+        draft.attempts = 1
+        let state = FlowState(run: RunInfo(id: c.run.id, job: "bench", attempt: c.run.attempt,
+                                           requestedBy: "Requester <requester@example.org>", startedAt: now),
+                              input: ["quarter": .string("Q3/2026"), "regions": .array([.string("EMEA"), .string("APAC")]),
+                                      "threshold": .number(0.05)],
+                              results: ["draft": draft])
         let human = HumanRequest(kind: .approval, stepID: "review", title: "Please review \(i)",
                                  body: "Draft \(i): the quarterly figures, for approval before they are published.",
-                                 reviewers: ["reviewer@example.org"], state: nil)
+                                 reviewers: ["reviewer@example.org"], state: state)
         // The policy the runner stores for a step with `expires_after: 3d` and two daily reminders
         // (the importer reads it for every reply: reminder Message-IDs, `forbid:`, delegation).
         let day = 86_400.0, t = now.timeIntervalSince1970

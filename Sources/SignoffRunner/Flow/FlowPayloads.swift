@@ -238,6 +238,9 @@ public struct HumanResponse: WorkflowPayload, Hashable {
 
     /// The response JSON bytes to store with an answer (`Answer.response`), as the engine receives them.
     public var json: Data {
+        // The bytes JSONEncoder writes, without its cost (see `JSONWriter`); JSONEncoder itself
+        // for what that writer leaves to it.
+        if let bytes = ImportJSON.encode(self) { return bytes }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return (try? encoder.encode(self)) ?? Data("{}".utf8)

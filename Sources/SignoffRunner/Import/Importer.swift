@@ -55,12 +55,12 @@ public enum Importer {
 /// times (its grammar, its response bytes, its policies, its notice), so the last few thousand are
 /// kept decoded.
 enum ImportedRequests {
-    private static let payloads = DecodedByRequest<HumanRequest>()
+    private static let payloads = DecodedByRequest<ImportedRequest>()
     private static let policies = DecodedByRequest<RequestMail.Policy>()
 
-    /// `request`'s payload, or nil when it is not a `HumanRequest`.
-    static func human(_ request: RequestRecord) -> HumanRequest? {
-        payloads.value(request.id, request.requestData) { try? HumanRequest.decode($0) }
+    /// What the import reads of `request`'s payload, or nil when it is not a `HumanRequest`.
+    static func human(_ request: RequestRecord) -> ImportedRequest? {
+        payloads.value(request.id, request.requestData) { ImportedRequest.decode($0) }
     }
 
     /// `request`'s policy (reminders, forbid, delegates …), or nil when it has none.
@@ -106,7 +106,7 @@ public struct HumanRequestInterpreter: ImportRequestInterpreter {
     public func response(for decision: Decision, request: RequestRecord, by reviewer: String, via: String?) -> Data? {
         guard let human = ImportedRequests.human(request) else { return nil }
         if case .delegate = decision { return nil }  // a delegation is not a vote: `RunnerImportPolicy` acts on it
-        if Self.isForbidden(reviewer, request: request, human: human) { return nil }
+        if Self.isForbidden(reviewer, request: request, requestedBy: human.requestedBy) { return nil }
         return human.response(for: decision, by: reviewer, via: via)
     }
 
@@ -114,10 +114,15 @@ public struct HumanRequestInterpreter: ImportRequestInterpreter {
     /// listed addresses are refused outright. (A safety net: with `RunnerImportPolicy` set, such an
     /// answer is refused earlier, with the reason told to the reviewer.)
     public static func isForbidden(_ reviewer: String, request: RequestRecord, human: HumanRequest?) -> Bool {
+        isForbidden(reviewer, request: request, requestedBy: human?.state?.run.requestedBy)
+    }
+
+    /// `isForbidden` for the requester read from the payload's `state.run.requestedBy`.
+    static func isForbidden(_ reviewer: String, request: RequestRecord, requestedBy: String?) -> Bool {
         guard let policy = ImportedRequests.policy(request) else { return false }
         let who = reviewer.lowercased()
         if policy.forbid.contains(where: { $0.lowercased() == who }) { return true }
-        if policy.forbid.contains("requester"), let requester = human?.state?.run.requestedBy?.lowercased() {
+        if policy.forbid.contains("requester"), let requester = requestedBy?.lowercased() {
             let bare = EmailAddress.parseList(requester).first?.address.lowercased() ?? requester
             return bare == who
         }

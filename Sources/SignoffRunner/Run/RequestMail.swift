@@ -21,9 +21,10 @@ struct RequestMail {
         /// The reminder times scheduled at pause (seconds since 1970), oldest first.
         var reminderSchedule: [Double]?
 
-        /// The policy stored with `request`, if any.
+        /// The policy stored with `request`, if any (read by ``ImportJSON``, or by `JSONDecoder` when
+        /// that reader does not handle the bytes: the same answer either way).
         static func of(_ request: RequestRecord) -> Policy? {
-            request.policy.flatMap { try? JSONDecoder().decode(Policy.self, from: $0) }
+            request.policy.flatMap { ImportJSON.policy($0) ?? (try? JSONDecoder().decode(Policy.self, from: $0)) }
         }
 
         /// Reminder times from `start`: every `remindEvery`, at most `reminders`, all before `dueAt`.
