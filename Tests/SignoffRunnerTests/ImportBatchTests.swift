@@ -140,13 +140,13 @@ struct ImportBatchTests {
     }
 
     /// Small batches: the next batch is claimed, read and its tokens read while the previous
-    /// one is classified and committed, so replies to one request land in different batches —
-    /// and still end exactly as one by one.
-    @Test(arguments: ImportBackend.allCases, [1, 2, 3])
-    func smallBatchesStagedAheadEndExactlyAsTheOneByOnePath(backend: ImportBackend, batchSize: Int) async throws {
+    /// ones are classified and committed (two, or the default three, handed to the store at once),
+    /// so replies to one request land in different batches — and still end exactly as one by one.
+    @Test(arguments: ImportBackend.allCases, [(1, 2), (2, 2), (3, 2), (1, nil), (2, nil), (3, nil)] as [(Int, Int?)])
+    func smallBatchesStagedAheadEndExactlyAsTheOneByOnePath(backend: ImportBackend, sizes: (batch: Int, inFlight: Int?)) async throws {
         _ = try await Self.batchedMatchesOneByOne(backend) { pass in
-            pass.batchSize = batchSize
-            pass.commitsInFlight = 2
+            pass.batchSize = sizes.batch
+            pass.commitsInFlight = sizes.inFlight
         }
     }
 

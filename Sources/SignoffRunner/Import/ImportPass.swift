@@ -42,8 +42,10 @@ public struct ImportPass: Sendable {
     /// its messages are read one at a time as they are classified): 10 MB replies must not make
     /// a batch of a thousand hold gigabytes.
     public var batchBytes = 64 << 20
-    /// Batches committed at the same time (nil: 3 on PostgreSQL, whose commits wait on round
-    /// trips, 1 on SQLite, which has one writer). Batches in flight never share a request.
+    /// Batches handed to the store and not yet committed (nil: 3). PostgreSQL commits them side by
+    /// side (its commits wait on round trips); SQLite's one writer takes them in turn, and having the
+    /// next ones queued keeps the writer busy while the pass classifies further batches instead of
+    /// waiting for each commit. Batches in flight never share a request.
     public var commitsInFlight: Int?
     /// When set, the pass adds the wall-clock time of each phase to it (benchmarks).
     public var timings: ImportTimings?
@@ -102,7 +104,7 @@ public struct ImportPass: Sendable {
             // Committed batches whose files are being moved (off the commit slot, so the next
             // commit need not wait for the renames).
             var moving: [Task<BatchOutcome, Never>] = []
-            let maxCommitting = max(1, commitsInFlight ?? (store.backend == .postgres ? 3 : 1))
+            let maxCommitting = max(1, commitsInFlight ?? 3)
             var deferred: [Maildir.Claimed] = []
             // Requests of batches whose commit ended after the batch staged ahead read its tokens:
             // that read may predate the commit, so its messages for those requests are deferred
