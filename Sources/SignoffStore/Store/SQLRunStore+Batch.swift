@@ -62,9 +62,18 @@ extension SQLRunStore {
             return out
         }
         // SQLite: the tokens, their requests and their runs in one statement (one JSON list
-        // parameter, so one cached statement whatever the batch's size).
+        // parameter, so one cached statement whatever the batch's size), on the lookup connection
+        // when there is one: it reads the last commit while the writer commits the next batches
+        // (the pass defers a message whose request a batch in flight answers).
         let list = listParam(hashes)
-        return try await pool.read { conn in
+        let read: (@escaping @Sendable (any SQLConnection) throws -> [String: TokenMatch]) async throws -> [String: TokenMatch]
+        if let reader = lookupReader {
+            if pool.isClosed { throw StoreError(.closed, "the store is closed") }
+            read = { body in try await reader.perform { conn in try conn.transaction(write: false) { try body(conn) } } }
+        } else {
+            read = { body in try await self.pool.read(body) }
+        }
+        return try await read { conn in
             var out: [String: TokenMatch] = [:]
             var requests: [String: RequestRecord] = [:]
             var runs: [String: RunRecord] = [:]

@@ -35,8 +35,14 @@ final class SQLRunStore: RunStore {
     /// SQLite: copies the WAL into the database off the writer's thread.
     private let checkpointer: SQLiteCheckpointer?
 
-    private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger, checkpointer: SQLiteCheckpointer?) {
+    /// SQLite (a file): a second connection for the import's token lookups, which then read the
+    /// last commit beside the writer (WAL) instead of queueing behind the batches it is committing.
+    let lookupReader: ConnectionHandle?
+
+    private init(target: DatabaseTarget, pool: ConnectionPool, logger: Logger, checkpointer: SQLiteCheckpointer?,
+                 lookupReader: ConnectionHandle? = nil) {
         self.checkpointer = checkpointer
+        self.lookupReader = lookupReader
         self.target = target
         self.backend = target.backend
         self.redactedTarget = target.redacted
@@ -97,9 +103,13 @@ final class SQLRunStore: RunStore {
         // SIGNOFF_STORE_GROUP_COMMIT=off turns SQLite group commit off (for measurements).
         let groupCommit = target.backend == .sqlite && ProcessInfo.processInfo.environment["SIGNOFF_STORE_GROUP_COMMIT"] != "off"
         let pool = ConnectionPool(handles: handles, groupCommit: groupCommit)
+        let sqliteFile = target.backend == .sqlite && target.location != ":memory:"
+        let path = target.location
         let store = SQLRunStore(target: target, pool: pool, logger: logger,
-                                checkpointer: target.backend == .sqlite && target.location != ":memory:"
-                                    ? SQLiteCheckpointer(path: target.location) : nil)
+                                checkpointer: sqliteFile ? SQLiteCheckpointer(path: path) : nil,
+                                lookupReader: sqliteFile ? ConnectionHandle(label: "signoff.store.sqlite.lookups") {
+                                    try SQLiteConnection(path: path)
+                                } : nil)
         do {
             try await handles[0].connect()
             try await store.migrate()
@@ -115,6 +125,7 @@ final class SQLRunStore: RunStore {
 
     func close() async {
         await pool.close()
+        await lookupReader?.close()
         await checkpointer?.close()
         if let waiter = waiter.withLock({ w -> (any WorkWaiter)? in defer { w = nil }; return w }) { await waiter.close() }
     }
