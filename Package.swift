@@ -94,19 +94,20 @@ let package = Package(
                           path: "Benchmarks/ImportBenchmark", swiftSettings: swiftSettings),
 
         // A bounded random-mutation fuzzer for the MIME reader and the decision grammar.
-        .executableTarget(name: "MailFuzz", dependencies: ["SignoffMail"], path: "Fuzz/MailFuzz",
+        .executableTarget(name: "MailFuzz", dependencies: ["SignoffMail", "SignoffTestSupport"], path: "Fuzz/MailFuzz",
                           swiftSettings: swiftSettings),
 
-        // Tests.
+        // Tests (and the fuzzer's seeded generator).
+        .target(name: "SignoffTestSupport", path: "Tests/SignoffTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "SignoffEngineTests", dependencies: ["SignoffEngine", "SignoffExamples"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "SignoffStoreTests", dependencies: ["SignoffStore", "SignoffEngine"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "SignoffMailTests", dependencies: ["SignoffMail"],
+        .testTarget(name: "SignoffMailTests", dependencies: ["SignoffMail", "SignoffTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "SignoffLLMTests", dependencies: ["SignoffLLM", "SignoffEngine", "SignoffExamples"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "SignoffRunnerTests", dependencies: ["SignoffRunner", "SignoffCLI"],
+        .testTarget(name: "SignoffRunnerTests", dependencies: ["SignoffRunner", "SignoffCLI", "SignoffTestSupport"],
                     swiftSettings: swiftSettings),
     ]
 )

@@ -7,17 +7,7 @@
 // which writes that input to ./crash-S-K.bin. Prints one JSON object.
 import Foundation
 import SignoffMail
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import SignoffTestSupport
 
 var seconds = 60.0
 var seed: UInt64 = UInt64(Date().timeIntervalSince1970)
@@ -142,7 +132,7 @@ let expectations: [ExpectedResponse] = [.approval(rejectReasonRequired: true), .
     return sum
 }
 
-var rng = SplitMix64(state: seed)
+var rng = SplitMix64(seed: seed)
 let start = Date()
 var executions = 0
 var checksum = 0

@@ -1,4 +1,5 @@
 import Foundation
+import SignoffTestSupport
 import Testing
 @testable import SignoffMail
 
@@ -102,17 +103,8 @@ struct ComposeFastPathTests {
 /// Composed messages byte for byte against the encoders as they were before the fast paths
 /// (``ReferenceRFC5322``), on random messages built from awkward pieces.
 struct ComposeDifferentialTests {
-    /// A small deterministic generator, so a failure can be reproduced from its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// Seeded, so a failure can be reproduced from its seed.
+    typealias SplitMix = SplitMix64
 
     static let textPieces = ["a", "word", "b ", " ", "  ", "\t", "=", "==", ".", "..", "From ", "From", "F", "é", "東京", "👩‍👩‍👧",
                              "\n", "\r\n", "\r", "\n\n", "x=y", "<p style=\"a:b\">", "&amp;", " \n", "\t\r\n", "=\n", "~", "\u{7F}",
@@ -151,7 +143,7 @@ struct ComposeDifferentialTests {
     }
 
     @Test func composedBytesMatchTheReferenceEncodersOnRandomMessages() {
-        var rng = SplitMix(state: 20261121)
+        var rng = SplitMix(seed: 20261121)
         for i in 0..<3000 {
             let mail = Self.message(&rng)
             let fast = mail.rfc5322(), reference = ReferenceRFC5322.rfc5322(mail)
@@ -161,7 +153,7 @@ struct ComposeDifferentialTests {
     }
 
     @Test func quotedPrintableMatchesTheReferenceOnRandomAndLongLines() {
-        var rng = SplitMix(state: 7)
+        var rng = SplitMix(seed: 7)
         var texts = ["", " ", "=", ".", "From ", "From", String(repeating: "x", count: 300), String(repeating: "x ", count: 100),
                      String(repeating: "=", count: 100), String(repeating: "é", count: 100), "a\t", "a \r\n", "\r\r\n\n"]
         for _ in 0..<3000 { texts.append(Self.pick(Self.textPieces, 60, &rng)) }
@@ -173,7 +165,7 @@ struct ComposeDifferentialTests {
     }
 
     @Test func composedSubjectAndTagMatchTheReference() throws {
-        var rng = SplitMix(state: 11)
+        var rng = SplitMix(seed: 11)
         for i in 0..<300 {
             var context = OutboundFixtures.context(title: Self.pick(Self.subjectPieces, 6, &rng))
             context.request.id = i % 7 == 0 ? "" : "q-\(rng.next())-é"
