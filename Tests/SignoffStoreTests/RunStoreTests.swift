@@ -700,11 +700,7 @@ struct SchemaUpgradeTests {
         let dialect: SQLDialect = backend == .sqlite ? .sqlite : .postgres
         let fresh = try await TestDatabase.make(backend)
         defer { Task { await fresh.drop() } }
-        let freshTarget = try DatabaseTarget.parse(fresh.url)
-        let raw = ConnectionHandle(label: "test.v2b") {
-            backend == .sqlite ? try SQLiteConnection(path: freshTarget.location) as any SQLConnection
-                : try PostgresConnection(conninfo: freshTarget.location, redactedTarget: "test")
-        }
+        let raw = try fresh.rawConnection("test.v2b")
         try await raw.perform { conn in
             #expect(try SQLRunStore.migrate(conn, dialect: dialect, target: "test", upTo: 2) == [1, 2])
             try conn.transaction(write: true) {
@@ -751,11 +747,7 @@ struct OutboxUpgradeTests {
         let dialect: SQLDialect = backend == .sqlite ? .sqlite : .postgres
         let fresh = try await TestDatabase.make(backend)
         defer { Task { await fresh.drop() } }
-        let target = try DatabaseTarget.parse(fresh.url)
-        let raw = ConnectionHandle(label: "test.v3") {
-            backend == .sqlite ? try SQLiteConnection(path: target.location) as any SQLConnection
-                : try PostgresConnection(conninfo: target.location, redactedTarget: "test")
-        }
+        let raw = try fresh.rawConnection("test.v3")
         // (message id, kind, status, attempts, last error) as a version 3 sender left them.
         let rows: [(String, String, String, Int, String?)] = [
             ("<pending@x>", "request", "pending", 0, nil),

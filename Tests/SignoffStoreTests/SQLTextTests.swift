@@ -10,11 +10,7 @@ struct SQLTextTests {
     func textParametersRoundTripAndEndAtANulCharacter(_ backend: Backend) async throws {
         let db = try await TestDatabase.make(backend)
         defer { Task { await db.drop() } }
-        let target = try DatabaseTarget.parse(db.url)
-        let raw = ConnectionHandle(label: "test.text") {
-            backend == .sqlite ? try SQLiteConnection(path: target.location) as any SQLConnection
-                : try PostgresConnection(conninfo: target.location, redactedTarget: "test")
-        }
+        let raw = try db.rawConnection("test.text")
         defer { Task { await raw.close() } }
         let long = String(repeating: "approve-", count: 300)
         let cases: [(sent: String, stored: String)] = [

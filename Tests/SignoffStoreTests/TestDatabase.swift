@@ -19,6 +19,17 @@ struct TestDatabase: Sendable {
     private let cleanupPath: String?
     let databaseName: String?
 
+    /// A connection of the test's own to this database, outside any store (its queue as the
+    /// store's connections have one); SQLite waits `busyMilliseconds` for a lock.
+    func rawConnection(_ label: String, busyMilliseconds: Int32 = 30_000) throws -> ConnectionHandle {
+        let target = try DatabaseTarget.parse(url)
+        let backend = self.backend
+        return ConnectionHandle(label: label) {
+            backend == .sqlite ? try SQLiteConnection(path: target.location, busyTimeoutMilliseconds: busyMilliseconds) as any SQLConnection
+                : try PostgresConnection(conninfo: target.location, redactedTarget: "test")
+        }
+    }
+
     static func adminURL() throws -> String {
         guard let url = ProcessInfo.processInfo.environment["SIGNOFF_TEST_POSTGRES"], !url.isEmpty else {
             throw TestSetupError("SIGNOFF_TEST_POSTGRES is not set: PostgreSQL tests need a real server; run scripts/test")

@@ -10,11 +10,7 @@ struct TokenLookupConcurrencyTests {
         try await withStore(backend) { store, db in
             let (run, _) = try await pausedRun(store, requests: [makeRequest("look-1")])
             let hash = tokenHash("ann@example.org", "look-1")
-            let target = try DatabaseTarget.parse(db.url)
-            let other = ConnectionHandle(label: "test.other-writer") {
-                backend == .sqlite ? try SQLiteConnection(path: target.location, busyTimeoutMilliseconds: 100) as any SQLConnection
-                    : try PostgresConnection(conninfo: target.location, redactedTarget: "test")
-            }
+            let other = try db.rawConnection("test.other-writer", busyMilliseconds: 100)
             defer { Task { await other.close() } }
             // Another writer marks the token used and keeps its transaction open.
             try await other.perform { conn in
