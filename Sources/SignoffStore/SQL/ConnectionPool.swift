@@ -39,6 +39,11 @@ final class ConnectionHandle: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` in a read transaction on this connection.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        try await perform { conn in try conn.transaction(write: false) { try body(conn) } }
+    }
+
     private func runLocked<T>(retryable: Bool, _ body: (any SQLConnection) throws -> T) throws -> T {
         let conn: any SQLConnection
         if let existing = connection {
@@ -289,7 +294,7 @@ final class ConnectionPool: Sendable {
 
     /// Runs `body` in a read transaction.
     func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        try await pick().perform { conn in try conn.transaction(write: false) { try body(conn) } }
+        try await pick().read(body)
     }
 
     /// Runs `body` outside a transaction (it manages its own).

@@ -66,14 +66,7 @@ extension SQLRunStore {
         // when there is one: it reads the last commit while the writer commits the next batches
         // (the pass defers a message whose request a batch in flight answers).
         let list = listParam(hashes)
-        let read: (@escaping @Sendable (any SQLConnection) throws -> [String: TokenMatch]) async throws -> [String: TokenMatch]
-        if let reader = lookupReader {
-            if pool.isClosed { throw StoreError(.closed, "the store is closed") }
-            read = { body in try await reader.perform { conn in try conn.transaction(write: false) { try body(conn) } } }
-        } else {
-            read = { body in try await self.pool.read(body) }
-        }
-        return try await read { conn in
+        let lookup: @Sendable (any SQLConnection) throws -> [String: TokenMatch] = { conn in
             var out: [String: TokenMatch] = [:]
             var requests: [String: RequestRecord] = [:]
             var runs: [String: RunRecord] = [:]
@@ -98,6 +91,9 @@ extension SQLRunStore {
             }
             return out
         }
+        guard let reader = lookupReader else { return try await pool.read(lookup) }
+        if pool.isClosed { throw StoreError(.closed, "the store is closed") }
+        return try await reader.read(lookup)
     }
 
     /// SQLite: the tokens of the hashes in the JSON list `$1`, each with its request's and its
