@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import Logging
 @testable import SignoffStore
@@ -66,6 +67,40 @@ struct ConnectionSettingsTests {
             #expect(error.code == .connectionFailed)
             #expect(error.message.contains("folder"))
         }
+    }
+
+    /// The page size of the SQLite database at `path`.
+    private func pageSize(_ path: String) throws -> Int {
+        let conn = try SQLiteConnection(path: path)
+        defer { conn.close() }
+        return try conn.query("PRAGMA page_size").first?.int(0) ?? 0
+    }
+
+    @Test func aNewSQLiteDatabaseGets8KBPagesAndAnOlderOneKeepsItsOwn() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pages-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let now = Date(timeIntervalSince1970: 1_790_000_000)
+
+        let fresh = dir.appendingPathComponent("new.db").path
+        let store = try await openStore(url: "sqlite:" + fresh)
+        _ = try await store.enqueue(NewRun(job: "nightly"), now: now)
+        await store.close()
+        #expect(try pageSize(fresh) == 8192)
+
+        // A database created with SQLite's default 4 KB pages (as every earlier version did): it
+        // opens, migrates and works, and keeps its pages.
+        let older = dir.appendingPathComponent("old.db").path
+        var db: OpaquePointer?
+        #expect(sqlite3_open(older, &db) == SQLITE_OK)
+        #expect(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; CREATE TABLE keep (x)", nil, nil, nil) == SQLITE_OK)
+        sqlite3_close(db)
+        let reopened = try await openStore(url: "sqlite:" + older)
+        let (run, created) = try await reopened.enqueue(NewRun(job: "nightly"), now: now)
+        #expect(created)
+        #expect(try await reopened.run(id: run.id)?.job == "nightly")
+        await reopened.close()
+        #expect(try pageSize(older) == 4096)
     }
 
     @Test func aClosedStoreSaysSo() async throws {

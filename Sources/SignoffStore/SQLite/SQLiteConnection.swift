@@ -8,6 +8,8 @@ final class SQLiteConnection: SQLConnection {
     private var db: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
     private let path: String
+    /// The page size of a database this connection creates (SQLite's default is 4 KB).
+    static let newDatabasePageSize = 8192
 
     /// Process-wide settings, applied once before the first connection opens (SQLite refuses them
     /// later, harmlessly): no allocation statistics, so no global mutex on every malloc and free.
@@ -31,6 +33,13 @@ final class SQLiteConnection: SQLConnection {
         db = handle
         sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
         do {
+            // A new database gets 8 KB pages (an existing one keeps the size it was created with;
+            // the pragma must come before WAL mode, which writes the first page). A request row
+            // carries its flow state, often 2 KB or more: at 4 KB a page holds one or two, and a
+            // batch of decisions rewrites a page per request. 8 KB pages measured 9% faster on the
+            // import (ImportBenchmark, six alternating rounds) and no slower on the runner's
+            // small transactions; 16 KB gained nothing more.
+            try exec("PRAGMA page_size=\(Self.newDatabasePageSize)")
             try exec("PRAGMA journal_mode=WAL")
             try exec("PRAGMA synchronous=NORMAL")
             try exec("PRAGMA foreign_keys=ON")
