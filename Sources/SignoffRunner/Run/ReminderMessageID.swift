@@ -17,6 +17,10 @@ enum ReminderMessageID {
     static func all(tokenHash: String, rounds: Int, requestMessageID: String) -> [String] {
         guard rounds > 0 else { return [] }
         let digest = digest(tokenHash), domain = domain(requestMessageID)
+        // A plain domain (ours always is) normalizes to itself: the id is built as normalized.
+        if domain.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") }) {
+            return (1...rounds).map { "r\($0)." + digest + "@" + domain }
+        }
         return (1...rounds).map { MessageID.normalize("<r\($0).\(digest)@\(domain)>") }
     }
 
