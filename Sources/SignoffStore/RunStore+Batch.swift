@@ -18,12 +18,18 @@ public struct InboundWrite: Sendable {
     public var bouncedMail: (id: Int64, error: String)?
     /// Outbox mail (the import's notices) written in the same transaction, chosen by what the write did.
     public var mail: InboundMail
+    /// The request an `.answer` answers, as the caller read it (the import's token lookup). The
+    /// store reads the request again in the transaction, but not the columns that never change
+    /// after it was created (its payload and its policy): those are taken from this record.
+    public var request: RequestRecord?
 
     /// Describes one message's writes.
-    public init(_ kind: Kind, bouncedMail: (id: Int64, error: String)? = nil, mail: InboundMail = InboundMail()) {
+    public init(_ kind: Kind, bouncedMail: (id: Int64, error: String)? = nil, mail: InboundMail = InboundMail(),
+                request: RequestRecord? = nil) {
         self.kind = kind
         self.bouncedMail = bouncedMail
         self.mail = mail
+        self.request = request
     }
 
     /// The dedupe key of the message.

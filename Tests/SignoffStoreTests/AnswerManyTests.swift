@@ -204,4 +204,52 @@ struct AnswerManyTests {
             #expect(try await store.inboundSeen(dedupeKey: "<ok-2@x>") == .unmatched)
         }
     }
+
+    @Test(arguments: Backend.allCases)
+    func anImportedAnswerReturnsTheWholeRequestAndReadsItsStateFresh(_ backend: Backend) async throws {
+        try await withStore(backend) { store, _ in
+            var requests: [NewRequest] = []
+            for id in ["k-1", "k-2", "k-3"] {
+                var r = makeRequest(id)
+                r.requestData = json(#"{"title":"Q3 report \#(id)","state":{"draft":"long text"}}"#)
+                r.policy = json(#"{"reminders":2,"forbid":["requester"]}"#)
+                requests.append(r)
+            }
+            _ = try await pausedRun(store, requests: requests)
+            var stored: [RequestRecord] = []
+            for id in ["k-1", "k-2", "k-3"] { stored.append(try #require(try await store.request(id: id))) }
+            func write(_ i: Int, carrying request: RequestRecord?) -> InboundWrite {
+                let id = "k-\(i)"
+                return InboundWrite(.answer(Answer(requestID: id, reviewer: "ann@example.org", verdict: .approve, response: json("true"),
+                                                   channel: .mail, tokenHash: tokenHash("ann@example.org", id), at: t0.addingTimeInterval(Double(5 + i)),
+                                                   inbound: InboundRecord(dedupeKey: "<\(id)@x>", sender: "ann@example.org", outcome: .applied))),
+                                    request: request)
+            }
+            // k-1 is decided behind the importer's back after it read the request: the stale
+            // record it carries still says pending, and the store must not believe it.
+            _ = try await store.answer(Answer(requestID: "k-1", reviewer: "ann@example.org", verdict: .reject, response: json("false"),
+                                              channel: .cli, at: t0.addingTimeInterval(4)))
+            // Every answer carries its request (the payload is not read again) …
+            let carried = try await store.recordInboundBatch([write(1, carrying: stored[0]), write(2, carrying: stored[1])],
+                                                             now: t0.addingTimeInterval(10))
+            guard case .refused(let refusal) = carried[0] else { Issue.record("k-1: \(carried[0])"); return }
+            #expect(refusal.code == .alreadyDecided)
+            guard case .answered(let second) = carried[1] else { Issue.record("k-2: \(carried[1])"); return }
+            #expect(second.decided)
+            #expect(second.request.status == .answered)
+            #expect(second.request.requestData == stored[1].requestData)
+            #expect(second.request.policy == stored[1].policy)
+            // … or one does not (all are read whole).
+            let mixed = try await store.recordInboundBatch([write(3, carrying: nil), write(2, carrying: stored[1])],
+                                                           now: t0.addingTimeInterval(11))
+            guard case .answered(let third) = mixed[0] else { Issue.record("k-3: \(mixed[0])"); return }
+            #expect(third.request.requestData == stored[2].requestData)
+            #expect(third.request.policy == stored[2].policy)
+            // What the database holds is unchanged apart from the decision.
+            let after = try #require(try await store.request(id: "k-2"))
+            #expect(after.requestData == stored[1].requestData)
+            #expect(after.policy == stored[1].policy)
+            #expect(after.decision == "approve")
+        }
+    }
 }

@@ -97,7 +97,7 @@ extension ImportPass {
                                     reason: Self.reasonText(decision), channel: isMail ? .mail : .file, via: via, tokenHash: result.tokenHash,
                                     at: at, inbound: inboundRecord(result, claimed: claimed, at: at))
                 return Prepared(claimed: claimed, result: result, request: req, tokenReviewer: tokenReviewer, decision: decision,
-                                write: InboundWrite(.answer(answer)))
+                                write: InboundWrite(.answer(answer), request: req))
             }
             result.outcome = .invalidValue
             result.reason = "\(decision.kind.uppercased()) is not accepted for request \(req.id)"

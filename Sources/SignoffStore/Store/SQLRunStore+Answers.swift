@@ -105,11 +105,16 @@ extension SQLRunStore {
         var hashes = Set<String>()
         var keys = Set<String>()
         var outboxIDs = Set<Int64>()
+        // The requests as the callers read them: when every answered request is among them, its
+        // payload and policy (which never change) are not read again.
+        var known: [String: RequestRecord] = [:]
+        var allKnown = true
         for write in writes {
             switch write.kind {
             case .answer(let a):
                 requestIDs.insert(a.requestID)
                 if let h = a.tokenHash { hashes.insert(h) }
+                if let r = write.request, r.id == a.requestID { known[r.id] = r } else { allKnown = false }
             case .record:
                 if importing, let bounced = write.bouncedMail { outboxIDs.insert(bounced.id) }
             }
@@ -126,7 +131,7 @@ extension SQLRunStore {
         let hashesInPipeline = postgres && !hashes.isEmpty
         if !ids.isEmpty {
             let list = listParam(ids)
-            reads.append(SQLStatement(sql.requests, [list]))
+            reads.append(SQLStatement(allKnown ? sql.requestsUnchangingKnown : sql.requests, [list]))
             reads.append(SQLStatement(sql.votes, [list]))
             reads.append(SQLStatement(sql.tokensOfRequests, [list]))
             if hashesInPipeline { reads.append(SQLStatement(sql.tokensByHash, [listParam(Array(hashes))])) }
@@ -147,7 +152,11 @@ extension SQLRunStore {
         if !ids.isEmpty {
             let runColumn = Self.requestColumnCount
             for row in found[0] {
-                let request = try Self.decodeRequest(row)
+                var request = try Self.decodeRequest(row)
+                if allKnown, let caller = known[request.id] {
+                    request.requestData = caller.requestData
+                    request.policy = caller.policy
+                }
                 requests[request.id] = request
                 if runs[request.runID] == nil {
                     runs[request.runID] = RunState(head: ChainHead(sequence: try row.requiredInt(runColumn), hash: row.string(runColumn + 1) ?? ""),
@@ -577,6 +586,9 @@ struct RowStatement: Sendable {
 /// The statements of the set-based answer, one text per dialect.
 struct AnswerSQL: Sendable {
     var requests: String
+    /// `requests` without the columns that never change after a request is created (its payload
+    /// and its policy: read as `''` and NULL), for answers whose callers hold those already.
+    var requestsUnchangingKnown: String
     var votes: String
     var tokensOfRequests: String
     var tokensByHash: String
@@ -613,6 +625,18 @@ struct AnswerSQL: Sendable {
     let insertEvents = insert("events", [("run_id", .text), ("seq", .int), ("kind", .text), ("actor", .text), ("data", .text),
                                          ("at", .int), ("prev_hash", .text), ("hash", .text)])
 
+    /// `columns` (a request column list, each column prefixed with `prefix`) with the payload read
+    /// as `''` and the policy as NULL.
+    static func withoutUnchanging(_ columns: String, _ prefix: String) -> String {
+        columns.split(separator: ",").map { c -> String in
+            switch c.trimmingCharacters(in: .whitespaces) {
+            case prefix + "request_data": "'' AS request_data"
+            case prefix + "policy": "NULL AS policy"
+            case let other: other
+            }
+        }.joined(separator: ", ")
+    }
+
     private static func insert(_ table: String, _ columns: [(String, RowStatement.Kind)], _ suffix: String = "") -> RowStatement {
         RowStatement("INSERT INTO \(table) (\(columns.map(\.0).joined(separator: ", "))) SELECT \(columns.map { "v." + $0.0 }.joined(separator: ", ")) FROM ",
                      columns, suffix)
@@ -643,6 +667,11 @@ struct AnswerSQL: Sendable {
                 FROM \(each(SQLRunStore.requestColumns, "requests", "id", alias: "q")) JOIN runs r ON r.id = q.run_id
                 ORDER BY r.id, q.id FOR UPDATE OF r, q
                 """
+            requestsUnchangingKnown = """
+                SELECT \(SQLRunStore.qualifiedRequestColumns), r.event_seq, r.last_hash, r.status
+                FROM \(each(Self.withoutUnchanging(SQLRunStore.requestColumns, ""), "requests", "id", alias: "q")) JOIN runs r ON r.id = q.run_id
+                ORDER BY r.id, q.id FOR UPDATE OF r, q
+                """
             votes = "SELECT v.* FROM \(each(SQLRunStore.voteColumns, "votes", "request_id", alias: "v")) ORDER BY v.request_id, v.answered_at, v.reviewer"
             tokensOfRequests = "SELECT t.* FROM \(each(SQLRunStore.tokenColumns, "request_tokens", "request_id", alias: "t"))"
             tokensByHash = "SELECT t.* FROM \(each(SQLRunStore.tokenColumns, "request_tokens", "token_hash", alias: "t"))"
@@ -651,6 +680,10 @@ struct AnswerSQL: Sendable {
             requests = """
                 SELECT \(SQLRunStore.qualifiedRequestColumns), r.event_seq, r.last_hash, r.status FROM runs r JOIN requests q ON q.run_id = r.id
                 WHERE \(inList("q.id", 1))
+                """
+            requestsUnchangingKnown = """
+                SELECT \(Self.withoutUnchanging(SQLRunStore.qualifiedRequestColumns, "q.")), r.event_seq, r.last_hash, r.status
+                FROM runs r JOIN requests q ON q.run_id = r.id WHERE \(inList("q.id", 1))
                 """
             votes = "SELECT \(SQLRunStore.voteColumns) FROM votes WHERE \(inList("request_id", 1)) ORDER BY request_id, answered_at, reviewer"
             tokensOfRequests = "SELECT \(SQLRunStore.tokenColumns) FROM request_tokens WHERE \(inList("request_id", 1))"
