@@ -252,4 +252,40 @@ struct AnswerManyTests {
             #expect(after.decision == "approve")
         }
     }
+
+    @Test(arguments: Backend.allCases)
+    func twoImportersWithCopiesOfOneMessageRecordItOnceAndQueueOneNotice(_ backend: Backend) async throws {
+        try await withStore(backend) { first, db in
+            let second = try await db.open()
+            if backend == .postgres {
+                // Each insert into the inbound log waits, so the two transactions overlap: the second
+                // reads the keys while the first has not committed its copy yet.
+                _ = try await TestDatabase.sql(first, """
+                    CREATE FUNCTION slow_inbound() RETURNS trigger LANGUAGE plpgsql AS $f$
+                    BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $f$
+                    """)
+                _ = try await TestDatabase.sql(first, "CREATE TRIGGER slow_inbound BEFORE INSERT ON inbound FOR EACH ROW EXECUTE FUNCTION slow_inbound()")
+            }
+            // The same ambiguous reply, delivered twice: each importer composed its own clarification.
+            func copy(_ n: Int) -> [InboundWrite] {
+                [InboundWrite(.record(InboundRecord(dedupeKey: "<same-reply@mail.example.org>", path: "new/copy-\(n)", sender: "ann@example.org",
+                                                    outcome: .ambiguous, reason: "no decision line", receivedAt: t0)),
+                              mail: InboundMail(recorded: [NewMail(messageID: "<clarify-\(n)@signoff>", kind: .clarification,
+                                                                   recipient: "ann@example.org", raw: Data("Subject: which?\r\n\r\n?\r\n".utf8))]))]
+            }
+            async let a = first.recordInboundBatch(copy(1), now: t0)
+            async let b: [InboundWriteResult] = {
+                try await Task.sleep(for: .milliseconds(100))
+                return try await second.recordInboundBatch(copy(2), now: t0)
+            }()
+            let results = try await a + b
+            await second.close()
+            let recorded = results.filter { if case .recorded = $0 { true } else { false } }.count
+            let duplicates = results.filter { if case .duplicate = $0 { true } else { false } }.count
+            #expect(recorded == 1, "\(results)")
+            #expect(duplicates == 1, "\(results)")
+            let notices = try await TestDatabase.sql(first, "SELECT count(*) FROM outbox WHERE kind = 'clarification'")
+            #expect(notices.first?.first == "1")
+        }
+    }
 }

@@ -125,6 +125,13 @@ extension SQLRunStore {
         var reads: [SQLStatement] = []
         // PostgreSQL locks the requests in the order of the keys: sorted. (SQLite has one writer.)
         let postgres = dialect == .postgres
+        // PostgreSQL: two importers may hold copies of one message (the same Message-ID delivered
+        // twice). Each takes a transaction lock on its messages' keys first, in one order, so the
+        // second reads the keys after the first committed and finds its copy a duplicate, instead
+        // of both deciding it and the second writing a notice for a row it then cannot insert.
+        let lockingKeys = postgres && importing && !keys.isEmpty
+        if lockingKeys { reads.append(SQLStatement(sql.lockInboundKeys, [listParam(Array(keys))])) }
+        let firstRead = reads.count
         let ids = postgres ? requestIDs.sorted() : Array(requestIDs)
         // SQLite (no round trips to save): the tokens used are read by hash only when they are not
         // among the requests' own tokens (a foreign or unknown token), after those.
@@ -136,11 +143,11 @@ extension SQLRunStore {
             reads.append(SQLStatement(sql.tokensOfRequests, [list]))
             if hashesInPipeline { reads.append(SQLStatement(sql.tokensByHash, [listParam(Array(hashes))])) }
         }
-        let inboundRead = reads.count
+        let inboundRead = reads.count - firstRead
         if !keys.isEmpty { reads.append(SQLStatement(sql.inboundKeys, [listParam(Array(keys))])) }
-        let outboxRead = reads.count
+        let outboxRead = reads.count - firstRead
         if !outboxIDs.isEmpty { reads.append(SQLStatement(sql.outboxIDs, [intListParam(outboxIDs.sorted())])) }
-        let found = reads.isEmpty ? [] : try conn.pipeline(reads, commit: false)
+        let found = reads.isEmpty ? [] : Array(try conn.pipeline(reads, commit: false).dropFirst(firstRead))
 
         var requests: [String: RequestRecord] = [:]
         var runs: [String: RunState] = [:]
@@ -594,6 +601,9 @@ struct AnswerSQL: Sendable {
     var tokensByHash: String
     var inboundKeys: String
     var outboxIDs: String
+    /// PostgreSQL: a transaction lock on each inbound key of `$1`, taken in hash order (empty on
+    /// SQLite, whose one writer already serializes the batches).
+    var lockInboundKeys: String
     var revokeTokens: String
     var bounce: String
 
@@ -676,7 +686,13 @@ struct AnswerSQL: Sendable {
             tokensOfRequests = "SELECT t.* FROM \(each(SQLRunStore.tokenColumns, "request_tokens", "request_id", alias: "t"))"
             tokensByHash = "SELECT t.* FROM \(each(SQLRunStore.tokenColumns, "request_tokens", "token_hash", alias: "t"))"
             inboundKeys = "SELECT i.* FROM \(each("dedupe_key, outcome", "inbound", "dedupe_key", alias: "i"))"
+            lockInboundKeys = """
+                SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT DISTINCT hashtextextended(k, 7346) AS h
+                FROM unnest($1::text[]) AS k ORDER BY 1) AS l
+                """
         case .sqlite:
+            lockInboundKeys = ""
+
             requests = """
                 SELECT \(SQLRunStore.qualifiedRequestColumns), r.event_seq, r.last_hash, r.status FROM runs r JOIN requests q ON q.run_id = r.id
                 WHERE \(inList("q.id", 1))
