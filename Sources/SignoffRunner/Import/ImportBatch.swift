@@ -53,7 +53,7 @@ extension ImportPass {
     /// Reads and classifies one claimed message (no writes). The dedupe check happens in the
     /// batch's transaction.
     func prepare(_ claimed: Maildir.Claimed, in folder: Maildir, isMail: Bool, at: Date,
-                 read: [UInt8]? = nil, prefetched: Task<Prefetched?, Never>? = nil) async throws -> Prepared {
+                 read: [UInt8]? = nil, prefetched: Lookups? = nil) async throws -> Prepared {
         let bytes = try read ?? folder.read(claimed, limit: isMail ? config.limits.maxRawBytes + 1 : InboxResponseFile.maxBytes + 1)
         let store = self.store
         let interpreter = self.interpreter
@@ -63,7 +63,7 @@ extension ImportPass {
             lookup: { token in
                 let hash = InboundClassifier.tokenHash(token)
                 // (the batch's token read runs while the messages are parsed; it is awaited here)
-                if let prefetched = await prefetched?.value, prefetched.asked.contains(hash) {
+                if let prefetched = await prefetched?.chunk(holding: hash), prefetched.asked.contains(hash) {
                     guard let match = prefetched.found[hash] else { return nil }
                     found.store(match.token, match.request)
                     return Self.tokenInfo(record: match.token, request: match.request, interpreter: interpreter)
@@ -123,18 +123,44 @@ extension ImportPass {
         var found: [String: TokenMatch]
     }
 
+    /// A batch's token reads, in chunks queued on the store one after the other in the order of
+    /// the claims (the order the messages are classified in): a message waits only for the chunk
+    /// that holds its token, so classifying starts once the first chunk is read.
+    struct Lookups: Sendable {
+        /// The chunk each hash was asked in.
+        var chunkOf: [String: Int]
+        var chunks: [Task<Prefetched?, Never>]
+
+        /// The read of the chunk that asked `hash`; nil when no chunk did or its read failed (the
+        /// message's token is then looked up on its own).
+        func chunk(holding hash: String) async -> Prefetched? {
+            guard let i = chunkOf[hash] else { return nil }
+            return await chunks[i].value
+        }
+
+        /// Every token found, in all chunks.
+        func found() async -> [TokenMatch] {
+            var all: [TokenMatch] = []
+            for chunk in chunks { if let read = await chunk.value { all += read.found.values } }
+            return all
+        }
+    }
+
+    /// The most chunks a batch's token read is cut into, and the fewest tokens in a chunk.
+    static let lookupChunks = 4, lookupChunkMinimum = 64
+
     /// Messages read ahead and the token read for them, already started.
     struct Staged: Sendable {
         var contents: [Maildir.Claimed: [UInt8]]
-        var lookups: Task<Prefetched?, Never>
+        var lookups: Lookups
     }
 
     /// Reads `claims` and the tokens their headers name (in parallel, a chunk per core), then
-    /// starts one store read for all the tokens; it runs while the messages are classified (and,
-    /// for a batch staged ahead, while the previous batch is).
+    /// starts the store reads of the tokens (`Lookups`: up to four, one after the other); they run
+    /// while the messages are classified (and, for a batch staged ahead, while the previous batch is).
     func stage(_ claims: [Maildir.Claimed], in folder: Maildir) async -> Staged {
         let readStart = ImportTimings.now()
-        var hashes: Set<String> = []
+        var hashesByPart: [(start: Int, hashes: [String])] = []
         var contents: [Maildir.Claimed: [UInt8]] = [:]
         let config = self.config
         let width = max(1, min(ProcessInfo.processInfo.activeProcessorCount, (claims.count + 31) / 32))
@@ -142,12 +168,12 @@ extension ImportPass {
         // Each chunk keeps at most its share of `batchBytes`; past it, a message is read for its
         // token and dropped (read again when it is classified).
         let budget = max(1, batchBytes / width)
-        await withTaskGroup(of: [(Maildir.Claimed, [UInt8]?, String?)].self) { group in
+        await withTaskGroup(of: (Int, [(Maildir.Claimed, [UInt8]?, String?)]).self) { group in
             for start in stride(from: 0, to: claims.count, by: chunk) {
                 let part = Array(claims[start..<min(claims.count, start + chunk)])
                 group.addTask {
                     var kept = 0
-                    return part.map { claimed -> (Maildir.Claimed, [UInt8]?, String?) in
+                    return (start, part.map { claimed -> (Maildir.Claimed, [UInt8]?, String?) in
                         guard let bytes = try? folder.read(claimed, limit: config.limits.maxRawBytes + 1) else { return (claimed, nil, nil) }
                         let keep = kept + bytes.count <= budget
                         if keep { kept += bytes.count }
@@ -156,27 +182,45 @@ extension ImportPass {
                             return (claimed, keep ? bytes : nil, nil)
                         }
                         return (claimed, keep ? bytes : nil, InboundClassifier.tokenHash(token))
-                    }
+                    })
                 }
             }
-            for await read in group {
+            for await (start, read) in group {
+                var hashes: [String] = []
                 for (claimed, bytes, hash) in read {
                     if let bytes { contents[claimed] = bytes }
-                    if let hash { hashes.insert(hash) }
+                    if let hash { hashes.append(hash) }
                 }
+                hashesByPart.append((start, hashes))
             }
         }
         timings?.add("read", since: readStart)
+        // The hashes in claim order, each once, cut into chunks read one after the other.
+        var chunkOf: [String: Int] = [:]
+        var ordered: [String] = []
+        for part in hashesByPart.sorted(by: { $0.start < $1.start }) {
+            for hash in part.hashes where chunkOf[hash] == nil {
+                chunkOf[hash] = 0
+                ordered.append(hash)
+            }
+        }
+        let size = max(Self.lookupChunkMinimum, (ordered.count + Self.lookupChunks - 1) / Self.lookupChunks)
         let store = self.store
         let timings = self.timings
-        let asked = hashes
-        let lookups = Task<Prefetched?, Never> {
-            let lookupStart = ImportTimings.now()
-            defer { timings?.add("token_lookup", since: lookupStart) }
-            guard let found = try? await store.tokenLookups(tokenHashes: Array(asked)) else { return nil }
-            return Prefetched(asked: asked, found: found)
+        var chunks: [Task<Prefetched?, Never>] = []
+        for (i, start) in stride(from: 0, to: ordered.count, by: size).enumerated() {
+            let asked = Array(ordered[start..<min(ordered.count, start + size)])
+            for hash in asked { chunkOf[hash] = i }
+            let before = chunks.last
+            chunks.append(Task<Prefetched?, Never> {
+                _ = await before?.value
+                let lookupStart = ImportTimings.now()
+                defer { timings?.add("token_lookup", since: lookupStart) }
+                guard let found = try? await store.tokenLookups(tokenHashes: asked) else { return nil }
+                return Prefetched(asked: Set(asked), found: found)
+            })
         }
-        return Staged(contents: contents, lookups: lookups)
+        return Staged(contents: contents, lookups: Lookups(chunkOf: chunkOf, chunks: chunks))
     }
 
     /// Classifies `claims` concurrently. With `staged`, the messages it read are not read again
@@ -187,7 +231,7 @@ extension ImportPass {
         var slots = [Prepared?](repeating: nil, count: claims.count)
         var errors = 0
         var contents: [Maildir.Claimed: [UInt8]] = [:]
-        var lookupTask: Task<Prefetched?, Never>?
+        var lookupTask: Lookups?
         if isMail {
             let s: Staged
             if let staged { s = staged } else { s = await stage(claims, in: folder) }
@@ -232,9 +276,7 @@ extension ImportPass {
         var prepared = slots.compactMap { $0 }
         let composeStart = ImportTimings.now()
         var runs: [String: RunRecord] = [:]
-        if let found = await lookups?.value?.found {
-            for match in found.values { if let run = match.run { runs[run.id] = run } }
-        }
+        for match in await lookups?.found() ?? [] { if let run = match.run { runs[run.id] = run } }
         await composeNotices(&prepared, runs: runs, at: at)
         timings?.add("compose", since: composeStart)
         return (prepared, errors)
