@@ -105,20 +105,21 @@ extension SQLRunStore {
         var hashes = Set<String>()
         var keys = Set<String>()
         var outboxIDs = Set<Int64>()
-        // The requests as the callers read them: when every answered request is among them, its
-        // payload and policy (which never change) are not read again.
-        var known: [String: RequestRecord] = [:]
+        // The write carrying each request as its caller read it: when every answered request has
+        // one, their payloads and policies (which never change) are not read again. (The writes
+        // are read in place, by index: a copy of a write retains every field it holds.)
+        var known: [String: Int] = [:]
         var allKnown = true
-        for write in writes {
-            switch write.kind {
+        for i in writes.indices {
+            switch writes[i].kind {
             case .answer(let a):
                 requestIDs.insert(a.requestID)
                 if let h = a.tokenHash { hashes.insert(h) }
-                if let r = write.request, r.id == a.requestID { known[r.id] = r } else { allKnown = false }
+                if writes[i].request?.id == a.requestID { known[a.requestID] = i } else { allKnown = false }
             case .record:
-                if importing, let bounced = write.bouncedMail { outboxIDs.insert(bounced.id) }
+                if importing, let bounced = writes[i].bouncedMail { outboxIDs.insert(bounced.id) }
             }
-            if importing { keys.insert(write.dedupeKey) }
+            if importing { keys.insert(writes[i].dedupeKey) }
         }
 
         // Round trip 1: every read.
@@ -160,9 +161,9 @@ extension SQLRunStore {
             let runColumn = Self.requestColumnCount
             for row in found[0] {
                 var request = try Self.decodeRequest(row)
-                if allKnown, let caller = known[request.id] {
-                    request.requestData = caller.requestData
-                    request.policy = caller.policy
+                if allKnown, let i = known[request.id], let data = writes[i].request?.requestData {
+                    request.requestData = data
+                    request.policy = writes[i].request?.policy
                 }
                 requests[request.id] = request
                 if runs[request.runID] == nil {
@@ -311,13 +312,13 @@ extension SQLRunStore {
 
         var outcomes: [AnswerOutcome] = []
         outcomes.reserveCapacity(writes.count)
-        for write in writes {
-            let key = write.dedupeKey
+        for i in writes.indices {
+            let key = writes[i].dedupeKey
             if importing, let known = seen[key] ?? written[key] {
                 outcomes.append(.duplicate(known))
                 continue
             }
-            switch write.kind {
+            switch writes[i].kind {
             case .answer(let answer):
                 do {
                     outcomes.append(.answered(try decide(answer)))
@@ -342,7 +343,7 @@ extension SQLRunStore {
                     }
                 }
             case .record(let row):
-                if let bounced = write.bouncedMail, !knownMail.contains(bounced.id) {
+                if let bounced = writes[i].bouncedMail, !knownMail.contains(bounced.id) {
                     outcomes.append(.failed(StoreError(.notFound, "no outbox mail \(bounced.id)")))
                     continue
                 }
@@ -350,7 +351,7 @@ extension SQLRunStore {
                     outcomes.append(.duplicate(seen[row.dedupeKey] ?? written[row.dedupeKey]))
                     continue
                 }
-                if let bounced = write.bouncedMail {
+                if let bounced = writes[i].bouncedMail {
                     bounces.append(SQLStatement(sql.bounce, [.int(bounced.id), .text(String(bounced.error.prefix(2000))), .time(now)]))
                 }
                 outcomes.append(.recorded)
@@ -385,7 +386,7 @@ extension SQLRunStore {
         // The import's notices, chosen by what each write did (`InboundMail`): in this transaction.
         var mail: [NewMail] = []
         if importing {
-            for (write, outcome) in zip(writes, outcomes) { mail += write.mail.chosen(for: outcome.inboundResult) }
+            for i in writes.indices { mail += writes[i].mail.chosen(for: outcomes[i].inboundResult) }
         }
         if !mail.isEmpty {
             statements += Self.mailStatements(mail, now: now)
