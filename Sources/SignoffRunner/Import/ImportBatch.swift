@@ -63,7 +63,7 @@ extension ImportPass {
             lookup: { token in
                 let hash = InboundClassifier.tokenHash(token)
                 // (the batch's token read runs while the messages are parsed; it is awaited here)
-                if let prefetched = await prefetched?.chunk(holding: hash), prefetched.asked.contains(hash) {
+                if let prefetched = await prefetched?.chunk(holding: hash) {
                     guard let match = prefetched.found[hash] else { return nil }
                     found.store(match.token, match.request)
                     return Self.tokenInfo(record: match.token, request: match.request, interpreter: interpreter)
@@ -114,12 +114,9 @@ extension ImportPass {
                         write: InboundWrite(.record(inboundRecord(result, claimed: claimed, at: at)), bouncedMail: failedMail))
     }
 
-    /// Prepares `claims` concurrently (`concurrency` at a time); a message that fails stays
-    /// claimed for the repair pass and is counted as an error.
-    /// Token rows and requests read in one go for a batch.
+    /// One chunk's token rows with their requests and runs (a hash the chunk asked and did not
+    /// find has no token).
     struct Prefetched: Sendable {
-        /// The token hashes looked up (a hash asked and not found has no token).
-        var asked: Set<String>
         var found: [String: TokenMatch]
     }
 
@@ -217,15 +214,16 @@ extension ImportPass {
                 let lookupStart = ImportTimings.now()
                 defer { timings?.add("token_lookup", since: lookupStart) }
                 guard let found = try? await store.tokenLookups(tokenHashes: asked) else { return nil }
-                return Prefetched(asked: Set(asked), found: found)
+                return Prefetched(found: found)
             })
         }
         return Staged(contents: contents, lookups: Lookups(chunkOf: chunkOf, chunks: chunks))
     }
 
-    /// Classifies `claims` concurrently. With `staged`, the messages it read are not read again
-    /// and its token read is used (a message it does not cover is read, and its token looked up,
-    /// on its own).
+    /// Classifies `claims` concurrently (`concurrency` at a time). With `staged`, the messages it
+    /// read are not read again and its token reads are used (a message it does not cover is read,
+    /// and its token looked up, on its own). A message that fails stays claimed for the repair
+    /// pass and is counted as an error.
     func prepareAll(_ claims: [Maildir.Claimed], in folder: Maildir, isMail: Bool, staged: Staged? = nil) async -> ([Prepared], Int) {
         let at = now()
         var slots = [Prepared?](repeating: nil, count: claims.count)
