@@ -2,8 +2,8 @@
 #define SIGNOFF_CSQLITE_SHIM_H
 #include <sqlite3.h>
 
-/// SQLITE_TRANSIENT is a cast macro Swift cannot import.
-static inline sqlite3_destructor_type signoff_sqlite_transient(void) { return SQLITE_TRANSIENT; }
+/// SQLITE_STATIC: SQLite uses the bound bytes where they are, until the binding is cleared.
+static inline sqlite3_destructor_type signoff_sqlite_static(void) { return SQLITE_STATIC; }
 
 /// sqlite3_config is variadic.
 static inline int signoff_sqlite_config_multithread(void) { return sqlite3_config(SQLITE_CONFIG_MULTITHREAD); }

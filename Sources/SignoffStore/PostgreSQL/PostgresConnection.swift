@@ -224,6 +224,7 @@ final class PostgresConnection: SQLConnection {
     /// thrown (the statements after it were not run).
     func pipeline(_ statements: [SQLStatement], commit: Bool) throws -> [[SQLRow]] {
         let conn = try handle()
+        let statements = statements.map { $0.rows.isEmpty ? $0 : SQLStatement($0.sql, $0.allParams) }
         let names = try statements.map { try statementName($0.sql, parameterCount: $0.params.count) }
         let begin = pendingBegin
         pendingBegin = false

@@ -95,6 +95,9 @@ protocol SQLConnection: AnyObject {
     /// Runs one statement with `$1…$n` parameters and returns its rows.
     @discardableResult
     func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow]
+    /// Runs one statement (with its rows, if it has any).
+    @discardableResult
+    func query(_ statement: SQLStatement) throws -> [SQLRow]
     /// Runs statements without parameters (DDL, BEGIN/COMMIT).
     func exec(_ sql: String) throws
     /// Starts a transaction: `write` takes the write lock up front on SQLite (BEGIN IMMEDIATE).
@@ -120,9 +123,29 @@ protocol SQLConnection: AnyObject {
 struct SQLStatement: Sendable {
     var sql: String
     var params: [SQLValue]
+    /// A multi-row write's rows, bound in order after `params`: SQLite binds them where they are,
+    /// instead of from a flat copy of every value (which retains each one again).
+    var rows: ArraySlice<[SQLValue]>
+
     init(_ sql: String, _ params: [SQLValue]) {
         self.sql = sql
         self.params = params
+        self.rows = []
+    }
+
+    init(_ sql: String, rows: ArraySlice<[SQLValue]>) {
+        self.sql = sql
+        self.params = []
+        self.rows = rows
+    }
+
+    /// Every parameter in order: `params`, then the rows' values.
+    var allParams: [SQLValue] {
+        if rows.isEmpty { return params }
+        var out = params
+        out.reserveCapacity(params.count + rows.count * (rows.first?.count ?? 0))
+        for row in rows { out += row }
+        return out
     }
 }
 
@@ -132,8 +155,11 @@ extension SQLConnection {
     func notifyWork() {}
 
     func pipeline(_ statements: [SQLStatement], commit: Bool) throws -> [[SQLRow]] {
-        try statements.map { try query($0.sql, $0.params) }
+        try statements.map { try query($0) }
     }
+
+    @discardableResult
+    func query(_ statement: SQLStatement) throws -> [SQLRow] { try query(statement.sql, statement.allParams) }
 
     @discardableResult
     func query(_ sql: String, _ params: SQLValue...) throws -> [SQLRow] { try query(sql, params) }

@@ -162,26 +162,27 @@ final class SQLiteConnection: SQLConnection {
     }
 
     func query(_ sql: String, _ params: [SQLValue]) throws -> [SQLRow] {
+        try run(sql, params, [])
+    }
+
+    func query(_ statement: SQLStatement) throws -> [SQLRow] {
+        try run(statement.sql, statement.params, statement.rows)
+    }
+
+    /// Runs `sql` with `params` and then the values of `rows` bound in order.
+    private func run(_ sql: String, _ params: [SQLValue], _ valueRows: ArraySlice<[SQLValue]>) throws -> [SQLRow] {
         let stmt = try prepare(sql)
         defer {
             sqlite3_reset(stmt)
             sqlite3_clear_bindings(stmt)
         }
-        for (i, value) in params.enumerated() {
-            let index = Int32(i + 1)
-            let rc: Int32
-            switch value {
-            case .null: rc = sqlite3_bind_null(stmt, index)
-            case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
-            case .double(let v): rc = sqlite3_bind_double(stmt, index, v)
-            case .text(let s): rc = Self.bindText(stmt, index, s)
-            case .blob(let d):
-                rc = d.withUnsafeBytes { buf in
-                    sqlite3_bind_blob(stmt, index, buf.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buf.count), signoff_sqlite_transient())
-                }
-            }
-            if rc != SQLITE_OK { throw error(rc, sql) }
-        }
+        var bytes = 0
+        for value in params { bytes += Self.boundBytes(value) }
+        for row in valueRows { for value in row { bytes += Self.boundBytes(value) } }
+        let base = arena.reserve(bytes)
+        var binder = Binder(stmt: stmt, base: base)
+        for value in params { try binder.bind(value, or: { error($0, sql) }) }
+        for row in valueRows { for value in row { try binder.bind(value, or: { error($0, sql) }) } }
         var rows: [SQLRow] = []
         let columns = sqlite3_column_count(stmt)
         while true {
@@ -211,21 +212,68 @@ final class SQLiteConnection: SQLConnection {
         return rows
     }
 
-    /// Binds `s` up to its first NUL character, as a C string would end (PostgreSQL text cannot
-    /// hold one either), straight from the string's UTF-8 with its length: no C-string copy of
-    /// a small string and no `strlen`. SQLite copies the bytes (`SQLITE_TRANSIENT`).
-    private static func bindText(_ stmt: OpaquePointer, _ index: Int32, _ s: String) -> Int32 {
-        var s = s
-        return s.withUTF8 { utf8 in
-            guard let base = utf8.baseAddress, !utf8.isEmpty else {
-                return sqlite3_bind_text(stmt, index, "", 0, signoff_sqlite_transient())
-            }
-            let end = memchr(base, 0, utf8.count).map { UnsafeRawPointer($0) - UnsafeRawPointer(base) } ?? utf8.count
-            return base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
-                sqlite3_bind_text(stmt, index, $0, Int32(end), signoff_sqlite_transient())
-            }
+    /// The bytes `value` copies into the arena.
+    private static func boundBytes(_ value: SQLValue) -> Int {
+        switch value {
+        case .text(let s): s.utf8.count
+        case .blob(let d): d.count
+        case .null, .int, .double: 0
         }
     }
+
+    /// Binds a statement's values in order. Text and blobs are copied into the connection's arena
+    /// and bound where they are (`SQLITE_STATIC`): one buffer reused by every statement, instead
+    /// of SQLite allocating and copying each value. The bindings are cleared before the arena is
+    /// used again.
+    private struct Binder {
+        let stmt: OpaquePointer
+        let base: UnsafeMutableRawPointer
+        var offset = 0
+        var index: Int32 = 1
+
+        init(stmt: OpaquePointer, base: UnsafeMutableRawPointer) {
+            self.stmt = stmt
+            self.base = base
+        }
+
+        mutating func bind(_ value: SQLValue, or failure: (Int32) -> StoreError) throws {
+            let rc: Int32
+            switch value {
+            case .null: rc = sqlite3_bind_null(stmt, index)
+            case .int(let v): rc = sqlite3_bind_int64(stmt, index, v)
+            case .double(let v): rc = sqlite3_bind_double(stmt, index, v)
+            case .text(let s): rc = bindText(s)
+            case .blob(let d):
+                let target = base + offset
+                let count = d.count
+                d.withUnsafeBytes { buf in
+                    if let source = buf.baseAddress, count > 0 { target.copyMemory(from: source, byteCount: count) }
+                }
+                offset += count
+                rc = sqlite3_bind_blob(stmt, index, target, Int32(count), signoff_sqlite_static())
+            }
+            if rc != SQLITE_OK { throw failure(rc) }
+            index += 1
+        }
+
+        /// Binds `s` up to its first NUL character, as a C string would end (PostgreSQL text
+        /// cannot hold one either), from the string's UTF-8 with its length: no `strlen`.
+        private mutating func bindText(_ s: String) -> Int32 {
+            var s = s
+            let target = base + offset
+            let length: Int = s.withUTF8 { utf8 in
+                guard let source = utf8.baseAddress, !utf8.isEmpty else { return 0 }
+                target.copyMemory(from: source, byteCount: utf8.count)
+                return memchr(source, 0, utf8.count).map { UnsafeRawPointer($0) - UnsafeRawPointer(source) } ?? utf8.count
+            }
+            offset += s.utf8.count
+            return sqlite3_bind_text(stmt, index, target.assumingMemoryBound(to: CChar.self), Int32(length), signoff_sqlite_static())
+        }
+    }
+
+    /// The buffer bound values are copied into (see `Binder`): grown as needed, never shrunk,
+    /// freed with the connection.
+    private let arena = BindArena()
 
     func begin(write: Bool) throws { try exec(write ? "BEGIN IMMEDIATE" : "BEGIN") }
     func commit() throws { try exec("COMMIT") }
@@ -234,4 +282,28 @@ final class SQLiteConnection: SQLConnection {
     }
     func isBroken() -> Bool { false }
     func reset() throws {}
+}
+
+/// A growable byte buffer owned by one connection (used only on its queue).
+final class BindArena {
+    private var storage: UnsafeMutableRawPointer
+    private var capacity: Int
+
+    init() {
+        capacity = 4096
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// At least `bytes` bytes (at least one, so an empty value still has an address). Invalidates
+    /// what an earlier call returned.
+    func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > capacity {
+            storage.deallocate()
+            capacity = max(bytes, capacity * 2)
+            storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        }
+        return storage
+    }
 }

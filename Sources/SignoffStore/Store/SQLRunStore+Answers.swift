@@ -418,10 +418,7 @@ extension SQLRunStore {
             while start < rows.count {
                 let left = rows.count - start
                 let size = RowStatement.sqliteSizes.first { $0 <= left }!
-                var params: [SQLValue] = []
-                params.reserveCapacity(size * statement.columns)
-                for row in rows[start..<start + size] { params += row }
-                out.append(SQLStatement(statement.sqlite(rows: size), params))
+                out.append(SQLStatement(statement.sqlite(rows: size), rows: rows[start..<start + size]))
                 start += size
             }
             return out

@@ -231,7 +231,7 @@ extension SQLRunStore {
 
     static func insertTokens(_ conn: any SQLConnection, requestID: String, runID: String, tokens: [NewToken], now: Date) throws {
         for statement in tokenStatements(runID: runID, tokens: tokens.map { (requestID, $0) }, now: now) {
-            try conn.query(statement.sql, statement.params)
+            try conn.query(statement)
         }
     }
 
@@ -248,7 +248,7 @@ extension SQLRunStore {
     static func insertMail(_ conn: any SQLConnection, _ mail: [NewMail], now: Date) throws {
         guard !mail.isEmpty else { return }
         conn.notifyWork()
-        for statement in mailStatements(mail, now: now) { try conn.query(statement.sql, statement.params) }
+        for statement in mailStatements(mail, now: now) { try conn.query(statement) }
     }
 
     static let insertMailPrefix = "INSERT INTO outbox (message_id, kind, recipient, sender, raw, request_id, run_id, status, attempts, next_attempt_at, created_at)"

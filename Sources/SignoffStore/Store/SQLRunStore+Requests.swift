@@ -148,7 +148,7 @@ extension SQLRunStore {
 
     static func insertInbound(_ conn: any SQLConnection, _ r: InboundRecord) throws {
         let statement = inboundStatement(r)
-        try conn.query(statement.sql, statement.params)
+        try conn.query(statement)
     }
 
     func recordInbound(_ record: InboundRecord) async throws -> Bool {

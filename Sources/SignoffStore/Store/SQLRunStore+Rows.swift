@@ -173,7 +173,7 @@ extension SQLRunStore {
     static func insertMany(_ conn: any SQLConnection, _ prefix: String, columns: Int, rows: [[SQLValue]],
                            suffix: String = "", chunk: Int = 400) throws {
         for statement in insertStatements(prefix, columns: columns, rows: rows, suffix: suffix, chunk: chunk) {
-            try conn.query(statement.sql, statement.params)
+            try conn.query(statement)
         }
     }
 
@@ -184,10 +184,7 @@ extension SQLRunStore {
         var start = 0
         while start < rows.count {
             let end = min(start + chunk, rows.count)
-            var params: [SQLValue] = []
-            params.reserveCapacity((end - start) * columns)
-            for row in rows[start..<end] { params += row }
-            statements.append(SQLStatement(insertSQL(prefix, columns: columns, rows: end - start, suffix: suffix), params))
+            statements.append(SQLStatement(insertSQL(prefix, columns: columns, rows: end - start, suffix: suffix), rows: rows[start..<end]))
             start = end
         }
         return statements

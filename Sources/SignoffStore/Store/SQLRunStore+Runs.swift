@@ -126,7 +126,7 @@ extension SQLRunStore {
     /// Cancels (or expires) the pending requests of runs and revokes their active tokens.
     static func closeRequests(_ conn: any SQLConnection, runIDs: [String], status: RequestStatus, now: Date) throws {
         guard !runIDs.isEmpty else { return }
-        for statement in closeRequestStatements(runIDs: runIDs, status: status) { try conn.query(statement.sql, statement.params) }
+        for statement in closeRequestStatements(runIDs: runIDs, status: status) { try conn.query(statement) }
     }
 
     /// The statements of `closeRequests` (for a pipeline).
