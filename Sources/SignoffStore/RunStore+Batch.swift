@@ -89,11 +89,14 @@ public enum InboundWriteResult: Sendable {
 }
 
 /// A reply token and the request it was issued for (`RunStore.tokenLookups`).
-public struct TokenMatch: Sendable {
-    public var token: TokenRecord
-    public var request: RequestRecord
+///
+/// A class (immutable): the import hands each match through dictionaries, chunks and tasks, and
+/// copying a reference costs one retain where copying the records' fields cost dozens.
+public final class TokenMatch: Sendable {
+    public let token: TokenRecord
+    public let request: RequestRecord
     /// The request's run, when the store read it in the same go (the SQL stores do).
-    public var run: RunRecord?
+    public let run: RunRecord?
     public init(token: TokenRecord, request: RequestRecord, run: RunRecord? = nil) {
         self.token = token; self.request = request; self.run = run
     }
