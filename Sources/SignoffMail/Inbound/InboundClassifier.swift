@@ -36,12 +36,13 @@ public struct InboundClassifier: Sendable {
 
     /// Classifies one raw message.
     public func classify(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
-        let sha = TextFast.hex(contiguous: SHA256.hash(data: bytes))
-        // The dedupe key is the Message-ID when there is one; the bytes' key is built only when
-        // it is needed (every result leaves through `done`, and `seen` reads the key).
-        var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "", sha256: sha)
+        // The dedupe key is the Message-ID when there is one; the bytes' key (their SHA-256,
+        // hashed only then: most replies have a Message-ID) is built only when it is needed
+        // (every result leaves through `done`, and `seen` reads the key).
+        var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "")
+        func bytesKey() -> String { "sha256:" + TextFast.hex(contiguous: SHA256.hash(data: bytes)) }
         func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult {
-            if r.dedupeKey.isEmpty { r.dedupeKey = "sha256:" + sha }
+            if r.dedupeKey.isEmpty { r.dedupeKey = bytesKey() }
             r.outcome = o; r.reason = reason; return r
         }
 
@@ -65,7 +66,7 @@ public struct InboundClassifier: Sendable {
         let fromValues = h.all("From")
         let firstFrom = EmailAddress.parseList(fromValues.first ?? "")
         r.sender = Authenticity.fromAddress(fromValues: fromValues, firstParsed: firstFrom)
-        if r.dedupeKey.isEmpty { r.dedupeKey = "sha256:" + sha }
+        if r.dedupeKey.isEmpty { r.dedupeKey = bytesKey() }
         if try await seen(r.dedupeKey) { return done(.duplicate, "already imported (\(r.dedupeKey.hasPrefix("mid:") ? "same Message-ID" : "same bytes"))") }
 
         switch AutomaticMailDetector.classify(message, fromAddresses: firstFrom) {
@@ -116,7 +117,7 @@ public struct InboundClassifier: Sendable {
     /// quarantine rules; the responder must be the token's reviewer).
     public func classifyResponseFile(_ bytes: [UInt8], now: Date) async throws -> InboundResult {
         let sha = TextFast.hex(contiguous: SHA256.hash(data: bytes))
-        var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)", sha256: sha)
+        var r = InboundResult(outcome: .unparseable, reason: "", dedupeKey: "sha256:\(sha)")
         func done(_ o: InboundResult.Outcome, _ reason: String) -> InboundResult { r.outcome = o; r.reason = reason; return r }
         let file: InboxResponseFile
         do { file = try InboxResponseFile.parse(bytes) } catch {

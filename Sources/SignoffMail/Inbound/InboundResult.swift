@@ -59,8 +59,6 @@ public struct InboundResult: Sendable, Hashable {
     /// `mid:<Message-ID>` or `sha256:<hex of the bytes>`, for dedupe.
     public var dedupeKey: String
     public var messageID: String?
-    /// SHA-256 of the raw bytes, hex.
-    public var sha256: String
     /// The single From address (or a response file's responder), when there is one.
     public var sender: EmailAddress?
     /// SHA-256 hex of the token (never the token itself), when one was found.
