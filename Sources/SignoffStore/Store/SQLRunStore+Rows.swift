@@ -143,6 +143,7 @@ extension SQLRunStore {
         rows.reserveCapacity(events.count)
         let atMillis = millis(at)
         var text = JSONText(capacity: 512)
+        var input: [UInt8] = []
         for e in events {
             let seq = head.sequence + 1
             text.bytes.removeAll(keepingCapacity: true)
@@ -155,18 +156,45 @@ extension SQLRunStore {
             }
             text.bytes.append(UInt8(ascii: "}"))
             let data = String(decoding: text.bytes, as: UTF8.self)
-            var input: [UInt8] = []
-            input.reserveCapacity(head.hash.utf8.count + runID.utf8.count + (actor?.utf8.count ?? 0) + text.bytes.count + 64)
+            // prev_hash \n run_id \n seq \n kind \n actor \n at \n data (`EventRecord.canonicalContent`),
+            // appended into one buffer reused for every event.
+            let newline = UInt8(ascii: "\n")
+            input.removeAll(keepingCapacity: true)
             input.append(contentsOf: head.hash.utf8)
-            for part in ["\n", runID, "\n", String(seq), "\n", e.kind, "\n", actor ?? "", "\n", String(atMillis), "\n"] {
-                input.append(contentsOf: part.utf8)
-            }
+            input.append(newline)
+            input.append(contentsOf: runID.utf8)
+            input.append(newline)
+            Self.appendDecimal(seq, to: &input)
+            input.append(newline)
+            input.append(contentsOf: e.kind.utf8)
+            input.append(newline)
+            if let actor { input.append(contentsOf: actor.utf8) }
+            input.append(newline)
+            Self.appendDecimal(Int(atMillis), to: &input)
+            input.append(newline)
             input.append(contentsOf: text.bytes)
             let hash = hex(SHA256.hash(data: input))
             rows.append([.text(runID), .int(seq), .text(e.kind), .optional(actor), .text(data), .int(atMillis), .text(head.hash), .text(hash)])
             head = ChainHead(sequence: seq, hash: hash)
         }
         return (rows, head)
+    }
+
+    /// `value` in decimal, as `String(value)` writes it.
+    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[i]) }
+        }
     }
 
     /// Inserts rows in multi-row statements of at most `chunk` rows.
