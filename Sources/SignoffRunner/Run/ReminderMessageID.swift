@@ -26,10 +26,18 @@ enum ReminderMessageID {
 
     /// 16 lower-case hex digits of SHA-256 of the token hash.
     private static func digest(_ tokenHash: String) -> String {
-        MailMessage.lowerHex(SHA256.hash(data: Array(tokenHash.utf8)).prefix(8))
+        var hash = tokenHash
+        let digest = hash.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        return digest.withUnsafeBytes { MailMessage.lowerHex(UnsafeRawBufferPointer(rebasing: $0.prefix(8))) }
     }
 
     private static func domain(_ requestMessageID: String) -> String {
-        MessageID.normalize(requestMessageID).split(separator: "@").last.map(String.init) ?? "signoff.invalid"
+        let normalized = MessageID.normalize(requestMessageID)
+        // What follows the last "@" (the last non-empty piece between "@"s, as `split` gives it).
+        let utf8 = normalized.utf8
+        if let at = utf8.lastIndex(of: UInt8(ascii: "@")), utf8.index(after: at) != utf8.endIndex {
+            return String(normalized[utf8.index(after: at)...])
+        }
+        return normalized.split(separator: "@").last.map(String.init) ?? "signoff.invalid"
     }
 }
