@@ -38,4 +38,31 @@ struct SQLTextTests {
         }
         #expect(found == [6])
     }
+
+    /// A multi-row write binds its rows where they are (SQLite copies every bound text and blob
+    /// into one buffer per connection): values far larger than that buffer, blobs, NULLs and the
+    /// small values of the next statement all come back as bound.
+    @Test(arguments: Backend.allCases)
+    func rowsOfLargeAndSmallValuesRoundTrip(_ backend: Backend) async throws {
+        let db = try await TestDatabase.make(backend)
+        defer { Task { await db.drop() } }
+        let raw = try db.rawConnection("test.rows")
+        defer { Task { await raw.close() } }
+        let blobType = backend == .postgres ? "bytea" : "BLOB"
+        let big = String(repeating: "Grüße ✅ ", count: 20_000)
+        let bytes = Data((0..<150_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        let first: [[SQLValue]] = [[.int(1), .text("small"), .blob(Data([1, 2, 3]))],
+                                   [.int(2), .text(big), .blob(bytes)],
+                                   [.int(3), .null, .null]]
+        let second: [[SQLValue]] = [[.int(4), .text("after"), .blob(Data([0]))]]
+        let back = try await raw.perform { conn -> [SQLRow] in
+            try conn.query("CREATE TABLE rows_probe (n integer PRIMARY KEY, t text, b \(blobType))", [])
+            try conn.query(SQLStatement("INSERT INTO rows_probe (n, t, b) VALUES ($1, $2, $3), ($4, $5, $6), ($7, $8, $9)", rows: first[...]))
+            try conn.query(SQLStatement("INSERT INTO rows_probe (n, t, b) VALUES ($1, $2, $3)", rows: second[...]))
+            return try conn.query("SELECT n, t, b FROM rows_probe ORDER BY n", [])
+        }
+        #expect(back.map { $0.int(0) } == [1, 2, 3, 4])
+        #expect(back.map { $0.string(1) } == ["small", big, nil, "after"])
+        #expect(back.map { $0.data(2) } == [Data([1, 2, 3]), bytes, nil, Data([0])])
+    }
 }
