@@ -159,7 +159,7 @@ final class PostgresConnection: SQLConnection {
                     offsets.append(-1); lengths.append(0); formats.append(0)
                 case .int(let v):
                     offsets.append(bytes.count); lengths.append(0); formats.append(0)
-                    Self.appendDecimal(v, to: &bytes)
+                    appendDecimal(v, to: &bytes)
                     bytes.append(0)
                 case .double(let v):
                     offsets.append(bytes.count); lengths.append(0); formats.append(0)
@@ -175,18 +175,6 @@ final class PostgresConnection: SQLConnection {
                     bytes.append(0)
                 }
             }
-        }
-
-        static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
-            if value == 0 { out.append(48); return }
-            var magnitude = value.magnitude
-            if value < 0 { out.append(UInt8(ascii: "-")) }
-            let start = out.count
-            while magnitude > 0 {
-                out.append(UInt8(48 + magnitude % 10))
-                magnitude /= 10
-            }
-            out[start...].reverse()
         }
 
         /// Calls `body` with a pointer per value (nil for NULL), valid during the call.

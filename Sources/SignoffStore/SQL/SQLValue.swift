@@ -17,6 +17,19 @@ enum SQLValue: Sendable, Hashable {
     static func time(_ d: Date?) -> SQLValue { d.map { .int(millis($0)) } ?? .null }
 }
 
+/// `value` in decimal ASCII, as `String(value)` writes it, appended to `out` (no string made).
+func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+    if value == 0 { out.append(UInt8(ascii: "0")); return }
+    var magnitude = value.magnitude
+    if value < 0 { out.append(UInt8(ascii: "-")) }
+    let start = out.count
+    while magnitude > 0 {
+        out.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+        magnitude /= 10
+    }
+    out[start...].reverse()
+}
+
 /// Milliseconds since 1970 for a date (what the store writes).
 func millis(_ d: Date) -> Int64 { Int64((d.timeIntervalSince1970 * 1000).rounded()) }
 /// The date for stored milliseconds.

@@ -164,13 +164,13 @@ extension SQLRunStore {
             input.append(newline)
             input.append(contentsOf: runID.utf8)
             input.append(newline)
-            Self.appendDecimal(seq, to: &input)
+            appendDecimal(Int64(seq), to: &input)
             input.append(newline)
             input.append(contentsOf: e.kind.utf8)
             input.append(newline)
             if let actor { input.append(contentsOf: actor.utf8) }
             input.append(newline)
-            Self.appendDecimal(Int(atMillis), to: &input)
+            appendDecimal(atMillis, to: &input)
             input.append(newline)
             input.append(contentsOf: text.bytes)
             let hash = hex(SHA256.hash(data: input))
@@ -178,23 +178,6 @@ extension SQLRunStore {
             head = ChainHead(sequence: seq, hash: hash)
         }
         return (rows, head)
-    }
-
-    /// `value` in decimal, as `String(value)` writes it.
-    static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[i]) }
-        }
     }
 
     /// Inserts rows in multi-row statements of at most `chunk` rows.
