@@ -559,7 +559,7 @@ struct RowStatement: Sendable {
     static let postgresRowByRow = 4
     /// Columns per row.
     let columns: Int
-    /// The SQLite texts for `sqliteSizes` rows.
+    /// The SQLite texts for `sqliteSizes` rows (none when `sqliteEach` is set).
     private let sqliteTexts: [Int: String]
     /// SQLite: a statement for one row, run once per row instead of the multi-row texts. An
     /// `UPDATE … FROM (VALUES …)` first copies its joined rows into a temporary table and then
@@ -581,7 +581,8 @@ struct RowStatement: Sendable {
             + postgresSuffix.replacingOccurrences(of: "ANY(ARRAY(SELECT e->>0 FROM jsonb_array_elements($1::jsonb) AS e))", with: "$1")
         var texts: [Int: String] = [:]
         let names = columns.enumerated().map { i, c in "column\(i + 1) AS \(c.0)" }.joined(separator: ", ")
-        for size in Self.sqliteSizes {
+        // (A statement run row by row on SQLite needs no multi-row texts.)
+        for size in sqliteEach == nil ? Self.sqliteSizes : [] {
             var values = ""
             for r in 0..<size {
                 if r > 0 { values += "," }
