@@ -9,6 +9,13 @@ let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
 ]
 
+// The allocator of the programs we ship and measure: jemalloc (Debian's libjemalloc-dev) on Linux.
+// The import allocates and frees small objects at a high rate on every thread; against glibc's
+// malloc it spends 14% less CPU per imported message (ARCHITECTURE.md, "Allocator").
+let productLinkerSettings: [LinkerSetting] = [
+    .linkedLibrary("jemalloc", .when(platforms: [.linux])),
+]
+
 let package = Package(
     name: "Signoff",
     platforms: [.macOS(.v14)],
@@ -71,7 +78,8 @@ let package = Package(
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log")],
                 swiftSettings: swiftSettings),
-        .executableTarget(name: "signoff", dependencies: ["SignoffCLI"], swiftSettings: swiftSettings),
+        .executableTarget(name: "signoff", dependencies: ["SignoffCLI"], swiftSettings: swiftSettings,
+                         linkerSettings: productLinkerSettings),
 
         // The seeds' programs, written against the engine.
         .target(name: "SignoffExamples", dependencies: ["SignoffEngine"], path: "Examples/SignoffExamples",
@@ -83,15 +91,19 @@ let package = Package(
 
         // Benchmarks: executables that print JSON.
         .executableTarget(name: "EngineBenchmark", dependencies: ["SignoffEngine"],
-                          path: "Benchmarks/EngineBenchmark", swiftSettings: swiftSettings),
+                          path: "Benchmarks/EngineBenchmark", swiftSettings: swiftSettings,
+                          linkerSettings: productLinkerSettings),
         .executableTarget(name: "StoreBenchmark", dependencies: ["SignoffStore", "SignoffEngine"],
-                          path: "Benchmarks/StoreBenchmark", exclude: ["run.sh"], swiftSettings: swiftSettings),
+                          path: "Benchmarks/StoreBenchmark", exclude: ["run.sh"], swiftSettings: swiftSettings,
+                          linkerSettings: productLinkerSettings),
         .executableTarget(name: "MailBenchmark", dependencies: ["SignoffMail"],
-                          path: "Benchmarks/MailBenchmark", swiftSettings: swiftSettings),
+                          path: "Benchmarks/MailBenchmark", swiftSettings: swiftSettings,
+                          linkerSettings: productLinkerSettings),
 
         .executableTarget(name: "ImportBenchmark",
                           dependencies: ["SignoffRunner", "SignoffStore", "SignoffMail"],
-                          path: "Benchmarks/ImportBenchmark", swiftSettings: swiftSettings),
+                          path: "Benchmarks/ImportBenchmark", swiftSettings: swiftSettings,
+                          linkerSettings: productLinkerSettings),
 
         // A bounded random-mutation fuzzer for the MIME reader and the decision grammar.
         .executableTarget(name: "MailFuzz", dependencies: ["SignoffMail", "SignoffTestSupport"], path: "Fuzz/MailFuzz",

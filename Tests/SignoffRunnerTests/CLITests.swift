@@ -11,6 +11,18 @@ struct CLITests {
         }
     }
 
+    #if os(Linux)
+    /// The shipped binary allocates with jemalloc (Package.swift, ARCHITECTURE.md "Allocator"):
+    /// jemalloc honours `MALLOC_CONF` and prints its statistics on exit; glibc ignores it.
+    @Test func theBinaryAllocatesWithJemalloc() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["MALLOC_CONF"] = "stats_print:true"
+        let r = try TestSupport.run(try TestSupport.signoffBinary(), ["--help"], environment: env)
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("Begin jemalloc statistics"), "signoff does not allocate with jemalloc")
+    }
+    #endif
+
     @Test func unknownOptionIsAUsageErrorWithExitTwo() throws {
         let r = try TestSupport.run(try TestSupport.signoffBinary(), ["history", "--colour"])
         #expect(r.status == 2)
