@@ -65,4 +65,30 @@ struct SQLTextTests {
         #expect(back.map { $0.string(1) } == ["small", big, nil, "after"])
         #expect(back.map { $0.data(2) } == [Data([1, 2, 3]), bytes, nil, Data([0])])
     }
+
+    /// The SQLite bind buffer grows to a large statement's values and gives the memory back once
+    /// statements are small again (a connection does not keep a big checkpoint's size for life);
+    /// every value still comes back as bound across the grow and the shrink.
+    @Test func theBindBufferShrinksAfterALargeStatement() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        defer { Task { await db.drop() } }
+        let raw = try db.rawConnection("test.arena")
+        defer { Task { await raw.close() } }
+        let huge = String(repeating: "0123456789abcdef", count: (BindArena.kept * 2) / 16)
+        let back = try await raw.perform { conn -> [SQLRow] in
+            try conn.query("CREATE TABLE arena_probe (n integer PRIMARY KEY, t text)", [])
+            try conn.query("INSERT INTO arena_probe (n, t) VALUES ($1, $2)", [.int(1), .text(huge)])
+            try conn.query("INSERT INTO arena_probe (n, t) VALUES ($1, $2)", [.int(2), .text("small")])
+            return try conn.query("SELECT n, t FROM arena_probe ORDER BY n", [])
+        }
+        #expect(back.map { $0.string(1) } == [huge, "small"])
+
+        let arena = BindArena()
+        _ = arena.reserve(huge.utf8.count)
+        #expect(arena.capacity >= huge.utf8.count)
+        _ = arena.reserve(100)
+        #expect(arena.capacity == BindArena.kept)
+        _ = arena.reserve(BindArena.kept - 1)
+        #expect(arena.capacity == BindArena.kept)
+    }
 }

@@ -271,8 +271,8 @@ final class SQLiteConnection: SQLConnection {
         }
     }
 
-    /// The buffer bound values are copied into (see `Binder`): grown as needed, never shrunk,
-    /// freed with the connection.
+    /// The buffer bound values are copied into (see `Binder`): grown as needed, shrunk back to
+    /// `BindArena.kept` after a larger statement, freed with the connection.
     private let arena = BindArena()
 
     func begin(write: Bool) throws { try exec(write ? "BEGIN IMMEDIATE" : "BEGIN") }
@@ -284,10 +284,15 @@ final class SQLiteConnection: SQLConnection {
     func reset() throws {}
 }
 
-/// A growable byte buffer owned by one connection (used only on its queue).
+/// A growable byte buffer owned by one connection (used only on its queue). It grows to the
+/// largest statement's values; once a statement needs no more than `kept` bytes again, a buffer
+/// grown past `kept` goes back to `kept`, so one large write (a big checkpoint) does not hold its
+/// size for the connection's life.
 final class BindArena {
+    /// The most a buffer keeps between statements: more than a 1,024-message import batch binds.
+    static let kept = 4 << 20
     private var storage: UnsafeMutableRawPointer
-    private var capacity: Int
+    private(set) var capacity: Int
 
     init() {
         capacity = 4096
@@ -300,10 +305,16 @@ final class BindArena {
     /// what an earlier call returned.
     func reserve(_ bytes: Int) -> UnsafeMutableRawPointer {
         if bytes > capacity {
-            storage.deallocate()
-            capacity = max(bytes, capacity * 2)
-            storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            reallocate(max(bytes, capacity * 2))
+        } else if capacity > Self.kept && bytes <= Self.kept {
+            reallocate(Self.kept)
         }
         return storage
+    }
+
+    private func reallocate(_ size: Int) {
+        storage.deallocate()
+        capacity = size
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
     }
 }
