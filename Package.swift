@@ -11,7 +11,7 @@ let swiftSettings: [SwiftSetting] = [
 
 // The allocator of the programs we ship and measure: jemalloc (Debian's libjemalloc-dev) on Linux.
 // The import allocates and frees small objects at a high rate on every thread; against glibc's
-// malloc it spends 14% less CPU per imported message (ARCHITECTURE.md, "Allocator").
+// malloc it spends 9% less CPU per imported message (ARCHITECTURE.md, "Allocator").
 let productLinkerSettings: [LinkerSetting] = [
     .linkedLibrary("jemalloc", .when(platforms: [.linux])),
 ]
