@@ -139,4 +139,51 @@ struct RequestTimerTests {
         // Had nobody answered, the second expiry rejects instead of escalating again.
         await env.store.close()
     }
+
+    /// An escalation starts its own reminders (remind_every from the escalation): their rounds are
+    /// recorded on the request like the first reviewers' — `reminders_sent` goes on counting, a
+    /// `reminder` event each — and the reminders themselves go out to the escalation target.
+    @Test(arguments: Backend.allCases)
+    func escalationRemindersAreCountedLikeTheFirstOnes(_ backend: Backend) async throws {
+        let p = try Product.make(backend)
+        defer { p.cleanUp() }
+        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "escalate\n      escalate_to: [head@example.org]"))
+        let clock = TestClock()
+        let env = try await Self.environment(p, clock: clock)
+        let runner = BatchRunner(environment: env)
+        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
+        _ = try await runner.runPass()
+        clock.advance(25 * 60)
+        _ = try await runner.runPass()  // both first reminders are due
+        var request = try #require(try await env.store.requests(runID: run.id).first)
+        #expect(request.remindersSent == 2)
+        #expect(request.remindAt == nil)
+
+        clock.advance(40 * 60)  // past the deadline: escalated
+        _ = try await runner.runPass()
+        let escalatedAt = clock.now()
+        request = try #require(try await env.store.requests(runID: run.id).first)
+        #expect(request.reviewers == ["head@example.org"])
+        #expect(request.remindAt.map { $0.timeIntervalSince1970 } == escalatedAt.addingTimeInterval(10 * 60).timeIntervalSince1970)
+
+        clock.advance(11 * 60)
+        var report = try await runner.runPass()
+        #expect(report.timersFired == 1)
+        request = try #require(try await env.store.requests(runID: run.id).first)
+        #expect(request.remindersSent == 3)
+        clock.advance(10 * 60)
+        report = try await runner.runPass()
+        request = try #require(try await env.store.requests(runID: run.id).first)
+        #expect(request.remindersSent == 4)
+        #expect(request.remindAt == nil, "more rounds than the escalation's `reminders: 2`")
+        report = try await runner.runPass()
+        #expect(report.timersFired == 0, "a round was recorded twice")
+
+        let events = try await env.store.events(runID: run.id)
+        #expect(events.filter { $0.kind == "reminder" }.count == 4)
+        let toHead = p.outbox().filter { $0.contains("To: head@example.org") && $0.contains("In-Reply-To:") }
+        #expect(toHead.count == 2, "the escalation's two reminders were not both sent")
+        await env.store.close()
+    }
 }
+

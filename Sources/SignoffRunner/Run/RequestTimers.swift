@@ -62,7 +62,8 @@ struct RequestTimers {
     }
 
     /// New tokens and request mail for `escalate_to` (with their own reminders); the old tokens stop
-    /// working, the escalation targets become the reviewers, and a new deadline starts.
+    /// working, the escalation targets become the reviewers, and a new deadline and reminder
+    /// schedule start.
     func escalate(_ request: RequestRecord, to addresses: [String], policy: RequestMail.Policy, now: Date) async throws -> Bool {
         guard let human = try? HumanRequest.decode(request.requestData) else { return false }
         let composer = try environment.composer()
@@ -74,6 +75,11 @@ struct RequestTimers {
                                   requestID: request.id, human: human, title: "Escalated: " + human.title,
                                   note: "Nobody among \(request.reviewers.joined(separator: ", ")) answered in time, so this request was escalated to you.")
         let reminders = policy.reminderTimes(from: now, dueAt: dueAt)
+        // The escalation's reminder times join the schedule, so its rounds are recorded like the
+        // first reviewers' (`reminders_sent`, a `reminder` event) and a delegation hands on the
+        // ones still to come.
+        var escalated = policy
+        escalated.reminderSchedule = (policy.reminderSchedule ?? []) + reminders.map(\.timeIntervalSince1970)
         var tokens: [NewToken] = []
         var mail: [NewMail] = []
         var reviewers: [String] = []
@@ -90,7 +96,8 @@ struct RequestTimers {
         do {
             _ = try await environment.store.reassign(RequestReassignment(
                 requestID: request.id, tokens: tokens, revokingReviewers: request.reviewers, reviewers: reviewers,
-                quorum: quorum, dueAt: dueAt, mail: mail, eventKind: "escalated", actor: Self.actor,
+                quorum: quorum, dueAt: dueAt, remindAt: reminders.first, policy: try JSONEncoder.sorted.encode(escalated),
+                mail: mail, eventKind: "escalated", actor: Self.actor,
                 eventData: ["reason": "no decision by \(request.dueAt.map { "\($0)" } ?? "the deadline")"], at: now))
             return true
         } catch let error as StoreError where error.code == .alreadyDecided {

@@ -19,6 +19,10 @@ public struct RequestReassignment: Sendable {
     public var quorum: Quorum?
     /// A new deadline, if it changes.
     public var dueAt: Date?
+    /// A new next reminder time, if it changes (escalation starts its own reminders).
+    public var remindAt: Date?
+    /// A new stored policy, if it changes (escalation adds its reminder times to the schedule).
+    public var policy: Data?
     /// Mail written with the change (request mail, scheduled reminders, notices).
     public var mail: [NewMail]
     /// The inbound message that asked for the change (a DELEGATE reply), logged in the same transaction.
@@ -34,7 +38,8 @@ public struct RequestReassignment: Sendable {
 
     /// Describes a reassignment.
     public init(requestID: String, tokens: [NewToken], revokingReviewers: [String] = [], requiredTokenHash: String? = nil,
-                reviewers: [String], quorum: Quorum? = nil, dueAt: Date? = nil, mail: [NewMail] = [],
+                reviewers: [String], quorum: Quorum? = nil, dueAt: Date? = nil, remindAt: Date? = nil, policy: Data? = nil,
+                mail: [NewMail] = [],
                 inbound: InboundRecord? = nil, eventKind: String, actor: String?, eventData: [String: String] = [:], at: Date) {
         self.requestID = requestID
         self.tokens = tokens
@@ -43,6 +48,8 @@ public struct RequestReassignment: Sendable {
         self.reviewers = reviewers
         self.quorum = quorum
         self.dueAt = dueAt
+        self.remindAt = remindAt
+        self.policy = policy
         self.mail = mail
         self.inbound = inbound
         self.eventKind = eventKind

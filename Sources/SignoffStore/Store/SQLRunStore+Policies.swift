@@ -34,10 +34,11 @@ extension SQLRunStore {
             }
             try Self.insertTokens(conn, requestID: request.id, runID: request.runID, tokens: change.tokens, now: change.at)
             let updated = try conn.query("""
-                UPDATE requests SET reviewers = $2, quorum = COALESCE($3, quorum), due_at = COALESCE($4, due_at)
+                UPDATE requests SET reviewers = $2, quorum = COALESCE($3, quorum), due_at = COALESCE($4, due_at),
+                                    remind_at = COALESCE($5, remind_at), policy = COALESCE($6, policy)
                 WHERE id = $1 RETURNING \(Self.requestColumns)
                 """, .text(request.id), .text(Self.jsonArray(change.reviewers)), .optional(change.quorum?.description),
-                .time(change.dueAt))
+                .time(change.dueAt), .time(change.remindAt), Self.json(change.policy))
             try Self.insertMail(conn, change.mail, now: change.at)
             if var inbound = change.inbound {
                 if inbound.requestID == nil { inbound.requestID = request.id }
