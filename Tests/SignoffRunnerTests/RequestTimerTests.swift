@@ -22,6 +22,17 @@ struct RequestTimerTests {
         return env
     }
 
+    /// The `timed` job with `on_timeout: onTimeout`, enqueued once, on a clock the test moves.
+    static func started(_ backend: Backend, onTimeout: String) async throws
+        -> (Product, RunnerEnvironment, BatchRunner, TestClock, RunRecord) {
+        let p = try Product.make(backend)
+        try p.writeJob("timed", job.replacingOccurrences(of: "ON_TIMEOUT", with: onTimeout))
+        let clock = TestClock()
+        let env = try await environment(p, clock: clock)
+        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
+        return (p, env, BatchRunner(environment: env), clock, run)
+    }
+
     static let job = """
         name: timed
         steps:
@@ -38,13 +49,8 @@ struct RequestTimerTests {
 
     @Test(arguments: Backend.allCases)
     func remindersGoOutOnScheduleNeverTwiceThenExpiryRejects(_ backend: Backend) async throws {
-        let p = try Product.make(backend)
+        let (p, env, runner, clock, run) = try await Self.started(backend, onTimeout: "reject")
         defer { p.cleanUp() }
-        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "reject"))
-        let clock = TestClock()
-        let env = try await Self.environment(p, clock: clock)
-        let runner = BatchRunner(environment: env)
-        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
         var report = try await runner.runPass()
         #expect(report.waiting == 1)
         #expect(report.mailSent == 1)
@@ -77,13 +83,8 @@ struct RequestTimerTests {
 
     @Test(arguments: Backend.allCases)
     func expiryWithOnTimeoutApproveLetsTheRunGoOn(_ backend: Backend) async throws {
-        let p = try Product.make(backend)
+        let (p, env, runner, clock, run) = try await Self.started(backend, onTimeout: "approve")
         defer { p.cleanUp() }
-        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "approve"))
-        let clock = TestClock()
-        let env = try await Self.environment(p, clock: clock)
-        let runner = BatchRunner(environment: env)
-        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
         _ = try await runner.runPass()
         clock.advance(2 * 3600)
         let report = try await runner.runPass()
@@ -93,13 +94,8 @@ struct RequestTimerTests {
     }
 
     @Test func expiryWithOnTimeoutFailFailsTheRun() async throws {
-        let p = try Product.make(.sqlite)
+        let (p, env, runner, clock, run) = try await Self.started(.sqlite, onTimeout: "fail")
         defer { p.cleanUp() }
-        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "fail"))
-        let clock = TestClock()
-        let env = try await Self.environment(p, clock: clock)
-        let runner = BatchRunner(environment: env)
-        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
         _ = try await runner.runPass()
         clock.advance(2 * 3600)
         _ = try await runner.runPass()
@@ -111,13 +107,8 @@ struct RequestTimerTests {
 
     @Test(arguments: Backend.allCases)
     func escalationMailsNewReviewersAndOldTokensStopWorking(_ backend: Backend) async throws {
-        let p = try Product.make(backend)
+        let (p, env, runner, clock, run) = try await Self.started(backend, onTimeout: "escalate\n      escalate_to: [head@example.org]")
         defer { p.cleanUp() }
-        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "escalate\n      escalate_to: [head@example.org]"))
-        let clock = TestClock()
-        let env = try await Self.environment(p, clock: clock)
-        let runner = BatchRunner(environment: env)
-        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
         _ = try await runner.runPass()
         clock.advance(2 * 3600)
         _ = try await runner.runPass()
@@ -145,13 +136,8 @@ struct RequestTimerTests {
     /// `reminder` event each — and the reminders themselves go out to the escalation target.
     @Test(arguments: Backend.allCases)
     func escalationRemindersAreCountedLikeTheFirstOnes(_ backend: Backend) async throws {
-        let p = try Product.make(backend)
+        let (p, env, runner, clock, run) = try await Self.started(backend, onTimeout: "escalate\n      escalate_to: [head@example.org]")
         defer { p.cleanUp() }
-        try p.writeJob("timed", Self.job.replacingOccurrences(of: "ON_TIMEOUT", with: "escalate\n      escalate_to: [head@example.org]"))
-        let clock = TestClock()
-        let env = try await Self.environment(p, clock: clock)
-        let runner = BatchRunner(environment: env)
-        let (run, _) = try await env.store.enqueue(NewRun(job: "timed"), now: clock.now())
         _ = try await runner.runPass()
         clock.advance(25 * 60)
         _ = try await runner.runPass()  // both first reminders are due
