@@ -101,7 +101,7 @@ let package = Package(
                           linkerSettings: productLinkerSettings),
 
         .executableTarget(name: "ImportBenchmark",
-                          dependencies: ["SignoffRunner", "SignoffStore", "SignoffMail"],
+                          dependencies: ["SignoffRunner", "SignoffStore", "SignoffMail", "SignoffTestSupport"],
                           path: "Benchmarks/ImportBenchmark", swiftSettings: swiftSettings,
                           linkerSettings: productLinkerSettings),
 

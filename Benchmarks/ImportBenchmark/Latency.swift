@@ -12,6 +12,7 @@
 // has succeeded. Between samples the worker idles for a random 0.2–0.6 s, as it would between
 // real replies. Prints one JSON object; figures in milliseconds.
 import Foundation
+import SignoffTestSupport
 import Logging
 import SignoffStore
 
@@ -148,7 +149,7 @@ enum LatencyBenchmark {
         let clock = ContinuousClock()
         for n in 0..<samples {
             try await Task.sleep(for: .milliseconds(Int.random(in: 200...600)))
-            let reply = replyText(to: mails[n]!, from: "reviewer@example.org", body: "APPROVE")
+            let reply = ReviewerReply.text(to: mails[n]!, from: "reviewer@example.org", body: "APPROVE")
             let name = "\(Int(Date().timeIntervalSince1970)).M\(n)P\(getpid()).bench"
             let tmp = dir + "/var/maildrop/tmp/" + name
             try Data(reply.utf8).write(to: URL(fileURLWithPath: tmp))
@@ -191,36 +192,6 @@ enum LatencyBenchmark {
         guard !s.isEmpty else { return KeyValuePairs<String, Any>(dictionaryLiteral: ("count", 0)) }
         func at(_ q: Double) -> Double { s[min(s.count - 1, Int((q * Double(s.count - 1)).rounded()))] }
         return ["count": s.count, "min": s[0], "median": at(0.5), "p95": at(0.95), "max": s[s.count - 1]] as KeyValuePairs<String, Any>
-    }
-
-    /// A reviewer's reply to `mail`, built as the product tests build theirs: To the Reply-To
-    /// address with the token, In-Reply-To the request, the decision above the quote.
-    static func replyText(to mail: String, from reviewer: String, body decision: String) -> String {
-        func header(_ name: String) -> String {
-            for line in mail.components(separatedBy: "\r\n") where line.lowercased().hasPrefix(name.lowercased() + ":") {
-                return String(line.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces)
-            }
-            return ""
-        }
-        let quoted = mail.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\n")
-            .split(separator: "\n").prefix(8).map { "> " + $0 }.joined(separator: "\r\n")
-        return """
-            From: Reviewer <\(reviewer)>\r
-            To: \(header("Reply-To"))\r
-            Subject: Re: \(header("Subject"))\r
-            Date: Sat, 21 Nov 2026 07:00:00 +0000\r
-            Message-ID: <reply-\(UUID().uuidString)@example.org>\r
-            In-Reply-To: \(header("Message-ID"))\r
-            References: \(header("Message-ID"))\r
-            MIME-Version: 1.0\r
-            Content-Type: text/plain; charset=utf-8\r
-            \r
-            \(decision)\r
-            \r
-            On Sat, 21 Nov 2026, Signoff <signoff@example.org> wrote:\r
-            \(quoted)\r
-
-            """
     }
 
     static func outbox(_ dir: String) -> [String] {

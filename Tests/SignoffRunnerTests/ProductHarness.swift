@@ -1,4 +1,5 @@
 import Foundation
+import SignoffTestSupport
 import Testing
 @testable import SignoffRunner
 
@@ -132,31 +133,7 @@ struct Product {
     /// Drops a reviewer's reply to `mail` into the maildrop: From the reviewer, To the Reply-To
     /// address with the token, In-Reply-To the request, the decision above the quote.
     func reply(to mail: String, from reviewer: String, body decision: String) throws {
-        func header(_ name: String) -> String {
-            for line in mail.components(separatedBy: "\r\n") where line.lowercased().hasPrefix(name.lowercased() + ":") {
-                return String(line.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces)
-            }
-            return ""
-        }
-        let quoted = mail.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\n")
-            .split(separator: "\n").prefix(8).map { "> " + $0 }.joined(separator: "\r\n")
-        let reply = """
-            From: Reviewer <\(reviewer)>\r
-            To: \(header("Reply-To"))\r
-            Subject: Re: \(header("Subject"))\r
-            Date: Sat, 21 Nov 2026 07:00:00 +0000\r
-            Message-ID: <reply-\(UUID().uuidString)@example.org>\r
-            In-Reply-To: \(header("Message-ID"))\r
-            References: \(header("Message-ID"))\r
-            MIME-Version: 1.0\r
-            Content-Type: text/plain; charset=utf-8\r
-            \r
-            \(decision)\r
-            \r
-            On Sat, 21 Nov 2026, Signoff <signoff@example.org> wrote:\r
-            \(quoted)\r
-
-            """
+        let reply = ReviewerReply.text(to: mail, from: reviewer, body: decision)
         try reply.write(toFile: dir + "/var/maildrop/new/\(UUID().uuidString).eml", atomically: true, encoding: .utf8)
     }
 }
