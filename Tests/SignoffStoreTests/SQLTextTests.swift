@@ -91,4 +91,21 @@ struct SQLTextTests {
         _ = arena.reserve(BindArena.kept - 1)
         #expect(arena.capacity == BindArena.kept)
     }
+
+    /// SQLite caches prepared statements by a key hashed from a text's length and ends: two texts
+    /// alike in both, differing only in the middle, are still two statements.
+    @Test func statementsAlikeInLengthAndEndsAreCachedApart() async throws {
+        let db = try await TestDatabase.make(.sqlite)
+        defer { Task { await db.drop() } }
+        let raw = try db.rawConnection("test.cache")
+        defer { Task { await raw.close() } }
+        let pad = String(repeating: " ", count: 40)
+        let one = "SELECT" + pad + "1 AS v" + pad, two = "SELECT" + pad + "2 AS v" + pad
+        #expect(StatementKey(one).hashValue == StatementKey(two).hashValue)
+        let values = try await raw.perform { conn in
+            try [one, two, one, two].map { try conn.query($0, []).first?.int(0) }
+        }
+        #expect(values == [1, 2, 1, 2])
+    }
 }
+
