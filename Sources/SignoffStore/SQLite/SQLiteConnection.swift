@@ -289,7 +289,8 @@ final class SQLiteConnection: SQLConnection {
 /// bytes, compared by length before text. The import's texts are long (a 256-row INSERT is tens
 /// of KB) and share long prefixes (the same INSERT for 256, 64, 16 … rows): hashing each whole
 /// and comparing it byte by byte with its neighbours in the table, on every execution, was about
-/// 1% of the import's CPU. Keys with the same length and ends are still told apart by their text.
+/// 1% of the import's CPU samples (below what its throughput can show). Keys with the same length
+/// and ends are still told apart by their text.
 struct StatementKey: Hashable {
     let sql: String
     let length: Int
