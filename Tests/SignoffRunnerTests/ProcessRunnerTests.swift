@@ -34,6 +34,29 @@ struct ProcessRunnerTests {
         #expect(!alive, "grandchild \(pid) survived the timeout")
     }
 
+    /// A step's program gets stdin, stdout and stderr, nothing else of the worker's: not its
+    /// database files, not its sockets, not the output pipe of a step started at the same moment
+    /// (which would keep that step running until this program ended).
+    @Test func aProgramInheritsNoDescriptorButItsStandardStreams() async throws {
+        let dir = try TestSupport.scratch()
+        let marker = dir + "/held-open-by-the-worker"
+        let file = open(marker, O_CREAT | O_RDWR, 0o600)  // no O_CLOEXEC, as a library might open one
+        try #require(file >= 0)
+        defer { close(file) }
+        var pipeEnds: [Int32] = [0, 0]
+        try #require(pipe(&pipeEnds) == 0)
+        defer { close(pipeEnds[0]); close(pipeEnds[1]) }
+
+        let out = try await ProcessRunner.run(argv: ["/bin/sh", "-c", "cd /proc/$$/fd && for fd in *; do echo \"$fd $(readlink $fd)\"; done"],
+                                              directory: dir, environment: ["PATH": "/usr/bin:/bin"], timeout: 10)
+        let listing = String(decoding: out.stdout, as: UTF8.self)
+        let open = listing.split(separator: "\n").compactMap { Int32($0.split(separator: " ").first ?? "") }
+        #expect(out.exitCode == 0, "\(String(decoding: out.stderr, as: UTF8.self))")
+        #expect(!listing.contains(marker), "the program inherited the worker's open file:\n\(listing)")
+        #expect(!open.contains(file) && !open.contains(pipeEnds[0]) && !open.contains(pipeEnds[1]), "inherited:\n\(listing)")
+        #expect(Set(open).isSuperset(of: [0, 1, 2]), "\(listing)")
+    }
+
     static func isZombie(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
         return stat.split(separator: ")").last?.split(separator: " ").first == "Z"

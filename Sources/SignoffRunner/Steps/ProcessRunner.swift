@@ -85,8 +85,16 @@ public enum ProcessRunner {
 
     static func spawnAndWait(executable: String, argv: [String], directory: String, environment: [String: String],
                              timeout: Double?, cap: Int, box: ChildBox) throws -> Outcome {
+        // Close-on-exec pipes, and a child that closes everything above stderr as it starts: a
+        // program inherits none of the worker's descriptors (its database, its sockets, the pipes
+        // of a step spawned at the same moment, which would otherwise keep that step's output
+        // open, and the step running, until this program ended).
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+        guard closeOnExecPipe(&outPipe) == 0 else {
+            throw RunnerError("shell.pipe", "cannot create pipes: \(String(cString: strerror(errno))); the system may be out of file descriptors")
+        }
+        guard closeOnExecPipe(&errPipe) == 0 else {
+            close(outPipe[0]); close(outPipe[1])
             throw RunnerError("shell.pipe", "cannot create pipes: \(String(cString: strerror(errno))); the system may be out of file descriptors")
         }
         var actions = posix_spawn_file_actions_t()
@@ -95,7 +103,13 @@ public enum ProcessRunner {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
+        if let closeFrom = Self.addCloseFrom {
+            _ = closeFrom(&actions, 3)
+        } else {
+            // Before glibc 2.34: the pipes are close-on-exec; other descriptors the process opened
+            // without the flag may still be inherited.
+            for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
         // glibc ≥ 2.29 has addchdir_np but Swift's Glibc module does not export it: look it up.
         var spawnPath = executable
         var spawnArgs = argv
@@ -172,10 +186,33 @@ public enum ProcessRunner {
     }
 
     typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
     static let addChdir: AddChdir? = {
         guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addchdir_np") else { return nil }
         return unsafeBitCast(symbol, to: AddChdir.self)
+    }()
+
+    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+
+    /// `pipe2(fds, O_CLOEXEC)`: glibc has it, Swift's Glibc module does not export it (it is a
+    /// _GNU_SOURCE function). Without it, `pipe` then `FD_CLOEXEC` on each end.
+    static func closeOnExecPipe(_ fds: inout [Int32]) -> Int32 {
+        if let pipe2 = Self.pipe2 { return fds.withUnsafeMutableBufferPointer { pipe2($0.baseAddress!, O_CLOEXEC) } }
+        guard pipe(&fds) == 0 else { return -1 }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return 0
+    }
+
+    static let pipe2: Pipe2? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "pipe2") else { return nil }
+        return unsafeBitCast(symbol, to: Pipe2.self)
+    }()
+
+    /// glibc ≥ 2.34; not exported by Swift's Glibc module either.
+    static let addCloseFrom: AddCloseFrom? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
     }()
 
     /// Reads a pipe to its end on a thread, keeping at most `cap` bytes.
