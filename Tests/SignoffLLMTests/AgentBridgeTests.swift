@@ -1,4 +1,5 @@
 import Foundation
+import SignoffTestSupport
 import SignoffEngine
 import SignoffExamples
 import SignoffLLM
@@ -156,9 +157,6 @@ struct AgentBridgeTests {
 
     /// Runs content-agent against `server` with stdin closed; its output goes to files (no pipe to fill).
     static func runContentAgent(_ arguments: [String], server: FakeLLMServer) async throws -> Run {
-        let process = Process()
-        process.executableURL = try contentAgentBinary()
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("SIGNOFF_LLM_") && !$0.key.hasPrefix("OPENAI_") && !$0.key.hasPrefix("AZURE_OPENAI_")
         }
@@ -166,17 +164,13 @@ struct AgentBridgeTests {
         env["SIGNOFF_LLM_MODEL"] = "llama3.1"
         env["SIGNOFF_LLM_API_KEY"] = "sk-agent-secret-42"
         env["SIGNOFF_LLM_MAX_RETRIES"] = "0"
-        process.environment = env
         let out = server.directory.appendingPathComponent("agent-\(UUID().uuidString).out")
         let err = server.directory.appendingPathComponent("agent-\(UUID().uuidString).err")
-        try Data().write(to: out)
-        try Data().write(to: err)
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { process.terminationHandler = nil; continuation.resume(throwing: error) }
+        let process = try Subprocess(try contentAgentBinary().path, arguments, environment: env,
+                                     stdin: .null, stdout: .file(out.path), stderr: .file(err.path))
+        guard let status = try await process.exit(timeout: .seconds(120)) else {
+            process.terminate(SIGKILL)
+            throw FakeLLMServer.ServerFailure(message: "content-agent did not finish within 120 s")
         }
         return Run(status: status,
                    stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SignoffMail
+import SignoffTestSupport
 
 /// Compares the text part this reader picks and decodes with what Python's `email` package
 /// (`get_body(('plain', 'html')).get_content()`) gives, for every corpus file.
@@ -45,15 +46,9 @@ struct MIMEDifferentialTests {
         }
         let scriptURL = dir.appendingPathComponent("extract.py")
         try Self.script.write(to: scriptURL, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [scriptURL.path] + paths.keys.sorted()
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let run = try Subprocess.run(python, [scriptURL.path] + paths.keys.sorted())
+        #expect(run.status == 0, "\(run.stderr)")
+        let output = Data(run.stdoutBytes)
         let results = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
         #expect(results.count == CorpusTests.allFiles.count)
 

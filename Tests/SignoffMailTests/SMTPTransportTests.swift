@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SignoffMail
+import SignoffTestSupport
 
 /// Headers of a delivered message as Python's `email` package reads them.
 struct DeliveredHeaders: Decodable {
@@ -37,14 +38,14 @@ print(json.dumps({'defects': defects, 'deliveredTo': h('Delivered-To'), 'returnP
 
 @Suite(.serialized)
 struct SMTPTransportTests {
-    func plainLoopback(_ server: SMTPTestServer, _ configure: (inout SMTPConfiguration) -> Void = { _ in }) throws -> SMTPTransport {
+    func plainLoopback(_ server: SMTPServer, _ configure: (inout SMTPConfiguration) -> Void = { _ in }) throws -> SMTPTransport {
         var configuration = SMTPConfiguration(url: "smtp://127.0.0.1:\(server.port)", connectTimeout: .seconds(5), totalTimeout: .seconds(20))
         configure(&configuration)
         return try SMTPTransport(configuration: configuration)
     }
 
     @Test func requestMailIsDeliveredWithTokenAndThreadHeadersIntact() async throws {
-        let server = try SMTPTestServer(["--authserv-id", "mx.test.example"])
+        let server = try SMTPServer(["--authserv-id", "mx.test.example"])
         defer { server.stop() }
         let transport = try plainLoopback(server)
         let token = ReplyToken()
@@ -75,7 +76,7 @@ struct SMTPTransportTests {
 
     @Test func startTLSWithATestCertificateDelivers() async throws {
         let cert = try TestCertificate.make()
-        let server = try SMTPTestServer(["--tls-cert", cert.certificate, "--tls-key", cert.key, "--require-starttls"])
+        let server = try SMTPServer(["--tls-cert", cert.certificate, "--tls-key", cert.key, "--require-starttls"])
         defer { server.stop() }
         let transport = try plainLoopback(server) { $0.tls = .startTLS; $0.caFile = cert.certificate }
         let mail = try OutboundFixtures.composer.compose(.request, context: OutboundFixtures.context(), token: ReplyToken())
@@ -88,7 +89,7 @@ struct SMTPTransportTests {
 
     @Test func implicitTLSOverSMTPSDelivers() async throws {
         let cert = try TestCertificate.make()
-        let server = try SMTPTestServer(["--tls-cert", cert.certificate, "--tls-key", cert.key, "--implicit-tls"])
+        let server = try SMTPServer(["--tls-cert", cert.certificate, "--tls-key", cert.key, "--implicit-tls"])
         defer { server.stop() }
         let transport = try SMTPTransport(configuration: SMTPConfiguration(url: "smtps://localhost:\(server.port)",
                                                                            caFile: cert.certificate, connectTimeout: .seconds(5)))
@@ -99,7 +100,7 @@ struct SMTPTransportTests {
     }
 
     @Test func startTLSRequiredButNotOfferedSendsNothing() async throws {
-        let server = try SMTPTestServer()
+        let server = try SMTPServer()
         defer { server.stop() }
         let transport = try plainLoopback(server) { $0.tls = .startTLS }
         let mail = try OutboundFixtures.composer.compose(.request, context: OutboundFixtures.context(), token: ReplyToken())
@@ -110,7 +111,7 @@ struct SMTPTransportTests {
 
     @Test func untrustedCertificateIsRefused() async throws {
         let cert = try TestCertificate.make()
-        let server = try SMTPTestServer(["--tls-cert", cert.certificate, "--tls-key", cert.key])
+        let server = try SMTPServer(["--tls-cert", cert.certificate, "--tls-key", cert.key])
         defer { server.stop() }
         let transport = try plainLoopback(server) { $0.tls = .startTLS }   // system CAs only
         let mail = try OutboundFixtures.composer.compose(.request, context: OutboundFixtures.context(), token: ReplyToken())
@@ -132,7 +133,7 @@ struct SMTPTransportTests {
     }
 
     @Test func deferral451IsTransientAndTheRetryDelivers() async throws {
-        let server = try SMTPTestServer(["--defer-first", "1"])
+        let server = try SMTPServer(["--defer-first", "1"])
         defer { server.stop() }
         let transport = try plainLoopback(server)
         let mail = try OutboundFixtures.composer.compose(.request, context: OutboundFixtures.context(), token: ReplyToken())
@@ -150,7 +151,7 @@ struct SMTPTransportTests {
     }
 
     @Test func rejection550IsPermanentWithTheServersText() async throws {
-        let server = try SMTPTestServer(["--reject-all"])
+        let server = try SMTPServer(["--reject-all"])
         defer { server.stop() }
         let transport = try plainLoopback(server)
         let mail = try OutboundFixtures.composer.compose(.request, context: OutboundFixtures.context(), token: ReplyToken())
@@ -164,7 +165,7 @@ struct SMTPTransportTests {
     }
 
     @Test func deadServerIsATransientConnectionError() async throws {
-        let server = try SMTPTestServer()
+        let server = try SMTPServer()
         let port = server.port
         server.stop()
         let transport = try SMTPTransport(configuration: SMTPConfiguration(url: "smtp://127.0.0.1:\(port)", connectTimeout: .seconds(2)))
@@ -175,7 +176,7 @@ struct SMTPTransportTests {
     }
 
     @Test func authWithPasswordFileDeliversAndAWrongPasswordIsPermanentAndNotShown() async throws {
-        let server = try SMTPTestServer(["--auth-user", "signoff", "--auth-password", "s3cret-pw"])
+        let server = try SMTPServer(["--auth-user", "signoff", "--auth-password", "s3cret-pw"])
         defer { server.stop() }
         let dir = try MailTestEnvironment.temporaryDirectory("pw")
         try "s3cret-pw\n".write(toFile: dir + "/password", atomically: true, encoding: .utf8)

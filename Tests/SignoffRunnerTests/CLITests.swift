@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SignoffTestSupport
 @testable import SignoffRunner
 
 struct CLITests {
@@ -57,19 +58,14 @@ struct CLITests {
         let binary = try TestSupport.signoffBinary()
         let dir = try TestSupport.scratch()
         #expect(try TestSupport.run(binary, ["init", dir]).status == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["worker", "--interval", "200ms"]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try Subprocess(binary, ["worker", "--interval", "200ms"], directory: dir, stdout: .null, stderr: .null)
+        defer { process.terminate(SIGKILL) }
         try await Task.sleep(nanoseconds: 1_500_000_000)
         #expect(process.isRunning, "the worker exited on its own")
         process.terminate()  // SIGTERM
-        for _ in 0..<100 where process.isRunning { try await Task.sleep(nanoseconds: 100_000_000) }
-        #expect(!process.isRunning, "the worker ignored SIGTERM")
-        if !process.isRunning { #expect(process.terminationStatus == 0) }
+        let status = try await process.exit(timeout: .seconds(10))
+        #expect(status != nil, "the worker ignored SIGTERM")
+        if let status { #expect(status == 0) }
     }
 }
 

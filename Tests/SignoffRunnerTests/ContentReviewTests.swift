@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SignoffTestSupport
 @testable import SignoffRunner
 
 /// The seeds' content loop end to end through mail, against the local OpenAI-compatible server
@@ -9,7 +10,7 @@ import Testing
 struct ContentReviewTests {
     /// The fake server, started on a free loopback port for one test.
     final class FakeServer {
-        let process = Process()
+        let process: Subprocess
         let port: Int
         let record: String
 
@@ -20,18 +21,9 @@ struct ContentReviewTests {
             let body = try JSONSerialization.data(withJSONObject: replies.map { ["reply": $0, "usage": [12, 7]] })
             try body.write(to: URL(fileURLWithPath: script))
             let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [python, TestSupport.packageRoot + "/scripts/fake_llm_server.py", "--script", script, "--record", record]
-            let out = Pipe()
-            process.standardOutput = out
-            try process.run()
-            var data = Data()
-            while !data.contains(UInt8(ascii: "\n")) {
-                let chunk = out.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                data.append(chunk)
-            }
-            port = try #require(Int(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+            process = try Subprocess(python, [TestSupport.packageRoot + "/scripts/fake_llm_server.py", "--script", script, "--record", record],
+                                     stdout: .pipe)
+            port = try #require(Int(process.readLine()?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""),
                                 "the fake LLM server did not print its port")
         }
 
@@ -46,6 +38,7 @@ struct ContentReviewTests {
         func stop() {
             process.terminate()
             process.waitUntilExit()
+            try? FileManager.default.removeItem(atPath: (record as NSString).deletingLastPathComponent)
         }
     }
 

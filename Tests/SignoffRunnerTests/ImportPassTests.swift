@@ -4,6 +4,7 @@ import SignoffMail
 @testable import SignoffRunner
 import SignoffStore
 import Testing
+import SignoffTestSupport
 
 enum ImportBackend: String, CaseIterable, Sendable { case sqlite, postgres }
 
@@ -146,12 +147,8 @@ func createImportTestDatabase(admin: String) throws -> String {
     guard let psql = bins.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
         throw ImportTestError("psql not found: install postgresql-client (scripts/test needs the PostgreSQL binaries)")
     }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: psql)
-    p.arguments = [admin, "-q", "-c", "CREATE DATABASE \(name)"]
-    try p.run()
-    p.waitUntilExit()
-    guard p.terminationStatus == 0 else { throw ImportTestError("psql could not create database \(name)") }
+    let created = try Subprocess.run(psql, [admin, "-q", "-c", "CREATE DATABASE \(name)"])
+    guard created.status == 0 else { throw ImportTestError("psql could not create database \(name): \(created.stderr)") }
     let parts = admin.split(separator: "?", maxSplits: 1).map(String.init)
     let schemeEnd = parts[0].range(of: "://")!.upperBound
     let base = parts[0][schemeEnd...].firstIndex(of: "/").map { String(parts[0][..<$0]) } ?? parts[0]

@@ -3,15 +3,15 @@ import SignoffMail
 @testable import SignoffRunner
 import SignoffStore
 import Testing
+import SignoffTestSupport
 
 /// A real SMTP server (aiosmtpd) on a free loopback port that delivers every message into a
 /// Maildir with the trace headers an MTA adds: Return-Path, Delivered-To, X-Original-To and an
 /// Authentication-Results header from `mx.signoff.test` (dmarc=pass when the envelope sender's
 /// domain equals the From domain — a test MTA's stand-in for DMARC).
-final class LoopbackMTA: @unchecked Sendable {   // @unchecked: the Process is only touched by start/stop on one task
-    let process = Process()
+final class LoopbackMTA: Sendable {
+    let process: Subprocess
     let port: Int
-    private let stdin = Pipe()
 
     static let script = #"""
     import asyncio, email.utils, os, sys, time, uuid
@@ -53,15 +53,9 @@ final class LoopbackMTA: @unchecked Sendable {   // @unchecked: the Process is o
         }
         let scriptURL = maildir.root.deletingLastPathComponent().appendingPathComponent("mta.py")
         try Self.script.write(to: scriptURL, atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [scriptURL.path, maildir.root.path]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardInput = stdin
-        try process.run()
-        var line = Data()
-        while let byte = try out.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
-        guard let p = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)) else {
+        process = try Subprocess(python, [scriptURL.path, maildir.root.path], stdin: .pipe, stdout: .pipe)
+        guard let line = process.readLine(), let p = Int(line.trimmingCharacters(in: .whitespaces)) else {
+            process.terminate()
             throw ImportTestError("the test MTA did not start (aiosmtpd missing? run scripts/test)")
         }
         port = p
@@ -69,22 +63,11 @@ final class LoopbackMTA: @unchecked Sendable {   // @unchecked: the Process is o
 
     /// Sends `raw` from `envelopeFrom` to `to` over SMTP with Python's smtplib (a real client).
     func send(_ raw: [UInt8], envelopeFrom: String, to: String) throws {
-        let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"]!
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", "import smtplib,sys; s=smtplib.SMTP('127.0.0.1', \(port)); s.sendmail(sys.argv[1], [sys.argv[2]], sys.stdin.buffer.read()); s.quit()",
-                       envelopeFrom, to]
-        let input = Pipe()
-        p.standardInput = input
-        try p.run()
-        input.fileHandleForWriting.write(Data(raw))
-        try input.fileHandleForWriting.close()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw ImportTestError("smtplib failed to send") }
+        try SMTPServer.send(raw, port: port, envelopeFrom: envelopeFrom, to: to)
     }
 
     func stop() {
-        try? stdin.fileHandleForWriting.close()
+        process.closeStdin()  // the script ends when its stdin does
         process.waitUntilExit()
     }
 }

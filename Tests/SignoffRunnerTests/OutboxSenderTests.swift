@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SignoffMail
 import SignoffStore
+import SignoffTestSupport
 @testable import SignoffRunner
 
 @Suite(.serialized)
@@ -34,7 +35,7 @@ struct OutboxSenderTests {
         return mail.messageID
     }
 
-    func sender(_ store: any RunStore, _ server: OutboxSMTPServer,
+    func sender(_ store: any RunStore, _ server: SMTPServer,
                 retry: MailRetryPolicy = MailRetryPolicy(baseDelay: .seconds(60), multiplier: 2, maxDelay: .seconds(3600), jitter: 0.5, maxAttempts: 5)) throws -> OutboxSender {
         let transport = try SMTPTransport(configuration: SMTPConfiguration(url: "smtp://127.0.0.1:\(server.port)",
                                                                            connectTimeout: .seconds(3), totalTimeout: .seconds(20)))
@@ -48,7 +49,7 @@ struct OutboxSenderTests {
     func dueMailIsDeliveredOnceAndASentRowIsNeverSentAgain(backend: String) async throws {
         let store = try await OutboxTestEnvironment.freshStore(backend)
         defer { Task { await store.close() } }
-        let server = try OutboxSMTPServer()
+        let server = try SMTPServer()
         defer { server.stop() }
         let messageID = try await pausedRunWithRequestMail(store)
         let sender = try sender(store, server)
@@ -69,7 +70,7 @@ struct OutboxSenderTests {
     func deferral451IsRecordedAndRetriedAfterTheBackoff(backend: String) async throws {
         let store = try await OutboxTestEnvironment.freshStore(backend)
         defer { Task { await store.close() } }
-        let server = try OutboxSMTPServer(["--defer-first", "1"])
+        let server = try SMTPServer(["--defer-first", "1"])
         defer { server.stop() }
         let messageID = try await pausedRunWithRequestMail(store)
         let sender = try sender(store, server)
@@ -94,7 +95,7 @@ struct OutboxSenderTests {
     func rejection550MarksTheMailFailedAndTellsTheOwner(backend: String) async throws {
         let store = try await OutboxTestEnvironment.freshStore(backend)
         defer { Task { await store.close() } }
-        let server = try OutboxSMTPServer(["--reject-all"])
+        let server = try SMTPServer(["--reject-all"])
         defer { server.stop() }
         let messageID = try await pausedRunWithRequestMail(store)
         let sender = try sender(store, server)
@@ -121,7 +122,7 @@ struct OutboxSenderTests {
     func crashBetween250AndCommitSendsOneDuplicateWithTheSameMessageID(backend: String) async throws {
         let store = try await OutboxTestEnvironment.freshStore(backend)
         defer { Task { await store.close() } }
-        let server = try OutboxSMTPServer()
+        let server = try SMTPServer()
         defer { server.stop() }
         let messageID = try await pausedRunWithRequestMail(store)
         let sender = try sender(store, server)
@@ -143,7 +144,7 @@ struct OutboxSenderTests {
     func deadServerIsRetriedUntilTheAttemptLimitThenReported(backend: String) async throws {
         let store = try await OutboxTestEnvironment.freshStore(backend)
         defer { Task { await store.close() } }
-        let server = try OutboxSMTPServer()
+        let server = try SMTPServer()
         server.stop()
         let messageID = try await pausedRunWithRequestMail(store)
         let policy = MailRetryPolicy(baseDelay: .seconds(60), multiplier: 2, maxDelay: .seconds(3600), jitter: 0.5, maxAttempts: 2)
@@ -193,7 +194,7 @@ struct OutboxSenderTests {
     func aReminderNoLongerNeededEndsWithdrawnIsNeverSentAndIsNotAFailure(backend: String) async throws {
         let store = try await OutboxTestEnvironment.freshStore(backend)
         defer { Task { await store.close() } }
-        let server = try OutboxSMTPServer()
+        let server = try SMTPServer()
         defer { server.stop() }
         let (request, reminders, tokenHash) = try await pausedRunWithReminders(store, reminderOffsets: [3600, 7200, 10_800])
         let sender = try sender(store, server)

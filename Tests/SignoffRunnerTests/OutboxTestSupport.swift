@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SignoffStore
+import SignoffTestSupport
 
 /// The real services the outbox tests need: an aiosmtpd server (scripts/smtp_server.py) and a
 /// fresh database on either backend.
@@ -32,60 +33,15 @@ enum OutboxTestEnvironment {
         }
         let base = try require("SIGNOFF_TEST_POSTGRES")
         let name = "outbox_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-        let psql = Process()
-        psql.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        psql.arguments = ["psql", base, "-q", "-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE \(name)"]
-        psql.standardOutput = FileHandle.nullDevice
-        try psql.run()
-        psql.waitUntilExit()
-        guard psql.terminationStatus == 0 else { throw Missing(description: "psql could not create database \(name)") }
+        let psql = try Subprocess.run("/usr/bin/env", ["psql", base, "-q", "-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE \(name)"])
+        guard psql.status == 0 else { throw Missing(description: "psql could not create database \(name): \(psql.stderr)") }
         guard var components = URLComponents(string: base) else { throw Missing(description: "bad SIGNOFF_TEST_POSTGRES") }
         components.path = "/" + name
         return try await openStore(url: components.string!)
     }
 }
 
-/// scripts/smtp_server.py on a free loopback port.
-final class OutboxSMTPServer: @unchecked Sendable {  // set once in init; stop() is called from one test at a time
-    let port: Int
-    let maildir: String
-    private let process: Process
-    private let stdinPipe = Pipe()
-
-    init(_ flags: [String] = []) throws {
-        let python = try OutboxTestEnvironment.require("SIGNOFF_PYTHON")
-        maildir = try OutboxTestEnvironment.temporaryDirectory("smtp") + "/Maildir"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [OutboxTestEnvironment.repositoryRoot.path + "/scripts/smtp_server.py",
-                             "--maildir", maildir, "--watch-stdin"] + flags
-        let stdout = Pipe()
-        process.standardInput = stdinPipe
-        process.standardOutput = stdout
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = [UInt8]()
-        while true {
-            let byte = stdout.fileHandleForReading.readData(ofLength: 1)
-            if byte.isEmpty || byte.first == 0x0A { break }
-            line.append(contentsOf: byte)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self)) else {
-            process.terminate()
-            throw OutboxTestEnvironment.Missing(description: "smtp_server.py did not start")
-        }
-        self.port = port
-    }
-
-    deinit { stop() }
-
-    func stop() {
-        guard process.isRunning else { return }
-        try? stdinPipe.fileHandleForWriting.close()
-        process.terminate()
-        process.waitUntilExit()
-    }
-
+extension SMTPServer {
     /// Message-IDs of the messages in Maildir/new (one per delivered copy).
     func deliveredMessageIDs() throws -> [String] {
         let dir = maildir + "/new"

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 @testable import SignoffRunner
 import SignoffStore
+import SignoffTestSupport
 
 /// The policy tests' clock: real time plus an offset the test moves by hand, so deadlines come
 /// without sleeping while the runner's time never falls behind what a `signoff import` process
@@ -13,56 +14,6 @@ final class MovableClock: Sendable {
     init(offset: Double = 0) { self.offset = Mutex(offset) }
     func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
     func advance(_ seconds: Double) { offset.withLock { $0 += seconds } }
-}
-
-/// `scripts/smtp_server.py` (aiosmtpd) on a free loopback port, delivering into a Maildir with
-/// the trace headers an MTA adds (Delivered-To, Authentication-Results from mx.signoff.test).
-final class SMTPServerProcess: @unchecked Sendable {  // @unchecked: the Process is only touched by init and stop
-    let process = Process()
-    let port: Int
-    let maildir: String
-    private let stdin = Pipe()
-
-    init(maildir: String) throws {
-        guard let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"], !python.isEmpty else {
-            throw RunnerError("test.no_python", "SIGNOFF_PYTHON is not set: the policy tests need aiosmtpd; run scripts/test")
-        }
-        self.maildir = maildir
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [TestSupport.packageRoot + "/scripts/smtp_server.py", "--maildir", maildir, "--watch-stdin"]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardInput = stdin
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        var line = Data()
-        while let byte = try out.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
-        guard let p = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)) else {
-            throw RunnerError("test.smtp", "scripts/smtp_server.py did not start (aiosmtpd missing? run scripts/test)")
-        }
-        port = p
-    }
-
-    /// Sends `raw` over SMTP with Python's smtplib (a real client).
-    func send(_ raw: String, envelopeFrom: String, to: String) throws {
-        let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"]!
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = ["-c", "import smtplib,sys; s=smtplib.SMTP('127.0.0.1', \(port)); s.sendmail(sys.argv[1], [sys.argv[2]], sys.stdin.buffer.read()); s.quit()",
-                       envelopeFrom, to]
-        let input = Pipe()
-        p.standardInput = input
-        try p.run()
-        input.fileHandleForWriting.write(Data(raw.utf8))
-        try input.fileHandleForWriting.close()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw RunnerError("test.smtp", "smtplib could not send to port \(port)") }
-    }
-
-    func stop() {
-        try? stdin.fileHandleForWriting.close()
-        process.waitUntilExit()
-    }
 }
 
 /// A message a reviewer received (read from the reviewers' Maildir).
@@ -130,10 +81,10 @@ final class PolicyLoop: @unchecked Sendable {  // @unchecked: used from one test
     let product: Product
     let clock: MovableClock
     let environment: RunnerEnvironment
-    let mailboxes: SMTPServerProcess
-    let mx: SMTPServerProcess
+    let mailboxes: SMTPServer
+    let mx: SMTPServer
 
-    private init(product: Product, clock: MovableClock, environment: RunnerEnvironment, mailboxes: SMTPServerProcess, mx: SMTPServerProcess) {
+    private init(product: Product, clock: MovableClock, environment: RunnerEnvironment, mailboxes: SMTPServer, mx: SMTPServer) {
         self.product = product
         self.clock = clock
         self.environment = environment
@@ -143,8 +94,8 @@ final class PolicyLoop: @unchecked Sendable {  // @unchecked: used from one test
 
     static func make(_ backend: Backend, job: String, clock: MovableClock = MovableClock()) async throws -> PolicyLoop {
         let product = try Product.make(backend)
-        let mailboxes = try SMTPServerProcess(maildir: product.dir + "/mailboxes")
-        let mx = try SMTPServerProcess(maildir: product.dir + "/var/maildrop")
+        let mailboxes = try SMTPServer(maildir: product.dir + "/mailboxes")
+        let mx = try SMTPServer(maildir: product.dir + "/var/maildrop")
         let configPath = product.dir + "/signoff.yaml"
         var config = try String(contentsOfFile: configPath, encoding: .utf8)
         config = config.replacingOccurrences(of: "transport: outbox:var/outbox", with: "transport: smtp://127.0.0.1:\(mailboxes.port)")
@@ -210,7 +161,7 @@ final class PolicyLoop: @unchecked Sendable {  // @unchecked: used from one test
             "In-Reply-To: \(mail.messageID)", inReplyToOnly ? "X-Client: minimal" : "References: \(references)", "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=utf-8", "", body, "", "On Sat, 21 Nov 2026, Signoff <signoff@example.org> wrote:", quoted, "",
         ].joined(separator: "\r\n")
-        try mx.send(raw, envelopeFrom: reviewer, to: replyTo)
+        try mx.send(Array(raw.utf8), envelopeFrom: reviewer, to: replyTo)
     }
 
     /// `signoff import --json` as its own process; the counts by outcome.

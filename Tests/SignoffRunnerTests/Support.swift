@@ -1,5 +1,6 @@
 import Foundation
 @testable import SignoffRunner
+import SignoffTestSupport
 
 /// Helpers shared by the runner's tests.
 enum TestSupport {
@@ -26,34 +27,12 @@ enum TestSupport {
         var stderr: String
     }
 
-    /// Runs a program to completion and captures its output.
+    /// Runs a program to completion and captures its output (see `Subprocess` for why not `Process`).
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                     currentDirectory: String? = nil, stdin: String? = nil) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let input = Pipe()
-        process.standardInput = input
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try? input.fileHandleForWriting.close()
-        // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data()
-        nonisolated(unsafe) var errData = Data()
-        group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.wait()
-        process.waitUntilExit()
-        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self))
+        let result = try Subprocess.run(executable, arguments, environment: environment, directory: currentDirectory,
+                                        input: stdin.map { Array($0.utf8) } ?? [])
+        return ProcessResult(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     /// The path of a program on PATH, or nil.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SignoffTestSupport
 @testable import SignoffRunner
 
 /// `signoff worker` wakes as soon as a reply lands in the maildrop's `new/`, not at its next interval.
@@ -21,7 +22,7 @@ struct WorkerWakeTests {
         defer { p.cleanUp() }
         let log = p.dir + "/worker.log"
         let worker = try startWorker(p, interval: "60s", watch: c.watch, log: log)
-        defer { if worker.isRunning { worker.terminate() } }
+        defer { worker.terminate(SIGKILL) }
         func workerLog() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
         let id = p.ok("enqueue", "release-notes", "--input", "version=3.1.0")
@@ -40,9 +41,9 @@ struct WorkerWakeTests {
         #expect(archived.count == 1, "the reply is archived: \(archived)")
 
         worker.terminate()  // SIGTERM
-        let exited = try await poll(seconds: 15) { !worker.isRunning }
-        #expect(exited, "the worker ignored SIGTERM")
-        if exited { #expect(worker.terminationStatus == 0, "the worker exited \(worker.terminationStatus) on SIGTERM; log:\n\(workerLog())") }
+        let status = try await worker.exit(timeout: .seconds(15))
+        #expect(status != nil, "the worker ignored SIGTERM")
+        if let status { #expect(status == 0, "the worker exited \(status) on SIGTERM; log:\n\(workerLog())") }
     }
 
     @Test(arguments: [false, true])
@@ -73,24 +74,15 @@ struct WorkerWakeTests {
 
     // MARK: Helpers
 
-    func startWorker(_ p: Product, interval: String, watch: Watch, log: String) throws -> Process {
+    func startWorker(_ p: Product, interval: String, watch: Watch, log: String) throws -> Subprocess {
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "SIGNOFF_CONFIG")
         env.removeValue(forKey: "SIGNOFF_DATABASE")
         if let database = p.database { env["SIGNOFF_DATABASE"] = database }
         env["USER"] = "tester"
         if watch == .poll { env["SIGNOFF_WATCH"] = "poll" } else { env.removeValue(forKey: "SIGNOFF_WATCH") }
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: p.binary)
-        process.arguments = ["worker", "--interval", interval]
-        process.environment = env
-        process.currentDirectoryURL = URL(fileURLWithPath: p.dir)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
+        return try Subprocess(p.binary, ["worker", "--interval", interval], environment: env, directory: p.dir,
+                              stdout: .file(log), stderr: .file(log))
     }
 
     /// Checks `condition` every 100 ms for up to `seconds`; true once it holds.

@@ -1,4 +1,5 @@
 import Foundation
+import SignoffTestSupport
 import Synchronization
 import Testing
 
@@ -14,25 +15,26 @@ func storeBenchmarkExecutable() throws -> URL {
 
 /// A child process whose stdout lines are collected as they arrive.
 final class ChildProcess: Sendable {
-    let process: Process
+    let process: Subprocess
     private let lines = Mutex<[String]>([])
     private let partial = Mutex<String>("")
     let name: String
 
     init(_ name: String, arguments: [String]) throws {
         self.name = name
-        let process = Process()
-        process.executableURL = try storeBenchmarkExecutable()
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        self.process = process
-        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
-            self?.append(data)
-        }
-        try process.run()
+        process = try Subprocess(try storeBenchmarkExecutable().path, arguments, stdout: .pipe)
+        // Read stdout to its end on a thread of its own (the reads block).
+        let fd = process.takeStdout()
+        Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(fd, &buffer, buffer.count)
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 { break }
+                append(Data(buffer[0..<n]))
+            }
+            close(fd)
+        }.start()
     }
 
     private func append(_ data: Data) {
@@ -71,11 +73,11 @@ final class ChildProcess: Sendable {
         }
         // Let the pipe drain.
         try await Task.sleep(for: .milliseconds(50))
-        return process.terminationStatus
+        return process.terminationStatus ?? -1
     }
 
     func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.terminate(SIGKILL)
     }
 }
 
@@ -123,27 +125,11 @@ struct PrivateCluster: Sendable {
         }
     }
 
-    /// Runs a tool to completion with posix_spawn, closing every inherited descriptor above stderr:
-    /// the server pg_ctl starts would otherwise hold Foundation's process-watching sockets open and
-    /// no test would see its child processes end.
+    /// Runs a tool to completion. Its stdout goes to /dev/null and its stderr to the tests' own,
+    /// never to a pipe: the server `pg_ctl start` leaves running inherits them, and a pipe would
+    /// stay open for the server's whole life.
     static func run(_ tool: String, _ arguments: [String]) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        // glibc has posix_spawn_file_actions_addclosefrom_np, but Swift's Glibc module does not export it.
-        typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
-            throw TestSetupError("this C library lacks posix_spawn_file_actions_addclosefrom_np (glibc 2.34+ needed)")
-        }
-        _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
-        let argv = ([tool] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, tool, &actions, nil, argv, environ)
-        guard rc == 0 else { throw TestSetupError("could not start \(tool): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let status = try Subprocess(tool, arguments, stdout: .null, stderr: .inherit).waitUntilExit()
         guard status == 0 else {
             throw TestSetupError("\(tool) \(arguments.joined(separator: " ")) failed with status \(status) (its errors are on the test's stderr)")
         }

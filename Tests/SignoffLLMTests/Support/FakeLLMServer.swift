@@ -1,9 +1,10 @@
 import Foundation
 import SignoffEngine
 import SignoffLLM
+import SignoffTestSupport
 
 /// Runs scripts/fake_llm_server.py on a free loopback port for one test.
-final class FakeLLMServer: @unchecked Sendable /* immutable after init; the Process is only terminated in stop() */ {
+final class FakeLLMServer: Sendable {
     struct Recorded: Decodable {
         var index: Int
         var method: String
@@ -19,7 +20,7 @@ final class FakeLLMServer: @unchecked Sendable /* immutable after init; the Proc
 
     let port: Int
     let directory: URL
-    private let process: Process
+    private let process: Subprocess
     private var recordURL: URL { directory.appendingPathComponent("requests.jsonl") }
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -36,27 +37,14 @@ final class FakeLLMServer: @unchecked Sendable /* immutable after init; the Proc
             .appendingPathComponent("scripts/fake_llm_server.py").path
         let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, serverPath, "--script", scriptURL.path,
-                             "--record", directory.appendingPathComponent("requests.jsonl").path]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        try process.run()
+        let process = try Subprocess(python, [serverPath, "--script", scriptURL.path,
+                                              "--record", directory.appendingPathComponent("requests.jsonl").path],
+                                     stdout: .pipe)
         self.process = process
 
-        // Read the first line (the port) off the cooperative pool: availableData blocks.
-        let handle = stdout.fileHandleForReading
+        // Read the first line (the port) off the cooperative pool: the read blocks.
         let line: String = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var data = Data()
-                while !data.contains(UInt8(ascii: "\n")) {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { break }
-                    data.append(chunk)
-                }
-                continuation.resume(returning: String(decoding: data, as: UTF8.self))
-            }
+            DispatchQueue.global().async { continuation.resume(returning: process.readLine() ?? "") }
         }
         guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             process.terminate()
