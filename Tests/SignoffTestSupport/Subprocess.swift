@@ -226,8 +226,10 @@ public final class Subprocess: Sendable {
 
     /// Runs a program to its end with `input` on stdin, capturing stdout and stderr. Both pipes are
     /// drained together (and stdin fed) with `poll`, so a chatty child never blocks on a full pipe.
+    /// A program still running after `timeout` is killed with its process group, and that is an
+    /// error naming it: one stuck program fails its test instead of holding up the suite.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           directory: String? = nil, input: [UInt8]? = nil) throws -> Result {
+                           directory: String? = nil, input: [UInt8]? = nil, timeout: Duration = .seconds(300)) throws -> Result {
         let child = try Subprocess(executable, arguments, environment: environment, directory: directory,
                                    stdin: input == nil ? .null : .pipe, stdout: .pipe, stderr: .pipe)
         let (inFD, outFD, errFD) = child.ends.withLock { ends in
@@ -244,11 +246,25 @@ public final class Subprocess: Sendable {
         var readFDs = [outFD, errFD]
         var captured: [[UInt8]] = [[], []]
         var buffer = [UInt8](repeating: 0, count: 65536)
+        let deadline = ContinuousClock.now + timeout
+        var killed = false
         while readFDs.contains(where: { $0 >= 0 }) || writeFD >= 0 {
             var fds = readFDs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: writeFD, events: Int16(POLLOUT), revents: 0))
-            let ready = Glibc.poll(&fds, nfds_t(fds.count), -1)
+            let left = deadline - ContinuousClock.now
+            if left <= .zero && !killed {
+                killed = true
+                _ = kill(-child.pid, SIGKILL)  // the child leads a process group of its own
+            }
+            // A descendant that left the group may hold the pipes: stop reading them.
+            if killed && left < .seconds(-5) {
+                (readFDs + [writeFD]).filter { $0 >= 0 }.forEach { close($0) }
+                break
+            }
+            let wait = killed ? 1000 : Int32(min(left.components.seconds * 1000 + 1, 60_000))
+            let ready = Glibc.poll(&fds, nfds_t(fds.count), wait)
             if ready < 0 { if errno == EINTR { continue }; break }
+            if ready == 0 { continue }
             for i in 0..<2 where readFDs[i] >= 0 && fds[i].revents != 0 {
                 let n = read(readFDs[i], &buffer, buffer.count)
                 if n < 0, errno == EINTR || errno == EAGAIN { continue }
@@ -265,6 +281,9 @@ public final class Subprocess: Sendable {
             }
         }
         let status = child.waitUntilExit()
+        if killed {
+            throw Failure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout) and was killed; its stderr: \(String(decoding: captured[1], as: UTF8.self))")
+        }
         return Result(status: status, stdout: String(decoding: captured[0], as: UTF8.self),
                       stderr: String(decoding: captured[1], as: UTF8.self), stdoutBytes: captured[0])
     }
