@@ -110,7 +110,7 @@ let package = Package(
                           swiftSettings: swiftSettings),
 
         // Tests (and the fuzzer's seeded generator).
-        .target(name: "SignoffTestSupport", path: "Tests/SignoffTestSupport", swiftSettings: swiftSettings),
+        .target(name: "SignoffTestSupport", dependencies: ["SignoffRunner"], path: "Tests/SignoffTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "SignoffEngineTests", dependencies: ["SignoffEngine", "SignoffExamples"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "SignoffStoreTests", dependencies: ["SignoffStore", "SignoffEngine", "SignoffTestSupport"],

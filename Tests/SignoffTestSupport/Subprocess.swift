@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import SignoffRunner
 import Synchronization
 
 /// A child process for tests, started with `posix_spawn` and watched with `waitpid`.
@@ -13,9 +14,9 @@ import Synchronization
 /// close-on-exec) into the other child. When that other child lives long (an SMTP server, a
 /// fake LLM server, a `signoff worker`), the first process's end is never seen, `waitUntilExit`
 /// never returns, and with every thread of the cooperative pool stuck that way the whole test run
-/// hangs. Here every descriptor is close-on-exec and the child closes everything above stderr as
-/// it starts, so nothing leaks; the end of a child is read from `waitpid`, which nothing can
-/// hold up.
+/// hangs. Here children are started by the product's own `ProcessRunner.spawn` (close-on-exec
+/// pipes; the child closes everything above stderr as it starts), so nothing leaks, and the end of
+/// a child is read from `waitpid`, which nothing can hold up.
 public final class Subprocess: Sendable {
     public enum Input: Sendable { case null, pipe }
     public enum Output: Sendable {
@@ -47,81 +48,38 @@ public final class Subprocess: Sendable {
     public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                 directory: String? = nil, stdin: Input = .null, stdout: Output = .null, stderr: Output = .inherit) throws {
         name = (executable as NSString).lastPathComponent
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
         var parentEnds: [Int32] = [-1, -1, -1]
         var childEnds: [Int32] = []
         defer { childEnds.forEach { close($0) } }
-
-        func pipeEnds() throws -> (read: Int32, write: Int32) {
-            var fds: [Int32] = [-1, -1]
-            guard let pipe2 = Self.pipe2 else { throw Failure("this C library lacks pipe2") }
-            guard fds.withUnsafeMutableBufferPointer({ pipe2($0.baseAddress!, O_CLOEXEC) }) == 0 else {
-                throw Failure("pipe2: \(String(cString: strerror(errno)))")
+        func stream(_ target: Int, _ output: Output) throws -> ProcessRunner.Stream {
+            switch output {
+            case .null: return .null
+            case .inherit: return .inherit
+            case .file(let path): return .file(path)
+            case .pipe:
+                let p = try ProcessRunner.closeOnExecPipe()
+                parentEnds[target] = p.read
+                childEnds.append(p.write)
+                return .descriptor(p.write)
             }
-            return (fds[0], fds[1])
         }
-        switch stdin {
-        case .null:
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        case .pipe:
+        var input = ProcessRunner.Stream.null
+        if case .pipe = stdin {
             Self.ignoreBrokenPipes
-            let p = try pipeEnds()
+            let p = try ProcessRunner.closeOnExecPipe()
             parentEnds[0] = p.write
             childEnds.append(p.read)
-            posix_spawn_file_actions_adddup2(&actions, p.read, 0)
+            input = .descriptor(p.read)
         }
-        for (target, output) in [(Int32(1), stdout), (Int32(2), stderr)] {
-            switch output {
-            case .inherit:
-                break
-            case .null:
-                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0)
-            case .file(let path):
-                posix_spawn_file_actions_addopen(&actions, target, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-            case .pipe:
-                let p = try pipeEnds()
-                parentEnds[Int(target)] = p.read
-                childEnds.append(p.write)
-                posix_spawn_file_actions_adddup2(&actions, p.write, target)
-            }
-        }
-        // Everything above stderr is closed in the child as it starts, whenever it was opened.
-        guard let closeFrom = Self.closeFrom else {
-            throw Failure("this C library lacks posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later is needed)")
-        }
-        _ = closeFrom(&actions, 3)
-        if let directory {
-            guard let chdir = Self.addChdir else { throw Failure("this C library lacks posix_spawn_file_actions_addchdir_np") }
-            _ = chdir(&actions, directory)
-        }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // A process group of its own, like Foundation's, so a terminal's Ctrl-C reaches only the tests.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            env.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = executable.contains("/")
-            ? posix_spawn(&pid, executable, &actions, &attributes, argv, env)
-            : posix_spawnp(&pid, executable, &actions, &attributes, argv, env)
-        guard rc == 0 else {
+        let pid: pid_t
+        do {
+            // The product's own spawn: close-on-exec pipes, and nothing above stderr inherited.
+            pid = try ProcessRunner.spawn(executable: executable, argv: [executable] + arguments,
+                                          environment: environment ?? ProcessInfo.processInfo.environment, directory: directory,
+                                          stdin: input, stdout: try stream(1, stdout), stderr: try stream(2, stderr))
+        } catch {
             parentEnds.filter { $0 >= 0 }.forEach { close($0) }
-            throw Failure("cannot start \(executable): \(String(cString: strerror(rc)))")
+            throw error
         }
         self.pid = pid
         ends = Mutex((parentEnds[0], parentEnds[1], parentEnds[2]))
@@ -290,17 +248,4 @@ public final class Subprocess: Sendable {
 
     /// A write to the stdin of a child that has ended fails with EPIPE instead of killing the tests.
     static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
-
-    // MARK: glibc functions Swift's Glibc module does not export
-
-    typealias FileActionsInt = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    typealias FileActionsPath = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-
-    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
-
-    static let pipe2: Pipe2? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2").map { unsafeBitCast($0, to: Pipe2.self) }
-    static let closeFrom: FileActionsInt? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
-        .map { unsafeBitCast($0, to: FileActionsInt.self) }
-    static let addChdir: FileActionsPath? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np")
-        .map { unsafeBitCast($0, to: FileActionsPath.self) }
 }

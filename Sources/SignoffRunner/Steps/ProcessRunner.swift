@@ -89,73 +89,24 @@ public enum ProcessRunner {
         // program inherits none of the worker's descriptors (its database, its sockets, the pipes
         // of a step spawned at the same moment, which would otherwise keep that step's output
         // open, and the step running, until this program ended).
-        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard closeOnExecPipe(&outPipe) == 0 else {
-            throw RunnerError("shell.pipe", "cannot create pipes: \(String(cString: strerror(errno))); the system may be out of file descriptors")
+        let outPipe = try closeOnExecPipe()
+        let errPipe: (read: Int32, write: Int32)
+        do { errPipe = try closeOnExecPipe() } catch { close(outPipe.read); close(outPipe.write); throw error }
+        let pid: pid_t
+        do {
+            pid = try spawn(executable: executable, argv: argv, environment: environment, directory: directory,
+                            stdin: .null, stdout: .descriptor(outPipe.write), stderr: .descriptor(errPipe.write))
+        } catch {
+            for fd in [outPipe.read, outPipe.write, errPipe.read, errPipe.write] { close(fd) }
+            throw error
         }
-        guard closeOnExecPipe(&errPipe) == 0 else {
-            close(outPipe[0]); close(outPipe[1])
-            throw RunnerError("shell.pipe", "cannot create pipes: \(String(cString: strerror(errno))); the system may be out of file descriptors")
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        if let closeFrom = Self.addCloseFrom {
-            _ = closeFrom(&actions, 3)
-        } else {
-            // Before glibc 2.34: the pipes are close-on-exec; other descriptors the process opened
-            // without the flag may still be inherited.
-            for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
-        }
-        // glibc ≥ 2.29 has addchdir_np but Swift's Glibc module does not export it: look it up.
-        var spawnPath = executable
-        var spawnArgs = argv
-        if let addchdir = Self.addChdir {
-            _ = addchdir(&actions, directory)
-        } else {
-            spawnPath = "/usr/bin/env"
-            spawnArgs = ["env", "-C", directory, "--", executable] + argv.dropFirst()
-        }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // A process group of its own, so a timeout kills the program and everything it started.
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        posix_spawnattr_setpgroup(&attributes, 0)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaults = sigset_t()
-        sigfillset(&defaults)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-
-        let cArgs = spawnArgs.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for p in cArgs { free(p) }
-            for p in cEnv { free(p) }
-        }
-        var pid: pid_t = 0
-        let rc = cArgs.withUnsafeBufferPointer { args in
-            cEnv.withUnsafeBufferPointer { env in
-                posix_spawn(&pid, spawnPath, &actions, &attributes,
-                            UnsafeMutablePointer(mutating: args.baseAddress!), UnsafeMutablePointer(mutating: env.baseAddress!))
-            }
-        }
-        close(outPipe[1])
-        close(errPipe[1])
-        guard rc == 0 else {
-            close(outPipe[0]); close(errPipe[0])
-            throw RunnerError("shell.spawn", "cannot start `\(argv[0])`: \(String(cString: strerror(rc))); check that it is an executable program with a valid #! line")
-        }
+        close(outPipe.write)
+        close(errPipe.write)
         if !box.set(pid) { _ = kill(-pid, SIGKILL) }
 
         // Drain both pipes on their own threads so a chatty child never blocks on a full pipe.
-        let out = PipeReader(fd: outPipe[0], cap: cap)
-        let err = PipeReader(fd: errPipe[0], cap: cap)
+        let out = PipeReader(fd: outPipe.read, cap: cap)
+        let err = PipeReader(fd: errPipe.read, cap: cap)
         out.start()
         err.start()
 
@@ -183,6 +134,97 @@ public enum ProcessRunner {
         return Outcome(exitCode: exited ? (status >> 8) & 0xff : -1, signal: exited ? nil : status & 0x7f,
                        stdout: out.data, stderr: err.data, stdoutTruncated: out.truncated,
                        stderrTruncated: err.truncated, timedOut: timedOut)
+    }
+
+    /// What a child's standard stream (0, 1 or 2) is.
+    public enum Stream: Sendable {
+        /// /dev/null.
+        case null
+        /// The parent's own.
+        case inherit
+        /// This descriptor of the parent (the write end of a pipe, say).
+        case descriptor(Int32)
+        /// This file, appended to and created when missing.
+        case file(String)
+    }
+
+    /// Starts `argv` (its first element is the program's name as it sees it) from `executable`
+    /// (a path, or a name looked up on PATH), in `directory`, leading a process group of its own,
+    /// with every signal at its default and none blocked. The child gets its three standard streams
+    /// and no other descriptor of this process, whenever it was opened and whatever its flags.
+    public static func spawn(executable: String, argv: [String], environment: [String: String], directory: String?,
+                             stdin: Stream, stdout: Stream, stderr: Stream) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var inherited: [Int32] = []
+        for (target, stream) in [(Int32(0), stdin), (1, stdout), (2, stderr)] {
+            switch stream {
+            case .inherit: break
+            case .null: posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+            case .file(let path): posix_spawn_file_actions_addopen(&actions, target, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            case .descriptor(let fd):
+                posix_spawn_file_actions_adddup2(&actions, fd, target)
+                inherited.append(fd)
+            }
+        }
+        if let closeFrom = Self.addCloseFrom {
+            _ = closeFrom(&actions, 3)
+        } else {
+            // Before glibc 2.34: descriptors opened without close-on-exec may be inherited.
+            for fd in Set(inherited) where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
+        }
+        // glibc ≥ 2.29 has addchdir_np but Swift's Glibc module does not export it: look it up.
+        var spawnPath = executable
+        var spawnArgs = argv
+        if let directory {
+            if let addchdir = Self.addChdir {
+                _ = addchdir(&actions, directory)
+            } else {
+                spawnPath = "/usr/bin/env"
+                spawnArgs = ["env", "-C", directory, "--", executable] + argv.dropFirst()
+            }
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // A process group of its own, so a timeout kills the program and everything it started.
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+
+        let cArgs = spawnArgs.map { strdup($0) } + [nil]
+        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in cArgs { free(p) }
+            for p in cEnv { free(p) }
+        }
+        var pid: pid_t = 0
+        let rc = cArgs.withUnsafeBufferPointer { args in
+            cEnv.withUnsafeBufferPointer { env in
+                let argv = UnsafeMutablePointer(mutating: args.baseAddress!), envp = UnsafeMutablePointer(mutating: env.baseAddress!)
+                return spawnPath.contains("/") ? posix_spawn(&pid, spawnPath, &actions, &attributes, argv, envp)
+                                               : posix_spawnp(&pid, spawnPath, &actions, &attributes, argv, envp)
+            }
+        }
+        guard rc == 0 else {
+            throw RunnerError("shell.spawn", "cannot start `\(argv.first ?? executable)`: \(String(cString: strerror(rc))); check that it is an executable program with a valid #! line")
+        }
+        return pid
+    }
+
+    /// A pipe whose two ends are close-on-exec.
+    public static func closeOnExecPipe() throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        guard closeOnExecPipe(&fds) == 0 else {
+            throw RunnerError("shell.pipe", "cannot create pipes: \(String(cString: strerror(errno))); the system may be out of file descriptors")
+        }
+        return (fds[0], fds[1])
     }
 
     typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
