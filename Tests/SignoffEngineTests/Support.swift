@@ -37,7 +37,7 @@ func label(_ e: WorkflowEvent) -> String {
     }
 }
 
-func statuses(_ events: [WorkflowEvent]) -> [RunStatus] {
+func statuses(_ events: [WorkflowEvent]) -> [WorkflowRunState] {
     events.compactMap { if case .status(let s) = $0 { s } else { nil } }
 }
 

@@ -122,7 +122,7 @@ struct PolicyTests {
         #expect(report.timersFired == 1)
         let request = try await p.request(of: run)
         #expect(request.answeredBy == "system:timeout")
-        let expected: [String: SignoffStore.RunStatus] = ["reject": .rejected, "approve": .succeeded, "fail": .failed]
+        let expected: [String: RunStatus] = ["reject": .rejected, "approve": .succeeded, "fail": .failed]
         #expect(try await p.store.run(id: run)?.status == expected[action])
         let answered = try await events(p, run).filter { $0.kind == "answered" }
         #expect(answered.count == 1 && answered.first?.actor == "system:timeout")

@@ -24,8 +24,8 @@ struct HistoryCommand: AsyncParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        for s in status where SignoffStore.RunStatus(rawValue: s) == nil {
-            throw ValidationError("--status \(s) is not a run status; use one of: \(SignoffStore.RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+        for s in status where RunStatus(rawValue: s) == nil {
+            throw ValidationError("--status \(s) is not a run status; use one of: \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let since, parseSince(since) == nil { throw ValidationError("--since takes an ISO 8601 date (2026-01-31) or a duration ago (24h), not `\(since)`") }
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
@@ -35,7 +35,7 @@ struct HistoryCommand: AsyncParsableCommand {
         try await reporting {
             let environment = try await global.environment()
             let runs = try await environment.store.runs(filter: RunFilter(
-                job: job, statuses: status.compactMap { SignoffStore.RunStatus(rawValue: $0) },
+                job: job, statuses: status.compactMap { RunStatus(rawValue: $0) },
                 since: since.flatMap { parseSince($0) }, limit: limit))
             await environment.store.close()
             let views = runs.map(RunView.init)

@@ -19,7 +19,7 @@ struct MetricsCommand: AsyncParsableCommand {
                 let store = environment.store
                 let now = Date()
                 let runs = try await store.runs(filter: RunFilter(limit: 1_000_000))
-                var byStatus: [String: Int] = Dictionary(uniqueKeysWithValues: SignoffStore.RunStatus.allCases.map { ($0.rawValue, 0) })
+                var byStatus: [String: Int] = Dictionary(uniqueKeysWithValues: RunStatus.allCases.map { ($0.rawValue, 0) })
                 var byJob: [String: [String: Int]] = [:]
                 for r in runs {
                     byStatus[r.status.rawValue, default: 0] += 1

@@ -28,7 +28,7 @@ public struct Checkpoint: Codable, Sendable {
     /// When the checkpoint was taken.
     public var createdAt: Date
     /// The run's status when the checkpoint was taken.
-    public var status: RunStatus
+    public var status: WorkflowRunState
     var messages: [InFlightMessage]
     /// Requests waiting for a response, in the order they were issued.
     public var pendingRequests: [PendingRequest]

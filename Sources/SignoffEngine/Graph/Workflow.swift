@@ -174,7 +174,7 @@ public struct RunResult: Sendable {
     /// The run's id (stable across pauses and resumes).
     public let runID: String
     /// `.idle` (complete), `.waitingForInput`, `.failed` or `.cancelled`.
-    public let status: RunStatus
+    public let status: WorkflowRunState
     /// Outputs yielded during this call, in order.
     public let outputs: [WorkflowOutput]
     /// Requests waiting for a response.

@@ -303,7 +303,7 @@ final class RunEngine: @unchecked Sendable {
             commit()
             sink?(.superstepCompleted(superstep))
             if storage != nil {
-                let status: RunStatus = !inflight.isEmpty ? .running : (pending.isEmpty ? .idle : .waitingForInput)
+                let status: WorkflowRunState = !inflight.isEmpty ? .running : (pending.isEmpty ? .idle : .waitingForInput)
                 do { try await saveCheckpoint(status: status) } catch { return await failSaving(error) }
             } else {
                 dirty = true
@@ -507,7 +507,7 @@ final class RunEngine: @unchecked Sendable {
                                       "request \(req.id) of executor '\(req.executorID)' was cancelled and the executor has no onRequestCancelled handler for \(req.requestTypeName)"),
                         dirty: dirty)
         }
-        let status: RunStatus = pending.isEmpty ? .idle : .waitingForInput
+        let status: WorkflowRunState = pending.isEmpty ? .idle : .waitingForInput
         return await end(status, error: nil, dirty: dirty)
     }
 
@@ -526,7 +526,7 @@ final class RunEngine: @unchecked Sendable {
         return await fail(e, dirty: false)
     }
 
-    private func end(_ status: RunStatus, error: WorkflowError?, dirty: Bool) async -> RunResult {
+    private func end(_ status: WorkflowRunState, error: WorkflowError?, dirty: Bool) async -> RunResult {
         var status = status, error = error
         if let pipeline {
             // Every return path waits here: the call never returns before its checkpoints are durable.
@@ -567,7 +567,7 @@ final class RunEngine: @unchecked Sendable {
         return states
     }
 
-    private func saveCheckpoint(status: RunStatus) async throws {
+    private func saveCheckpoint(status: WorkflowRunState) async throws {
         let cp = makeCheckpoint(status: status, states: try await snapshots(), parentID: lastCheckpoint?.id)
         if let pipeline {
             // Handed over; `end` awaits its durability. Reports the ones committed meanwhile.
@@ -593,7 +593,7 @@ final class RunEngine: @unchecked Sendable {
         }
     }
 
-    private func makeCheckpoint(status: RunStatus, states: [String: ExecutorSnapshot], parentID: String?) -> Checkpoint {
+    private func makeCheckpoint(status: WorkflowRunState, states: [String: ExecutorSnapshot], parentID: String?) -> Checkpoint {
         let messages = inflight.map { m -> InFlightMessage in
             switch m {
             case .message(let s, let t, let v):

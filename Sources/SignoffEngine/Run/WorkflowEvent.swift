@@ -1,7 +1,7 @@
 import Foundation
 
-/// Where a run stands.
-public enum RunStatus: String, Sendable, Codable, Hashable {
+/// Where a workflow run stands, as the engine sees it (the store's `RunStatus` is the queue's view).
+public enum WorkflowRunState: String, Sendable, Codable, Hashable {
     /// Supersteps are running.
     case running
     /// Nothing in flight, requests pending: resume with responses.
@@ -20,7 +20,7 @@ public enum RunStatus: String, Sendable, Codable, Hashable {
 /// cannot forge framework events.
 public enum WorkflowEvent: Sendable {
     case runStarted(runID: String, workflow: String)
-    case status(RunStatus)
+    case status(WorkflowRunState)
     case superstepStarted(Int)
     case superstepCompleted(Int)
     case executorInvoked(executorID: String, messageType: String)
