@@ -152,7 +152,7 @@ struct AgentBridgeTests {
             URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/content-agent"),
         ]
         for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        throw FakeLLMServer.ServerFailure(message: "content-agent is not built next to the tests (looked in \(candidates.map(\.path))); run scripts/test, which builds every product first")
+        throw FakeLLMServer.Failure(message: "content-agent is not built next to the tests (looked in \(candidates.map(\.path))); run scripts/test, which builds every product first")
     }
 
     /// Runs content-agent against `server` with stdin closed; its output goes to files (no pipe to fill).
@@ -170,7 +170,7 @@ struct AgentBridgeTests {
                                      stdin: .null, stdout: .file(out.path), stderr: .file(err.path))
         guard let status = try await process.exit(timeout: .seconds(120)) else {
             process.terminate(SIGKILL)
-            throw FakeLLMServer.ServerFailure(message: "content-agent did not finish within 120 s")
+            throw FakeLLMServer.Failure(message: "content-agent did not finish within 120 s")
         }
         return Run(status: status,
                    stdout: String(decoding: try Data(contentsOf: out), as: UTF8.self),

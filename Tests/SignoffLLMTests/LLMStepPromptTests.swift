@@ -1,5 +1,6 @@
 import SignoffEngine
 import SignoffLLM
+import SignoffTestSupport
 import Testing
 
 struct LLMStepPromptTests {

@@ -1,4 +1,5 @@
 import Foundation
+import SignoffTestSupport
 import SignoffEngine
 import SignoffLLM
 import Testing

@@ -8,43 +8,9 @@ import SignoffTestSupport
 /// carries the feedback, approve, publish.
 @Suite(.serialized)
 struct ContentReviewTests {
-    /// The fake server, started on a free loopback port for one test.
-    final class FakeServer {
-        let process: Subprocess
-        let port: Int
-        let record: String
-
-        init(replies: [String]) throws {
-            let dir = try TestSupport.scratch("signoff-fake-llm")
-            let script = dir + "/script.json"
-            record = dir + "/requests.jsonl"
-            let body = try JSONSerialization.data(withJSONObject: replies.map { ["reply": $0, "usage": [12, 7]] })
-            try body.write(to: URL(fileURLWithPath: script))
-            let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
-            process = try Subprocess(python, [TestSupport.packageRoot + "/scripts/fake_llm_server.py", "--script", script, "--record", record],
-                                     stdout: .pipe)
-            port = try #require(Int(process.readLine()?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""),
-                                "the fake LLM server did not print its port")
-        }
-
-        /// The request bodies the server received, in order.
-        func requests() -> [[String: Any]] {
-            let text = (try? String(contentsOfFile: record, encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").compactMap {
-                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["body"] as? [String: Any]
-            }
-        }
-
-        func stop() {
-            process.terminate()
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(atPath: (record as NSString).deletingLastPathComponent)
-        }
-    }
-
     @Test(arguments: Backend.allCases)
-    func rejectedDraftIsRegeneratedWithTheFeedbackThenPublished(_ backend: Backend) throws {
-        let server = try FakeServer(replies: ["Signoff 2.0 is out.", "Signoff 2.0 is out, free for everyone."])
+    func rejectedDraftIsRegeneratedWithTheFeedbackThenPublished(_ backend: Backend) async throws {
+        let server = try await FakeLLMServer(replies: ["Signoff 2.0 is out.", "Signoff 2.0 is out, free for everyone."])
         defer { server.stop() }
         try withProduct(backend) { p in
             let config = try String(contentsOfFile: p.dir + "/signoff.yaml", encoding: .utf8)
@@ -64,7 +30,9 @@ struct ContentReviewTests {
             #expect(p.runStatus(id) == "waiting")
             let second = try #require(p.requestMails().first { $0.contains("free for everyone") }, "no mail with the regenerated draft")
 
-            let requests = server.requests()
+            let requests = server.recordedLines().compactMap {
+                (try? JSONSerialization.jsonObject(with: $0) as? [String: Any])?["body"] as? [String: Any]
+            }
             try #require(requests.count == 2, "the model was called \(requests.count) times")
             let messages = try #require(requests[1]["messages"] as? [[String: Any]])
             let texts = messages.compactMap { $0["content"] as? String }
