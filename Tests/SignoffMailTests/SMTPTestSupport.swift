@@ -1,22 +1,8 @@
 import Foundation
 import SignoffTestSupport
-import Testing
 
-/// Paths and processes the mail tests share: the repository root, the test Python, a real
-/// aiosmtpd server (scripts/smtp_server.py) on a free loopback port.
+/// The Python the mail tests run stdlib scripts with (SignoffTestSupport has the SMTP server).
 enum MailTestEnvironment {
-    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The venv Python with aiosmtpd that scripts/test exports; a failure telling how to get it.
-    static func python() throws -> String {
-        guard let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"], !python.isEmpty else {
-            Issue.record("SIGNOFF_PYTHON is not set: run scripts/test (it creates a venv with aiosmtpd and exports it)")
-            throw SkipReason.missingService
-        }
-        return python
-    }
-
     /// Python for stdlib-only scripts: SIGNOFF_PYTHON, else python3 from PATH.
     static func stdlibPython() -> String {
         ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/bin/env"
@@ -33,14 +19,7 @@ enum MailTestEnvironment {
         return result.stdout
     }
 
-    static func temporaryDirectory(_ label: String) throws -> String {
-        let path = NSTemporaryDirectory() + "signoff-\(label)-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
 }
-
-enum SkipReason: Error { case missingService }
 
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
@@ -67,7 +46,7 @@ struct TestCertificate {
     let key: String
 
     static func make() throws -> TestCertificate {
-        let dir = try MailTestEnvironment.temporaryDirectory("cert")
+        let dir = try TestEnvironment.temporaryDirectory("cert")
         let cert = dir + "/cert.pem", key = dir + "/key.pem"
         let result = try Subprocess.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                                                           "-keyout", key, "-out", cert, "-subj", "/CN=localhost",

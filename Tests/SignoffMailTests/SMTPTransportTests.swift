@@ -178,7 +178,7 @@ struct SMTPTransportTests {
     @Test func authWithPasswordFileDeliversAndAWrongPasswordIsPermanentAndNotShown() async throws {
         let server = try SMTPServer(["--auth-user", "signoff", "--auth-password", "s3cret-pw"])
         defer { server.stop() }
-        let dir = try MailTestEnvironment.temporaryDirectory("pw")
+        let dir = try TestEnvironment.temporaryDirectory("pw")
         try "s3cret-pw\n".write(toFile: dir + "/password", atomically: true, encoding: .utf8)
         let good = try plainLoopback(server) { $0.username = "signoff"; $0.passwordFile = dir + "/password" }
         let mail = try OutboundFixtures.composer.compose(.request, context: OutboundFixtures.context(), token: ReplyToken())
@@ -194,7 +194,7 @@ struct SMTPTransportTests {
 
 struct OutboundFolderTests {
     @Test func messageIsWrittenAtomicallyAsEmlNamedByMessageID() async throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("outbox") + "/outbox"
+        let dir = try TestEnvironment.temporaryDirectory("outbox") + "/outbox"
         let transport = OutboxFolderTransport(folder: dir)
         let mail = try OutboundFixtures.composer.compose(.request, context: OutboundFixtures.context(), token: ReplyToken())
         let result = try await transport.send(mail)

@@ -1,9 +1,10 @@
 import Foundation
+import SignoffTestSupport
 import Testing
 @testable import SignoffMail
 
 struct TemplateTests {
-    static let templatesDirectory = MailTestEnvironment.repositoryRoot.path + "/templates"
+    static let templatesDirectory = TestEnvironment.repositoryRoot + "/templates"
 
     @Test func embeddedTemplatesEqualTheFilesInTemplatesFolder() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: Self.templatesDirectory)
@@ -53,7 +54,7 @@ struct TemplateTests {
     }
 
     @Test func directoryFileOverridesTheBuiltinOfTheSameName() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         try "Bitte entscheiden: {{request.title}}\n".write(toFile: dir + "/request.subject.mustache", atomically: true, encoding: .utf8)
         let templates = try MailTemplates(directory: dir)
         let mail = try templates.render(.request, context: OutboundFixtures.context())
@@ -63,7 +64,7 @@ struct TemplateTests {
     }
 
     @Test func jobNamedTemplateIsUsedAndMissingPartsFallBack() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         try "{{marker}}\nLegal review for {{job.name}}: {{request.title}}\n{{#grammar}}{{command}}\n{{/grammar}}"
             .write(toFile: dir + "/review-request.txt.mustache", atomically: true, encoding: .utf8)
         let templates = try MailTemplates(directory: dir)
@@ -80,7 +81,7 @@ struct TemplateTests {
     }
 
     @Test func unknownVariableIsReportedWithFileLineAndTheKnownNames() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         try "Hello\n{{request.titel}}\n{{#request.fields}}{{name}}={{value}} {{nmae}}{{/request.fields}}\n{{#grammar}}{{command}}{{/grammar}}{{job.name}}\n"
             .write(toFile: dir + "/request.txt.mustache", atomically: true, encoding: .utf8)
         let problems = MailTemplates.validate(directory: dir)
@@ -94,7 +95,7 @@ struct TemplateTests {
     }
 
     @Test func templateThatDoesNotParseIsAnErrorAtValidateAndAtLoad() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         try "{{#request.hasFields}}\nno end\n".write(toFile: dir + "/reminder.html.mustache", atomically: true, encoding: .utf8)
         let problems = MailTemplates.validate(directory: dir)
         #expect(problems.map(\.code) == [.parse])
@@ -103,7 +104,7 @@ struct TemplateTests {
     }
 
     @Test func unescapedTagsAndPartialsAreRefused() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         try "<p>{{{request.body}}}</p><p>{{&request.title}}</p>".write(toFile: dir + "/request.html.mustache", atomically: true, encoding: .utf8)
         try "{{> footer}}\n{{{request.body}}}\n".write(toFile: dir + "/request.txt.mustache", atomically: true, encoding: .utf8)
         let problems = MailTemplates.validate(directory: dir)
@@ -111,7 +112,7 @@ struct TemplateTests {
     }
 
     @Test func textTemplateStartingWithASectionHasNoLeadingBlankLine() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         try "{{#deadline}}\nBy {{deadline.iso}} & <soon>\n{{/deadline}}\n{{marker}}\n"
             .write(toFile: dir + "/reminder.txt.mustache", atomically: true, encoding: .utf8)
         let mail = try MailTemplates(directory: dir).render(.reminder, context: OutboundFixtures.context())
@@ -119,7 +120,7 @@ struct TemplateTests {
     }
 
     @Test func parseErrorInATextTemplateNamesTheRightLine() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         try "one\ntwo\n{{#request.body}}\nthree {{/request.title}}\n".write(toFile: dir + "/request.txt.mustache", atomically: true, encoding: .utf8)
         let problem = try #require(MailTemplates.validate(directory: dir).first)
         #expect(problem.code == .parse)
@@ -173,7 +174,7 @@ struct TemplateTests {
     }
 
     @Test func overrideTemplatesWithStandaloneTagsCommentsAndStackLookupsRenderAsSwiftMustache() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         let text = """
             {{! a standalone comment }}
               {{#request.fields}}
@@ -216,7 +217,7 @@ struct TemplateTests {
     }
 
     @Test func templateUsingATransformIsRenderedBySwiftMustache() throws {
-        let dir = try MailTestEnvironment.temporaryDirectory("tpl")
+        let dir = try TestEnvironment.temporaryDirectory("tpl")
         try "{{uppercased(job.name)}} {{#request.fields}}{{#first()}}first {{/first()}}{{name}} {{/request.fields}}\n"
             .write(toFile: dir + "/request.txt.mustache", atomically: true, encoding: .utf8)
         let templates = try MailTemplates(directory: dir)

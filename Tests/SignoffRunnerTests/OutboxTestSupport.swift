@@ -6,9 +6,6 @@ import SignoffTestSupport
 /// The real services the outbox tests need: an aiosmtpd server (scripts/smtp_server.py) and a
 /// fresh database on either backend.
 enum OutboxTestEnvironment {
-    static let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     struct Missing: Error, CustomStringConvertible { var description: String }
 
     static func require(_ variable: String) throws -> String {
@@ -19,17 +16,12 @@ enum OutboxTestEnvironment {
         return value
     }
 
-    static func temporaryDirectory(_ label: String) throws -> String {
-        let path = NSTemporaryDirectory() + "signoff-\(label)-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
 
     /// A store on a fresh database: a new SQLite file, or a new PostgreSQL database created on
     /// the server at SIGNOFF_TEST_POSTGRES.
     static func freshStore(_ backend: String) async throws -> any RunStore {
         if backend == "sqlite" {
-            return try await openStore(url: "sqlite:" + temporaryDirectory("db") + "/signoff.db")
+            return try await openStore(url: "sqlite:" + TestEnvironment.temporaryDirectory("db") + "/signoff.db")
         }
         let base = try require("SIGNOFF_TEST_POSTGRES")
         let name = "outbox_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")

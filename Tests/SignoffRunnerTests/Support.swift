@@ -5,14 +5,7 @@ import SignoffTestSupport
 /// Helpers shared by the runner's tests.
 enum TestSupport {
     /// The checkout's root (the folder holding Package.swift).
-    static var packageRoot: String {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        return FileManager.default.currentDirectoryPath
-    }
+    static var packageRoot: String { TestEnvironment.repositoryRoot }
 
     /// A fresh empty folder under the system temp directory.
     static func scratch(_ name: String = "signoff-test") throws -> String {
