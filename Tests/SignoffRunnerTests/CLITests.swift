@@ -39,6 +39,31 @@ struct CLITests {
         #expect(r.stderr.contains("signoff init"))
     }
 
+    /// A database nobody listens on: one message naming it (password left out), saying once
+    /// what to check, and a non-zero exit.
+    @Test func anUnreachableDatabaseSaysWhatToCheckOnce() throws {
+        let binary = try TestSupport.signoffBinary()
+        let dir = try TestSupport.scratch()
+        #expect(try TestSupport.run(binary, ["init", dir]).status == 0)
+        // A loopback port nothing listens on: bound, then released.
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                try #require(bind(probe, $0, length) == 0 && getsockname(probe, $0, &length) == 0)
+            }
+        }
+        close(probe)
+        let url = "postgresql://signoff:s3cret@127.0.0.1:\(UInt16(bigEndian: address.sin_port))/signoff"
+        let r = try TestSupport.run(binary, ["history", "--database", url], currentDirectory: dir)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("cannot open the database") && r.stderr.contains("127.0.0.1"), "\(r.stderr)")
+        #expect(!r.stderr.contains("s3cret"), "the password is shown: \(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "is the server running?").count == 2, "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "`database:` in signoff.yaml").count == 2, "the fix is given more than once: \(r.stderr)")
+    }
+
     @Test func initRefusesToOverwriteAnInstallation() throws {
         let binary = try TestSupport.signoffBinary()
         let dir = try TestSupport.scratch()

@@ -40,7 +40,9 @@ public struct RunnerEnvironment: Sendable {
         do {
             store = try await openStore(url: config.database, logger: logger)
         } catch let error as StoreError {
-            throw RunnerError("database.open", "cannot open the database \(config.redactedDatabase): \(error.message); check `database:` in signoff.yaml (or --database / $SIGNOFF_DATABASE) and that the server is running")
+            // A failed connection says already what to check; other failures (a migration, say) get the pointer here.
+            let fix = error.code == .connectionFailed ? "" : "; check `database:` in signoff.yaml (or --database / $SIGNOFF_DATABASE) and that the server is running"
+            throw RunnerError("database.open", "cannot open the database \(config.redactedDatabase): \(error.message)\(fix)")
         }
         let templates: MailTemplates
         do {

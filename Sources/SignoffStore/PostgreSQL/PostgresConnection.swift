@@ -34,7 +34,7 @@ final class PostgresConnection: SQLConnection {
         let unreachable = ["connection refused", "no such file or directory", "timeout", "timed out", "could not translate host",
                            "network is unreachable", "no route to host", "the database system is"].contains { lower.contains($0) }
         let hint = unreachable ? "is the server running? check" : "check"
-        return StoreError(.connectionFailed, "could not connect to PostgreSQL at \(target): \(detail); \(hint) `database:` in signoff.yaml or $SIGNOFF_DATABASE")
+        return StoreError(.connectionFailed, "could not connect to PostgreSQL at \(target): \(detail); \(hint) `database:` in signoff.yaml (or --database / $SIGNOFF_DATABASE)")
     }
 
     static func firstLine(_ text: String) -> String {
