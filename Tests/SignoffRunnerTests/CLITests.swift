@@ -64,6 +64,50 @@ struct CLITests {
         #expect(r.stderr.components(separatedBy: "`database:` in signoff.yaml").count == 2, "the fix is given more than once: \(r.stderr)")
     }
 
+    /// On a full disk `signoff import` says the disk is full and where, writes nothing, and leaves
+    /// the reply in new/; once there is room, the same reply is imported and the run finishes.
+    /// (A small tmpfs in a mount namespace of the test's own: `unshare -m`, as root or with user
+    /// namespaces.)
+    @Test func aFullDiskIsNamedAndTheReplyWaitsForRoom() throws {
+        let binary = try TestSupport.signoffBinary()
+        let dir = try TestSupport.scratch("signoff-full")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = #"""
+            set -e
+            if [ "$(id -u)" != 0 ]; then echo "needs root or user namespaces"; exit 9; fi
+            mount -t tmpfs -o size=8m tmpfs "$DIR"
+            cd "$DIR" && "$SIGNOFF" init p >/dev/null && cd p
+            "$SIGNOFF" enqueue release-notes --input version=9.9 >/dev/null
+            "$SIGNOFF" run >/dev/null
+            mail=$(grep -l '^Reply-To: approvals+' var/outbox/*.eml | head -n 1)
+            to=$(grep -m1 '^Reply-To:' "$mail" | sed 's/^Reply-To: *//' | tr -d '\r')
+            id=$(grep -m1 '^Message-ID:' "$mail" | sed 's/^Message-ID: *//' | tr -d '\r')
+            printf 'From: <editor@example.org>\r\nTo: %s\r\nSubject: Re: notes\r\nMessage-ID: <full-1@example.org>\r\nIn-Reply-To: %s\r\n\r\nAPPROVE\r\n' "$to" "$id" > var/maildrop/new/reply.eml
+            dd if=/dev/zero of="$DIR/filler" bs=64k 2>/dev/null || true
+            set +e
+            "$SIGNOFF" import 2>&1; echo "first-import-exit=$?"
+            echo "in-new=$(ls var/maildrop/new)"
+            rm "$DIR/filler"
+            "$SIGNOFF" import 2>&1; echo "second-import-exit=$?"
+            "$SIGNOFF" run >/dev/null; "$SIGNOFF" history --json
+            """#
+        var env = ProcessInfo.processInfo.environment
+        env["DIR"] = dir
+        env["SIGNOFF"] = binary
+        env.removeValue(forKey: "SIGNOFF_CONFIG")
+        env.removeValue(forKey: "SIGNOFF_DATABASE")
+        let namespace = getuid() == 0 ? ["-m"] : ["-r", "-m"]
+        let r = try TestSupport.run("/usr/bin/unshare", namespace + ["/bin/sh", "-c", script], environment: env)
+        try #require(r.status == 0, "the scenario did not run: \(r.stdout)\(r.stderr)")
+        let out = r.stdout
+        #expect(out.contains("first-import-exit=1"), "\(out)")
+        #expect(out.contains("is full") && out.contains("\(dir)/p/var") && out.contains("free some space there"), "\(out)")
+        #expect(!out.contains("the server is running"), "\(out)")
+        #expect(out.contains("in-new=reply.eml"), "the reply did not wait in new/: \(out)")
+        #expect(out.contains("import: 1 applied") && out.contains("second-import-exit=0"), "\(out)")
+        #expect(out.contains("\"status\" : \"succeeded\"") || out.contains("\"status\":\"succeeded\""), "\(out)")
+    }
+
     @Test func initRefusesToOverwriteAnInstallation() throws {
         let binary = try TestSupport.signoffBinary()
         let dir = try TestSupport.scratch()

@@ -40,8 +40,11 @@ public struct RunnerEnvironment: Sendable {
         do {
             store = try await openStore(url: config.database, logger: logger)
         } catch let error as StoreError {
-            // A failed connection says already what to check; other failures (a migration, say) get the pointer here.
-            let fix = error.code == .connectionFailed ? "" : "; check `database:` in signoff.yaml (or --database / $SIGNOFF_DATABASE) and that the server is running"
+            // A failed connection and a full disk say already what to do; other failures (a
+            // migration, say) get the pointer here.
+            let server = config.database.hasPrefix("sqlite:") ? "that its folder is writable" : "that the server is running"
+            let fix = [.connectionFailed, .diskFull].contains(error.code) ? ""
+                : "; check `database:` in signoff.yaml (or --database / $SIGNOFF_DATABASE) and \(server)"
             throw RunnerError("database.open", "cannot open the database \(config.redactedDatabase): \(error.message)\(fix)")
         }
         let templates: MailTemplates

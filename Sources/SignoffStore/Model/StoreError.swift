@@ -38,6 +38,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let closed = Code(rawValue: "closed")
         /// Stored data could not be decoded.
         public static let corrupt = Code(rawValue: "corrupt")
+        /// The file system holding the database is full: nothing was written.
+        public static let diskFull = Code(rawValue: "disk_full")
     }
 
     /// What kind of failure this is.

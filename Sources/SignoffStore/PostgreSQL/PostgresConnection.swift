@@ -106,6 +106,9 @@ final class PostgresConnection: SQLConnection {
         if state == "40001" || state == "40P01" {
             return StoreError(.busy, "PostgreSQL: \(message) (SQLSTATE \(state ?? "?")); retry the operation")
         }
+        if state == "53100" {  // disk_full
+            return StoreError(.diskFull, "the PostgreSQL server at \(redactedTarget) has no disk space left (\(message)); nothing was written: free space on the server, then run the command again")
+        }
         return StoreError(.queryFailed, "PostgreSQL: \(message)\(state.map { " (SQLSTATE \($0))" } ?? "") (in `\(sql.prefix(120))`)")
     }
 

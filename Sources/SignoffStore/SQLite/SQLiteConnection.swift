@@ -73,7 +73,11 @@ final class SQLiteConnection: SQLConnection {
     }
 
     private func error(_ rc: Int32, _ sql: String) -> StoreError {
-        let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "closed"
+        error(rc, db.map { String(cString: sqlite3_errmsg($0)) } ?? "closed", sql)
+    }
+
+    /// The store's error for SQLite's result `rc` with its `message`, from running `sql`.
+    private func error(_ rc: Int32, _ message: String, _ sql: String) -> StoreError {
         let primary = rc & 0xff
         if primary == SQLITE_BUSY || primary == SQLITE_LOCKED {
             return StoreError(.busy, "the SQLite database \(path) stayed locked by another process: \(message)")
@@ -81,7 +85,24 @@ final class SQLiteConnection: SQLConnection {
         if primary == SQLITE_CONSTRAINT {
             return StoreError(.queryFailed, "constraint failed: \(message)")
         }
+        // A full disk shows as SQLITE_FULL, or as an I/O error when SQLite cannot create or grow
+        // its -wal and -shm files: say which it is when the file system is indeed (almost) full.
+        if primary == SQLITE_FULL || primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN,
+           let free = Self.freeBytes(near: path), free < Self.nearlyFull {
+            let folder = (path as NSString).deletingLastPathComponent
+            return StoreError(.diskFull, "the file system holding \(folder) is full (\(free / 1024) KB free; SQLite: \(message)); nothing was written: free some space there, then run the command again")
+        }
         return StoreError(.queryFailed, "SQLite: \(message) (in `\(sql.prefix(120))`)")
+    }
+
+    /// Below this much free space a failed write is put down to a full disk.
+    static let nearlyFull: UInt64 = 4 << 20
+
+    /// Free bytes (for unprivileged users) on the file system holding `path`'s folder.
+    static func freeBytes(near path: String) -> UInt64? {
+        var stats = statvfs()
+        guard statvfs((path as NSString).deletingLastPathComponent, &stats) == 0 else { return nil }
+        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
     }
 
     /// Transaction control run for every write (and every group-commit savepoint): compiled once.
@@ -103,11 +124,7 @@ final class SQLiteConnection: SQLConnection {
         if rc != SQLITE_OK {
             let text = errmsg.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(db))
             sqlite3_free(errmsg)
-            let primary = rc & 0xff
-            if primary == SQLITE_BUSY || primary == SQLITE_LOCKED {
-                throw StoreError(.busy, "the SQLite database \(path) stayed locked by another process: \(text)")
-            }
-            throw StoreError(.queryFailed, "SQLite: \(text) (in `\(sql.prefix(120))`)")
+            throw error(rc, text, sql)
         }
     }
 

@@ -46,9 +46,9 @@ extension SQLRunStore {
     }
 
     /// A statement failed (constraint, bad data): retrying the writes one by one can isolate it.
-    /// Connection loss, a closed store or a busy database fail every write alike.
+    /// Connection loss, a closed store, a busy database or a full disk fail every write alike.
     static func isStatementFailure(_ error: StoreError) -> Bool {
-        error.code != .connectionLost && error.code != .closed && error.code != .busy && error.code != .connectionFailed
+        ![.connectionLost, .closed, .busy, .connectionFailed, .diskFull].contains(error.code)
     }
 
     /// The most answers one coalesced batch takes.
