@@ -24,17 +24,8 @@ struct MIMEDifferentialTests {
     json.dump(out, sys.stdout)
     """#
 
-    static func python() -> String? {
-        if let p = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"], !p.isEmpty { return p }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/usr/local/bin"
-        for dir in path.split(separator: ":") where FileManager.default.isExecutableFile(atPath: "\(dir)/python3") {
-            return "\(dir)/python3"
-        }
-        return nil
-    }
-
     @Test func extractedTextMatchesPythonsEmailPackage() throws {
-        let python = try #require(Self.python(), "no Python found: set SIGNOFF_PYTHON (run scripts/test)")
+        let python = TestEnvironment.stdlibPython
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("signoff-diff-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

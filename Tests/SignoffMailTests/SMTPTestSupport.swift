@@ -1,24 +1,14 @@
 import Foundation
 import SignoffTestSupport
 
-/// The Python the mail tests run stdlib scripts with (SignoffTestSupport has the SMTP server).
+/// Stdlib Python scripts the mail tests run as references (SignoffTestSupport has the SMTP server).
 enum MailTestEnvironment {
-    /// Python for stdlib-only scripts: SIGNOFF_PYTHON, else python3 from PATH.
-    static func stdlibPython() -> String {
-        ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/bin/env"
-    }
-
-    static func stdlibPythonArguments(_ args: [String]) -> [String] {
-        stdlibPython() == "/usr/bin/env" ? ["python3"] + args : args
-    }
-
     /// Runs a stdlib Python script with `input` on stdin; returns stdout.
     static func runPython(script: String, input: [UInt8]) throws -> String {
-        let result = try Subprocess.run(stdlibPython(), stdlibPythonArguments(["-c", script]), input: input)
+        let result = try Subprocess.run(TestEnvironment.stdlibPython, ["-c", script], input: input)
         guard result.status == 0 else { throw TestFailure("python failed (\(result.status)): \(result.stderr)") }
         return result.stdout
     }
-
 }
 
 struct TestFailure: Error, CustomStringConvertible {

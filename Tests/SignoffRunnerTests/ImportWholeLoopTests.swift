@@ -48,9 +48,7 @@ final class LoopbackMTA: Sendable {
     """#
 
     init(maildir: Maildir) throws {
-        guard let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"], !python.isEmpty else {
-            throw ImportTestError("SIGNOFF_PYTHON is not set: the whole-loop tests need aiosmtpd; run scripts/test")
-        }
+        let python = try TestEnvironment.python()
         let scriptURL = maildir.root.deletingLastPathComponent().appendingPathComponent("mta.py")
         try Self.script.write(to: scriptURL, atomically: true, encoding: .utf8)
         process = try Subprocess(python, [scriptURL.path, maildir.root.path], stdin: .pipe, stdout: .pipe)

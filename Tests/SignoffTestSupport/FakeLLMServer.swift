@@ -23,7 +23,7 @@ public final class FakeLLMServer: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let scriptURL = directory.appendingPathComponent("script.json")
         try Data(script.utf8).write(to: scriptURL)
-        let python = ProcessInfo.processInfo.environment["SIGNOFF_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3"
+        let python = TestEnvironment.stdlibPython
         let process = try Subprocess(python, [TestEnvironment.repositoryRoot + "/scripts/fake_llm_server.py",
                                               "--script", scriptURL.path, "--record", directory.appendingPathComponent("requests.jsonl").path],
                                      stdout: .pipe)
